@@ -1,0 +1,52 @@
+/**
+ * createDb: one postgres.js pool plus a drizzle handle over it.
+ * Repositories take `Sql` (the pool or a transaction) as their first argument, so a caller can
+ * compose several of them into one transaction with `db.sql.begin(tx => …)`.
+ */
+import postgres from 'postgres';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import * as schema from './schema.ts';
+
+export type Sql = postgres.Sql | postgres.TransactionSql;
+export type Orm = PostgresJsDatabase<typeof schema>;
+
+export interface Db {
+  sql: postgres.Sql;
+  orm: Orm;
+  close(timeoutSeconds?: number): Promise<void>;
+}
+
+export interface DbOptions {
+  max?: number;
+  applicationName?: string;
+  /** Called with server NOTICE messages; default drops them. */
+  onnotice?: (n: postgres.Notice) => void;
+}
+
+/** Postgres prints timestamptz as `2026-01-02 03:04:05.678+00`; the API speaks RFC 3339. */
+export function toIsoTimestamp(value: string): string {
+  const withT = value.replace(' ', 'T');
+  const zoned = /[+-]\d\d$/.test(withT) ? `${withT}:00` : withT;
+  return new Date(zoned).toISOString();
+}
+
+export function createDb(url: string, options: DbOptions = {}): Db {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: options.onnotice ?? (() => {}),
+    connection: { application_name: options.applicationName ?? 'switchyard', TimeZone: 'UTC' },
+    // Workers and edge runtimes cannot reuse prepared statements across isolates; Node can.
+    prepare: true,
+    // Rows come back camelCased (tenant_id → tenantId), matching drizzle's inferred row types.
+    transform: { column: { from: postgres.toCamel } },
+  });
+  const orm = drizzle({ client: sql, schema });
+  // drizzle sets timestamp parsers to pass raw strings through; make those strings RFC 3339.
+  // (It also passes jsonb parameters through unserialised: repositories send JSON text with ::jsonb.)
+  sql.options.parsers[1184] = toIsoTimestamp;
+  return {
+    sql,
+    orm,
+    close: (timeout = 5) => sql.end({ timeout }),
+  };
+}

@@ -1,0 +1,302 @@
+/**
+ * The queue contract in SQL (DESIGN.md, "The queue contract"). Each function is one database
+ * operation. Transitions are conditional UPDATEs: zero rows means a duplicate or stale signal,
+ * which callers treat as a normal answer.
+ *
+ * Fencing: a claim increments `attempts` and sets `locked_by`; every outcome is conditional on
+ * both, so a worker whose lease expired (and whose job was re-claimed) can't overwrite the newer
+ * attempt's outcome.
+ */
+import type { Sql } from './client.ts';
+import type { jobs } from './schema.ts';
+import type { JobStatus } from './status.ts';
+
+export type Job = typeof jobs.$inferSelect & { status: JobStatus };
+
+export interface NewJob {
+  id: string;
+  tenantId: string;
+  kind: string;
+  subjectType?: string | null;
+  subjectId?: string | null;
+  payload: unknown;
+  maxAttempts: number;
+  concurrencyKey?: string | null;
+  runAt?: string | null;
+  deadlineAt?: string | null;
+}
+
+export interface JobEvent {
+  id: string;
+  jobId: string;
+  type: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** Inserts a queued job and its `created` event in one statement. */
+export async function insertJob(sql: Sql, job: NewJob): Promise<Job> {
+  const [row] = await sql<Job[]>`
+    with j as (
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts,
+                        concurrency_key, run_at, deadline_at)
+      values (${job.id}, ${job.tenantId}, ${job.kind}, ${job.subjectType ?? null}, ${job.subjectId ?? null},
+              ${JSON.stringify(job.payload)}::jsonb, ${job.maxAttempts}, ${job.concurrencyKey ?? null},
+              coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.deadlineAt ?? null})
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'created', jsonb_build_object('kind', kind) from j
+    )
+    select * from j`;
+  return row!;
+}
+
+/**
+ * Claims one job by id: a due queued job, or a running job whose lease has expired (crash
+ * recovery). At most one job per concurrency key runs; the NOT EXISTS keeps claims polite and the
+ * partial unique index `jobs_one_running_per_key` makes it a guarantee under races (a losing
+ * racer gets unique_violation, which is just "not claimed").
+ */
+export async function claimJob(sql: Sql, id: string, workerId: string, leaseMs: number): Promise<Job | null> {
+  try {
+    const [row] = await sql<Job[]>`
+      with c as (
+        update jobs j
+           set status = 'running', attempts = j.attempts + 1, locked_by = ${workerId},
+               lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+         where j.id = ${id}
+           and ((j.status = 'queued' and j.run_at <= now())
+                or (j.status = 'running' and j.lease_expires_at < now()))
+           and (j.concurrency_key is null or not exists (
+                 select 1 from jobs r
+                  where r.concurrency_key = j.concurrency_key and r.status = 'running' and r.id <> j.id))
+        returning j.*
+      ), e as (
+        insert into job_events (job_id, tenant_id, type, data)
+        select id, tenant_id, 'started', jsonb_build_object('attempt', attempts, 'worker', locked_by) from c
+      )
+      select * from c`;
+    return row ?? null;
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') return null;
+    throw err;
+  }
+}
+
+/**
+ * Due queued jobs, fairly: up to `limit` tenants after `afterTenant` (then wrapping around), each
+ * with its oldest runnable jobs. The recursive CTE is a loose index scan over jobs_queued_idx, so
+ * finding the next tenant costs one index probe however many jobs another tenant has queued.
+ */
+export async function findDueJobs(
+  sql: Sql,
+  afterTenant: string,
+  limit: number,
+): Promise<{ id: string; tenantId: string }[]> {
+  const scan = (after: string) => sql<{ id: string; tenantId: string }[]>`
+    with recursive t(tenant_id) as (
+      (select tenant_id from jobs
+        where status = 'queued' and run_at <= now() and tenant_id > ${after}
+        order by tenant_id limit 1)
+      union all
+      select (select j.tenant_id from jobs j
+               where j.status = 'queued' and j.run_at <= now() and j.tenant_id > t.tenant_id
+               order by j.tenant_id limit 1)
+        from t where t.tenant_id is not null
+    )
+    select c.id, c.tenant_id
+      from (select tenant_id from t where tenant_id is not null limit ${limit}) t2
+      cross join lateral (
+        select j.id, j.tenant_id, j.run_at from jobs j
+         where j.tenant_id = t2.tenant_id and j.status = 'queued' and j.run_at <= now()
+           and (j.concurrency_key is null or not exists (
+                 select 1 from jobs r where r.concurrency_key = j.concurrency_key and r.status = 'running'))
+         order by j.run_at, j.id limit ${limit}
+      ) c`;
+  const first = await scan(afterTenant);
+  const rows = first.length < limit && afterTenant !== '' ? [...first, ...(await scan(''))] : [...first];
+  // Interleave tenants: the first job of each tenant, then the second of each, and so on.
+  const byTenant = new Map<string, { id: string; tenantId: string }[]>();
+  for (const r of rows) {
+    const list = byTenant.get(r.tenantId) ?? [];
+    if (!list.some((x) => x.id === r.id)) list.push(r);
+    byTenant.set(r.tenantId, list);
+  }
+  const out: { id: string; tenantId: string }[] = [];
+  for (let round = 0; out.length < limit; round++) {
+    let added = false;
+    for (const list of byTenant.values()) {
+      const r = list[round];
+      if (r && out.length < limit) {
+        out.push(r);
+        added = true;
+      }
+    }
+    if (!added) break;
+  }
+  return out;
+}
+
+/** When the next queued job becomes due, for the runner's timer. */
+export async function nextRunAt(sql: Sql): Promise<string | null> {
+  const [row] = await sql<{ runAt: string | null }[]>`
+    select min(run_at) as run_at from jobs where status = 'queued'`;
+  return row?.runAt ?? null;
+}
+
+type Claimed = Pick<Job, 'id' | 'lockedBy' | 'attempts'>;
+
+export async function completeJob(tx: Sql, job: Claimed, result: unknown): Promise<Job | null> {
+  const [row] = await tx<Job[]>`
+    with c as (
+      update jobs set status = 'succeeded', result = ${JSON.stringify(result ?? null)}::jsonb,
+                      lease_expires_at = null, finished_at = now(), updated_at = now(), last_error = null
+       where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'succeeded', jsonb_build_object('attempt', attempts) from c
+    )
+    select * from c`;
+  return row ?? null;
+}
+
+/** A continuation: back to queued with a checkpoint; it starts a fresh count of attempts. */
+export async function continueJob(
+  tx: Sql,
+  job: Claimed,
+  delayMs: number,
+  state: unknown,
+  note: string | null,
+): Promise<Job | null> {
+  const [row] = await tx<Job[]>`
+    with c as (
+      update jobs set status = 'queued', state = ${JSON.stringify(state ?? null)}::jsonb, attempts = 0,
+                      steps = steps + 1, run_at = now() + ${delayMs} * interval '1 millisecond',
+                      lease_expires_at = null, locked_by = null, dispatched_at = null, updated_at = now()
+       where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'progress',
+             jsonb_build_object('step', steps, 'next_run_at', run_at, 'message', ${note}::text) from c
+    )
+    select * from c`;
+  return row ?? null;
+}
+
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+/**
+ * A failed attempt. Retryable and attempts left: back to queued after an exponential backoff with
+ * jitter; otherwise dead. The backoff is computed in SQL so that it uses the attempt count of the
+ * row being updated, not a copy that may be stale: min(max, base·2^(attempts-1)), scaled by a
+ * random factor in [0.5, 1) so that jobs that failed together don't retry together.
+ */
+export async function failJob(
+  tx: Sql,
+  job: Claimed,
+  error: string,
+  retryable: boolean,
+  policy: RetryPolicy,
+): Promise<Job | null> {
+  const [row] = await tx<Job[]>`
+    with c as (
+      update jobs
+         set status = case when ${retryable} and attempts < max_attempts then 'queued' else 'dead' end,
+             run_at = case when ${retryable} and attempts < max_attempts
+                           then now() + least(${policy.maxMs}::float8, ${policy.baseMs}::float8 * power(2, attempts - 1))
+                                        * (0.5 + random() * 0.5) * interval '1 millisecond'
+                           else run_at end,
+             finished_at = case when ${retryable} and attempts < max_attempts then null else now() end,
+             last_error = ${error}, lease_expires_at = null, locked_by = null, dispatched_at = null,
+             updated_at = now()
+       where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, case when status = 'dead' then 'dead' else 'retry_scheduled' end,
+             jsonb_build_object('attempt', attempts, 'error', last_error,
+                                'next_run_at', case when status = 'queued' then run_at end) from c
+    )
+    select * from c`;
+  return row ?? null;
+}
+
+/** A job found dead on arrival (deadline passed, attempts exhausted by crashes). */
+export async function killJob(tx: Sql, job: Claimed, error: string): Promise<Job | null> {
+  return failJob(tx, job, error, false, { baseMs: 0, maxMs: 0 });
+}
+
+export async function cancelJob(sql: Sql, tenantId: string, id: string): Promise<Job | null> {
+  const [row] = await sql<Job[]>`
+    with c as (
+      update jobs set status = 'canceled', finished_at = now(), updated_at = now()
+       where id = ${id} and tenant_id = ${tenantId} and status = 'queued'
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data) select id, tenant_id, 'canceled', '{}' from c
+    )
+    select * from c`;
+  return row ?? null;
+}
+
+export async function insertJobEvent(sql: Sql, job: Pick<Job, 'id' | 'tenantId'>, type: string, data: object) {
+  await sql`insert into job_events (job_id, tenant_id, type, data)
+            values (${job.id}, ${job.tenantId}, ${type}, ${JSON.stringify(data)}::jsonb)`;
+}
+
+/**
+ * Expired leases whose workers vanished go back to queued, so the poller finds them without a
+ * signal. (Claims also take expired leases directly.) Attempts are not reset: the next claim
+ * counts one more, and runJob gives up with the job's onDead once they exceed max_attempts.
+ */
+export async function requeueExpiredLeases(sql: Sql): Promise<Job[]> {
+  return sql<Job[]>`
+    with c as (
+      update jobs
+         set status = 'queued', last_error = coalesce(last_error, 'lease expired: the worker stopped responding'),
+             locked_by = null, lease_expires_at = null, dispatched_at = null, updated_at = now()
+       where id in (select id from jobs where status = 'running' and lease_expires_at < now()
+                    for update skip locked)
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'lease_expired', jsonb_build_object('attempt', attempts) from c
+    )
+    select * from c`;
+}
+
+export async function getJob(sql: Sql, tenantId: string, id: string): Promise<Job | null> {
+  const [row] = await sql<Job[]>`select * from jobs where id = ${id} and tenant_id = ${tenantId}`;
+  return row ?? null;
+}
+
+export async function getJobById(sql: Sql, id: string): Promise<Job | null> {
+  const [row] = await sql<Job[]>`select * from jobs where id = ${id}`;
+  return row ?? null;
+}
+
+export async function listJobEvents(sql: Sql, tenantId: string, jobId: string): Promise<JobEvent[]> {
+  return sql<JobEvent[]>`
+    select id::text, job_id, type, data, created_at from job_events
+     where job_id = ${jobId} and tenant_id = ${tenantId} order by id`;
+}
+
+export async function listJobs(
+  sql: Sql,
+  tenantId: string,
+  opts: { subjectType?: string; subjectId?: string; status?: string; after?: string; limit: number },
+): Promise<Job[]> {
+  return sql<Job[]>`
+    select * from jobs
+     where tenant_id = ${tenantId}
+       ${opts.subjectType ? sql`and subject_type = ${opts.subjectType} and subject_id = ${opts.subjectId ?? ''}` : sql``}
+       ${opts.status ? sql`and status = ${opts.status}` : sql``}
+       ${opts.after ? sql`and id < ${opts.after}` : sql``}
+     order by id desc limit ${opts.limit}`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Projects. Status changes go through `transitionProject`, which takes a named transition from
+ * db/status.ts and turns it into a conditional UPDATE.
+ */
+import type { Sql } from './client.ts';
+import type { projects } from './schema.ts';
+import { projectTransitions, type ProjectStatus, type ProjectTransition } from './status.ts';
+
+export type Project = typeof projects.$inferSelect & { status: ProjectStatus };
+
+export interface NewProject {
+  id: string;
+  tenantId: string;
+  name: string;
+  slug: string;
+  plan: string;
+  region: string;
+  provider: string;
+}
+
+export async function insertProject(sql: Sql, p: NewProject): Promise<Project> {
+  const [row] = await sql<Project[]>`
+    insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
+    values (${p.id}, ${p.tenantId}, ${p.name}, ${p.slug}, ${p.plan}, ${p.region}, ${p.provider}, 'provisioning')
+    returning *`;
+  return row!;
+}
+
+export async function getProject(sql: Sql, tenantId: string, id: string): Promise<Project | null> {
+  const [row] = await sql<Project[]>`select * from projects where id = ${id} and tenant_id = ${tenantId}`;
+  return row ?? null;
+}
+
+/** Newest first; deleted projects only when asked for by status. */
+export async function listProjects(
+  sql: Sql,
+  tenantId: string,
+  opts: { status?: ProjectStatus; after?: string; limit: number },
+): Promise<Project[]> {
+  return sql<Project[]>`
+    select * from projects
+     where tenant_id = ${tenantId}
+       ${opts.status ? sql`and status = ${opts.status}` : sql`and status <> 'deleted'`}
+       ${opts.after ? sql`and id < ${opts.after}` : sql``}
+     order by id desc limit ${opts.limit}`;
+}
+
+export interface ProjectPatch {
+  providerRef?: string | null;
+  connection?: string | null;
+  apiUrl?: string | null;
+  lastError?: string | null;
+}
+
+/**
+ * Applies a named transition; null when the project is not in one of its `from` statuses (a
+ * duplicate or stale signal, or a request the caller must refuse).
+ */
+export async function transitionProject(
+  sql: Sql,
+  tenantId: string,
+  id: string,
+  name: ProjectTransition,
+  patch: ProjectPatch = {},
+): Promise<Project | null> {
+  const t = projectTransitions[name];
+  const [row] = await sql<Project[]>`
+    update projects
+       set status = ${t.to}, updated_at = now(),
+           provider_ref = ${'providerRef' in patch ? patch.providerRef ?? null : sql`provider_ref`},
+           connection = ${'connection' in patch ? patch.connection ?? null : sql`connection`},
+           api_url = ${'apiUrl' in patch ? patch.apiUrl ?? null : sql`api_url`},
+           last_error = ${'lastError' in patch ? patch.lastError ?? null : name === 'fail' ? sql`last_error` : null}
+     where id = ${id} and tenant_id = ${tenantId} and status = any(${t.from as unknown as string[]})
+     returning *`;
+  return row ?? null;
+}
+
+export async function getProjectConnection(sql: Sql, tenantId: string, id: string) {
+  const [row] = await sql<{ connection: string | null; status: ProjectStatus }[]>`
+    select connection, status from projects where id = ${id} and tenant_id = ${tenantId}`;
+  return row ?? null;
+}

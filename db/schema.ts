@@ -1,0 +1,160 @@
+/**
+ * The data model (see ../shared/DESIGN.md, "Data model").
+ *
+ * Glossary:
+ * - tenant: a customer of the platform; every other row belongs to exactly one.
+ * - job: a unit of queued work about one subject (e.g. `project:prj_…`); the source of truth
+ *   for what has been asked and what has happened. Transports (NOTIFY, QStash) only signal.
+ * - job_events: the append-only timeline of a job, shown to clients.
+ * - realtime_events: the outbox the realtime trigger writes; SSE resumes from it.
+ *
+ * drizzle-kit turns this file into SQL in supabase/migrations; triggers and functions that
+ * drizzle cannot express live in hand-written migrations next to the generated ones.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  plan: text('plan').notNull().default('free'),
+  // The operator tenant runs the platform: its admin keys may create and list tenants.
+  isOperator: boolean('is_operator').notNull().default(false),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+}, (t) => [
+  check('tenants_plan_check', sql`${t.plan} in ('free', 'pro', 'enterprise')`),
+  // At most one operator tenant: two processes racing through first start can't both create one.
+  uniqueIndex('tenants_one_operator').on(t.isOperator).where(sql`${t.isOperator}`),
+]);
+
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  name: text('name').notNull().default(''),
+  role: text('role').notNull(),
+  hash: text('hash').notNull(),
+  prefix: text('prefix').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  lastUsedAt: tstz('last_used_at'),
+  revokedAt: tstz('revoked_at'),
+}, (t) => [
+  uniqueIndex('api_keys_hash_key').on(t.hash),
+  index('api_keys_tenant_idx').on(t.tenantId, t.id),
+  check('api_keys_role_check', sql`${t.role} in ('admin', 'member', 'viewer')`),
+]);
+
+export const projects = pgTable('projects', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  name: text('name').notNull(),
+  slug: text('slug').notNull(),
+  plan: text('plan').notNull(),
+  region: text('region').notNull(),
+  provider: text('provider').notNull(),
+  providerRef: text('provider_ref'),
+  status: text('status').notNull(),
+  // AES-256-GCM ciphertext of the connection string; never leaves the API except via /credentials.
+  connection: text('connection'),
+  apiUrl: text('api_url'),
+  lastError: text('last_error'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+}, (t) => [
+  // A deleted project keeps its row but frees its slug.
+  uniqueIndex('projects_tenant_slug_key').on(t.tenantId, t.slug).where(sql`${t.status} <> 'deleted'`),
+  index('projects_tenant_id_idx').on(t.tenantId, t.id),
+]);
+
+export const jobs = pgTable('jobs', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  kind: text('kind').notNull(),
+  subjectType: text('subject_type'),
+  subjectId: text('subject_id'),
+  payload: jsonb('payload').notNull().default({}),
+  // Checkpoint carried from one step to the next (continueAfter).
+  state: jsonb('state'),
+  result: jsonb('result'),
+  status: text('status').notNull().default('queued'),
+  // Claims of the current step; a continuation starts the count again.
+  attempts: integer('attempts').notNull().default(0),
+  maxAttempts: integer('max_attempts').notNull().default(5),
+  // Steps completed by continuation.
+  steps: integer('steps').notNull().default(0),
+  runAt: tstz('run_at').notNull().defaultNow(),
+  leaseExpiresAt: tstz('lease_expires_at'),
+  lockedBy: text('locked_by'),
+  concurrencyKey: text('concurrency_key'),
+  dispatchedAt: tstz('dispatched_at'),
+  dispatchId: text('dispatch_id'),
+  lastError: text('last_error'),
+  deadlineAt: tstz('deadline_at'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+  finishedAt: tstz('finished_at'),
+}, (t) => [
+  check('jobs_status_check', sql`${t.status} in ('queued', 'running', 'succeeded', 'dead', 'canceled')`),
+  // The local runner's round-robin scan: due queued jobs by tenant, oldest first.
+  index('jobs_queued_idx').on(t.tenantId, t.runAt, t.id).where(sql`${t.status} = 'queued'`),
+  // Lease sweeps.
+  index('jobs_running_lease_idx').on(t.leaseExpiresAt).where(sql`${t.status} = 'running'`),
+  // At most one running job per concurrency key, enforced by the database itself.
+  uniqueIndex('jobs_one_running_per_key').on(t.concurrencyKey).where(sql`${t.status} = 'running' and ${t.concurrencyKey} is not null`),
+  index('jobs_subject_idx').on(t.tenantId, t.subjectType, t.subjectId, t.id),
+  index('jobs_tenant_id_idx').on(t.tenantId, t.id),
+]);
+
+export const jobEvents = pgTable('job_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jobId: text('job_id').notNull().references(() => jobs.id, { onDelete: 'cascade' }),
+  tenantId: text('tenant_id').notNull(),
+  type: text('type').notNull(),
+  data: jsonb('data').notNull().default({}),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+}, (t) => [index('job_events_job_idx').on(t.jobId, t.id)]);
+
+export const idempotencyKeys = pgTable('idempotency_keys', {
+  tenantId: text('tenant_id').notNull(),
+  key: text('key').notNull(),
+  fingerprint: text('fingerprint').notNull(),
+  responseStatus: integer('response_status').notNull(),
+  responseHeaders: jsonb('response_headers').notNull().default({}),
+  responseBody: jsonb('response_body').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)]);
+
+/**
+ * The realtime outbox. `tx` and `tx_horizon` let a resuming SSE client receive every event that
+ * committed after the one it last saw, even when ids were handed out in a different order than
+ * transactions committed (see db/realtime.repo.ts).
+ */
+export const realtimeEvents = pgTable('realtime_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tenantId: text('tenant_id').notNull(),
+  topics: text('topics').array().notNull(),
+  event: text('event').notNull(),
+  payload: jsonb('payload').notNull(),
+  tx: xid8('tx').notNull().default(sql`pg_current_xact_id()`),
+  txHorizon: xid8('tx_horizon').notNull().default(sql`pg_snapshot_xmin(pg_current_snapshot())`),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+}, (t) => [
+  index('realtime_events_tenant_idx').on(t.tenantId, t.id),
+  index('realtime_events_tx_idx').on(t.tx),
+  index('realtime_events_created_idx').on(t.createdAt),
+]);

@@ -1,0 +1,46 @@
+/**
+ * Status is data: one enum per resource, one transitions table, and predicates.
+ * Nothing outside these tables decides whether a status may change; repositories turn a
+ * transition into one conditional `UPDATE … WHERE status = ANY(from) RETURNING *`.
+ */
+import { z } from 'zod';
+
+export const JobStatus = z.enum([
+  'queued', // waiting for run_at; also where retries and continuations go back to
+  'running', // claimed under a lease; an expired lease makes it claimable again
+  'succeeded', // final: the handler returned done()
+  'dead', // final: retries exhausted or a non-retryable failure; its subject is failed
+  'canceled', // final: canceled while queued
+]);
+export type JobStatus = z.infer<typeof JobStatus>;
+export const isFinalJobStatus = (s: JobStatus) => s === 'succeeded' || s === 'dead' || s === 'canceled';
+
+export const ProjectStatus = z.enum([
+  'provisioning', // create accepted; the provider is creating the database
+  'active', // ready to connect
+  'suspending', // suspend accepted
+  'suspended', // connections refused, data kept
+  'resuming', // resume accepted
+  'deleting', // delete accepted
+  'deleted', // final: data dropped; the row stays for the record
+  'failed', // a job gave up; see last_error
+]);
+export type ProjectStatus = z.infer<typeof ProjectStatus>;
+
+export interface Transition<S extends string> {
+  from: readonly S[];
+  to: S;
+}
+
+/** Every allowed project status change, by name. */
+export const projectTransitions = {
+  provisioned: { from: ['provisioning'], to: 'active' },
+  suspend: { from: ['active'], to: 'suspending' },
+  suspended: { from: ['suspending'], to: 'suspended' },
+  resume: { from: ['suspended'], to: 'resuming' },
+  resumed: { from: ['resuming'], to: 'active' },
+  delete: { from: ['active', 'suspended', 'failed'], to: 'deleting' },
+  deleted: { from: ['deleting'], to: 'deleted' },
+  fail: { from: ['provisioning', 'suspending', 'resuming', 'deleting'], to: 'failed' },
+} as const satisfies Record<string, Transition<ProjectStatus>>;
+export type ProjectTransition = keyof typeof projectTransitions;

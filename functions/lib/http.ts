@@ -1,0 +1,138 @@
+/**
+ * Shared pieces of the HTTP contract: validation errors, keyset pagination, Idempotency-Key.
+ */
+import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type postgres from 'postgres';
+import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
+import type { AppDeps, AppEnv } from '../deps.ts';
+import { badRequest, conflict, unprocessable, type FieldError } from '../errors.ts';
+import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
+
+/** The zod-openapi hook: a failed validation becomes a 400 problem naming each bad field. */
+export function validationHook(result: { success: boolean; error?: z.ZodError; target?: string }) {
+  if (result.success || !result.error) return;
+  const errors: FieldError[] = result.error.issues.flatMap((i) => {
+    if (i.code === 'unrecognized_keys') {
+      return i.keys.map((k) => ({ field: [...i.path, k].join('.'), message: 'unknown field' }));
+    }
+    return [{ field: i.path.join('.') || '(body)', message: i.message }];
+  });
+  throw badRequest(`the request ${result.target ?? 'input'} is not valid`, errors);
+}
+
+export const ProblemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().optional(),
+  request_id: z.string().nullable(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+}).openapi('Problem');
+
+export const problemContent = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+export const ListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'page size, 1–100' }),
+  cursor: z.string().max(200).optional().openapi({ description: 'next_cursor from the previous page' }),
+});
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (!cursor) return undefined;
+  try {
+    const id = new TextDecoder().decode(fromBase64Url(cursor));
+    if (/^[a-z]{3}_[0-9a-z]{26}$/.test(id)) return id;
+  } catch {
+    // fall through
+  }
+  throw badRequest('the cursor is not valid; use next_cursor from a previous page', [{ field: 'cursor', message: 'malformed' }]);
+}
+
+/** Sets the RFC 8288 Link header and returns the body's next_cursor. */
+export function paginate<T extends { id: string }>(c: Context, rows: T[], limit: number): string | null {
+  if (rows.length < limit) return null;
+  const next = toBase64Url(new TextEncoder().encode(rows[rows.length - 1]!.id));
+  const url = new URL(c.req.url);
+  url.searchParams.set('cursor', next);
+  url.searchParams.set('limit', String(limit));
+  c.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  return next;
+}
+
+export interface Accepted {
+  status: 200 | 201 | 202;
+  body: unknown;
+  headers: Record<string, string>;
+  /** Jobs to signal once the transaction has committed. */
+  jobs: { id: string; tenantId: string; runAt: string }[];
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * Runs a mutation in one transaction, honouring Idempotency-Key (DESIGN.md "Idempotency"):
+ * same key + same request → the stored response with `Idempotent-Replayed: true`; same key +
+ * different request → 422; same key while the first is still running → 409. The key is stored
+ * in the mutation's own transaction, so it exists exactly when the mutation committed.
+ */
+export async function mutate(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  input: unknown,
+  work: (tx: postgres.TransactionSql) => Promise<Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }>,
+  // `never` lets route handlers return this where zod-openapi expects its typed response; the
+  // body's shape is fixed by the `work` callback, which builds it from the same schemas.
+): Promise<never> {
+  const tenantId = c.get('principal').tenantId;
+  const key = c.req.header('Idempotency-Key');
+  if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw badRequest('Idempotency-Key must be 1–255 visible ASCII characters', [{ field: 'Idempotency-Key', message: 'invalid' }]);
+  }
+  const fingerprint = key === undefined ? '' : await sha256Hex(`${c.req.method} ${c.req.path}\n${canonicalJson(input)}`);
+
+  const outcome = await deps.db.sql.begin(async (tx) => {
+    if (key !== undefined) {
+      if (!(await tryLockIdempotencyKey(tx, tenantId, key))) {
+        throw conflict('a request with this Idempotency-Key is still in progress; retry shortly');
+      }
+      const stored = await findIdempotencyKey(tx, tenantId, key);
+      if (stored) {
+        if (stored.fingerprint !== fingerprint) {
+          throw unprocessable('this Idempotency-Key was already used with a different request');
+        }
+        return { replayed: true as const, stored };
+      }
+    }
+    const res = await work(tx);
+    if (key !== undefined) {
+      await insertIdempotencyKey(tx, tenantId, key, {
+        fingerprint,
+        responseStatus: res.status,
+        responseHeaders: res.headers,
+        responseBody: res.body,
+      });
+    }
+    return { replayed: false as const, res };
+  });
+
+  if (outcome.replayed) {
+    const s = outcome.stored;
+    return c.json(s.responseBody as object, s.responseStatus as 202, { ...s.responseHeaders, 'Idempotent-Replayed': 'true' }) as never;
+  }
+  const { res } = outcome;
+  if (res.jobs?.length) {
+    const signal = deps.queue.dispatch(res.jobs).catch((err) =>
+      deps.log.warn('dispatch after commit failed; the job stays queued for the sweeper', { err }));
+    if (deps.waitUntil) deps.waitUntil(signal);
+  }
+  return c.json(res.body as object, res.status, res.headers) as never;
+}

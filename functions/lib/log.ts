@@ -1,0 +1,55 @@
+/**
+ * JSON-lines logging. Fields named like secrets are redacted before anything is written, so a
+ * careless `log.info('x', { password })` still can't leak one.
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const SECRET_FIELD = /pass(word)?|secret|token|authorization|api_?key|connection(_string)?|cookie/i;
+const SECRET_IN_TEXT = [
+  /\bsk_[A-Za-z0-9]{8,}/g, // our API keys
+  /(postgres(?:ql)?:\/\/[^:\s/]+:)[^@\s]+@/g, // passwords inside connection strings
+  /(Bearer\s+)[A-Za-z0-9._~+/-]+=*/gi,
+];
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export function redactText(text: string): string {
+  let out = text;
+  for (const re of SECRET_IN_TEXT) {
+    out = out.replace(re, (_m: string, group: unknown) => {
+      const keep = typeof group === 'string' ? group : '';
+      return `${keep}[redacted]${keep.endsWith(':') ? '@' : ''}`;
+    });
+  }
+  return out;
+}
+
+function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactText(value);
+  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_FIELD.test(k) ? '[redacted]' : redact(v, depth + 1);
+  return out;
+}
+
+export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, write = (line: string) => console.log(line)): Logger {
+  const emit = (l: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[l] < ORDER[level]) return;
+    write(JSON.stringify({ ts: new Date().toISOString(), level: l, msg: redactText(msg), ...(redact({ ...base, ...fields }) as object) }));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+  };
+}

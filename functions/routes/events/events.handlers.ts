@@ -1,0 +1,98 @@
+/**
+ * SSE delivery. Order of operations on connect: subscribe to the live hub (buffering), read the
+ * backlog after Last-Event-ID from the outbox, send it, then flush the buffer skipping anything
+ * already sent. Subscribing first is what guarantees nothing falls between backlog and live.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { getJob } from '../../../db/jobs.repo.ts';
+import { getProject } from '../../../db/projects.repo.ts';
+import { listEventsSince, type RealtimeEvent } from '../../../db/realtime.repo.ts';
+import type { AppDeps, AppEnv } from '../../deps.ts';
+import { badRequest, notFound, Problem } from '../../errors.ts';
+import { validationHook } from '../../lib/http.ts';
+import * as routes from './events.routes.ts';
+
+const MAX_PENDING = 1000;
+
+export function eventsRouter(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(routes.createEventToken, async (c) => {
+    const p = c.get('principal');
+    const exp = Math.floor(Date.now() / 1000) + deps.config.SWITCHYARD_EVENT_TOKEN_TTL_S;
+    const token = await deps.box.sign({ typ: 'events', t: p.tenantId, k: p.keyId, op: p.isOperator, p: p.plan, exp });
+    return c.json({ token, expires_at: new Date(exp * 1000).toISOString() }, 201);
+  });
+
+  app.openapi(routes.streamEvents, async (c) => {
+    const hub = deps.realtime;
+    if (!hub) throw new Problem(501, 'Not implemented', 'this runtime serves realtime through Supabase Realtime, not SSE');
+    const q = c.req.valid('query');
+    const { tenantId } = c.get('principal');
+    for (const topic of q.topic) await assertTopicVisible(deps, tenantId, topic);
+    const lastEventId = c.req.header('Last-Event-ID') ?? q.last_event_id;
+    if (lastEventId !== undefined && !/^\d{1,19}$/.test(lastEventId)) {
+      throw badRequest('Last-Event-ID must be an event id from this stream', [{ field: 'Last-Event-ID', message: 'malformed' }]);
+    }
+    const topics = new Set(q.topic);
+
+    return streamSSE(c, async (stream) => {
+      const sent = new Set<string>();
+      let live = false;
+      const buffered: RealtimeEvent[] = [];
+      let chain = Promise.resolve();
+      let finish!: () => void;
+      const finished = new Promise<void>((r) => (finish = r));
+
+      const write = (e: RealtimeEvent) => {
+        if (sent.has(e.id)) return Promise.resolve();
+        sent.add(e.id);
+        if (sent.size > 5000) sent.delete(sent.values().next().value!);
+        return stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics }) });
+      };
+
+      let pending = 0;
+      const unsubscribe = hub.subscribe({
+        tenantId,
+        topics,
+        deliver(e) {
+          if (!live) return void buffered.push(e);
+          // A client too slow to keep up is dropped; it reconnects with Last-Event-ID and loses nothing.
+          if (++pending > MAX_PENDING) return finish();
+          chain = chain.then(() => write(e)).catch(() => finish()).finally(() => void pending--);
+        },
+      });
+      stream.onAbort(() => finish());
+
+      try {
+        await stream.write('retry: 2000\n: connected\n\n');
+        if (lastEventId !== undefined) {
+          for (const e of await listEventsSince(deps.db.sql, tenantId, [...topics], lastEventId)) await write(e);
+        }
+        for (const e of buffered.splice(0)) await write(e);
+        live = true;
+        const heartbeat = setInterval(() => {
+          chain = chain.then(() => stream.write(': ping\n\n')).then(() => {}).catch(() => finish());
+        }, deps.config.SWITCHYARD_SSE_HEARTBEAT_MS);
+        await finished;
+        clearInterval(heartbeat);
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  return app;
+}
+
+/** A topic must name the caller's tenant or something in it; anything else is a 404, as for any route. */
+async function assertTopicVisible(deps: AppDeps, tenantId: string, topic: string) {
+  const [type, id] = topic.split(':') as [string, string];
+  const visible =
+    type === 'tenant' ? id === tenantId
+    : type === 'project' ? (await getProject(deps.db.sql, tenantId, id)) !== null
+    : type === 'job' ? (await getJob(deps.db.sql, tenantId, id)) !== null
+    : false;
+  if (!visible) throw notFound(`topic ${topic}`);
+}

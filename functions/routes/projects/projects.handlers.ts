@@ -1,0 +1,127 @@
+/**
+ * Project handlers: each mutation is one transaction (project row + job row + idempotency row),
+ * then a dispatch after commit. Nothing here waits on a provider.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { insertJob } from '../../../db/jobs.repo.ts';
+import {
+  getProject,
+  getProjectConnection,
+  insertProject,
+  listProjects,
+  transitionProject,
+} from '../../../db/projects.repo.ts';
+import { projectTransitions } from '../../../db/status.ts';
+import type { Sql } from '../../../db/client.ts';
+import type { AppDeps, AppEnv } from '../../deps.ts';
+import { conflict, notFound } from '../../errors.ts';
+import { newId } from '../../lib/ids.ts';
+import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
+import { requireRole } from '../../middleware/auth.ts';
+import { toJob, toProject } from '../schemas.ts';
+import * as routes from './projects.routes.ts';
+
+const ACTIONS = {
+  suspend: { transition: 'suspend', kind: 'project.suspend' },
+  resume: { transition: 'resume', kind: 'project.resume' },
+  delete: { transition: 'delete', kind: 'project.delete' },
+} as const;
+
+function slugify(name: string): string {
+  const s = name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  return /^[a-z]/.test(s) && s.length >= 3 ? s : `p-${s}`.replace(/-+$/, '').padEnd(3, '0');
+}
+
+async function freeSlug(tx: Sql, tenantId: string, base: string): Promise<string> {
+  const taken = await tx`select 1 from projects where tenant_id = ${tenantId} and slug = ${base} and status <> 'deleted'`;
+  return taken.length ? `${base}-${newId('prj').slice(-6)}` : base;
+}
+
+function isUniqueViolation(err: unknown, constraint: string) {
+  return (err as { code?: string; constraint_name?: string }).code === '23505'
+    && (err as { constraint_name?: string }).constraint_name === constraint;
+}
+
+export function projectsRouter(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const member = requireRole('member');
+  app.on(['POST', 'DELETE'], '/v1/projects', member);
+  app.on(['POST', 'DELETE'], '/v1/projects/*', member);
+  app.use('/v1/projects/:id/credentials', member);
+
+  app.openapi(routes.createProject, async (c) => {
+    const body = c.req.valid('json');
+    const { tenantId } = c.get('principal');
+    return mutate(c, deps, body, async (tx) => {
+      const id = newId('prj');
+      const slug = body.slug ?? (await freeSlug(tx, tenantId, slugify(body.name)));
+      const project = await insertProject(tx, {
+        id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider,
+      }).catch((err) => {
+        if (isUniqueViolation(err, 'projects_tenant_slug_key')) {
+          throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
+        }
+        throw err;
+      });
+      const job = await insertJob(tx, {
+        id: newId('job'), tenantId, kind: 'project.provision', subjectType: 'project', subjectId: id,
+        payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
+      });
+      return { status: 202, body: { project: toProject(project), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
+    });
+  });
+
+  app.openapi(routes.listProjects, async (c) => {
+    const q = c.req.valid('query');
+    const rows = await listProjects(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
+    const next = paginate(c, rows, q.limit);
+    return c.json({ data: rows.map(toProject), next_cursor: next }, 200);
+  });
+
+  app.openapi(routes.getProject, async (c) => {
+    const { id } = c.req.valid('param');
+    const project = await getProject(deps.db.sql, c.get('principal').tenantId, id);
+    if (!project) throw notFound(`project ${id}`);
+    return c.json({ project: toProject(project) }, 200);
+  });
+
+  const requestAction = (c: Context<AppEnv>, id: string, action: keyof typeof ACTIONS) => {
+    const { tenantId } = c.get('principal');
+    const { transition, kind } = ACTIONS[action];
+    return mutate(c, deps, { id, action }, async (tx) => {
+      const project = await transitionProject(tx, tenantId, id, transition);
+      if (!project) {
+        const current = await getProject(tx, tenantId, id);
+        if (!current) throw notFound(`project ${id}`);
+        const allowed = projectTransitions[transition].from;
+        throw conflict(`cannot ${action} a project that is ${current.status}; ${action} is allowed from ${allowed.join(', ')}`, {
+          current_status: current.status,
+          action,
+        });
+      }
+      const job = await insertJob(tx, {
+        id: newId('job'), tenantId, kind, subjectType: 'project', subjectId: id,
+        payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
+      });
+      return { status: 202, body: { project: toProject(project), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
+    });
+  };
+
+  app.openapi(routes.suspendProject, (c) => requestAction(c, c.req.valid('param').id, 'suspend'));
+  app.openapi(routes.resumeProject, (c) => requestAction(c, c.req.valid('param').id, 'resume'));
+  app.openapi(routes.deleteProject, (c) => requestAction(c, c.req.valid('param').id, 'delete'));
+
+  app.openapi(routes.getCredentials, async (c) => {
+    const { id } = c.req.valid('param');
+    const { tenantId } = c.get('principal');
+    const row = await getProjectConnection(deps.db.sql, tenantId, id);
+    if (!row) throw notFound(`project ${id}`);
+    if (!row.connection) throw conflict(`project ${id} has no credentials while it is ${row.status}`, { current_status: row.status });
+    const connection_string = await deps.box.open(row.connection, id);
+    c.header('Cache-Control', 'no-store');
+    return c.json({ connection_string }, 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,84 @@
+/** Tenant management (operator only) and API keys (each tenant's admins). */
+import { createRoute, z } from '@hono/zod-openapi';
+import { ListQuery, problemContent } from '../../lib/http.ts';
+
+const Plan = z.enum(['free', 'pro', 'enterprise']);
+const Role = z.enum(['admin', 'member', 'viewer']);
+
+export const TenantSchema = z.object({
+  id: z.string(), name: z.string(), plan: Plan, is_operator: z.boolean(), created_at: z.string(),
+}).openapi('Tenant');
+
+export const ApiKeySchema = z.object({
+  id: z.string(), name: z.string(), role: Role, prefix: z.string(),
+  created_at: z.string(), last_used_at: z.string().nullable(), revoked_at: z.string().nullable(),
+}).openapi('ApiKey');
+
+const NewKey = ApiKeySchema.extend({ secret: z.string().openapi({ description: 'shown once; store it now' }) });
+
+const errors = {
+  400: problemContent('invalid input'),
+  401: problemContent('missing or invalid API key'),
+  403: problemContent('the key may not do this'),
+  404: problemContent('not found'),
+};
+
+export const createTenant = createRoute({
+  method: 'post',
+  path: '/v1/tenants',
+  tags: ['tenants'],
+  summary: 'Create a tenant and its first admin key (operator only)',
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: z.strictObject({ name: z.string().trim().min(1).max(100), plan: Plan.default('free') }) } },
+    },
+  },
+  responses: {
+    201: { description: 'created', content: { 'application/json': { schema: z.object({ tenant: TenantSchema, api_key: NewKey }) } } },
+    ...errors,
+  },
+});
+
+export const listTenants = createRoute({
+  method: 'get',
+  path: '/v1/tenants',
+  tags: ['tenants'],
+  summary: 'List tenants (operator only)',
+  request: { query: ListQuery },
+  responses: {
+    200: { description: 'a page of tenants', content: { 'application/json': { schema: z.object({ data: z.array(TenantSchema), next_cursor: z.string().nullable() }) } } },
+    ...errors,
+  },
+});
+
+export const createApiKey = createRoute({
+  method: 'post',
+  path: '/v1/api-keys',
+  tags: ['api keys'],
+  summary: "Create an API key in the caller's tenant (admin only)",
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: z.strictObject({ name: z.string().trim().max(100).default(''), role: Role }) } },
+    },
+  },
+  responses: { 201: { description: 'created', content: { 'application/json': { schema: z.object({ api_key: NewKey }) } } }, ...errors },
+});
+
+export const listApiKeys = createRoute({
+  method: 'get',
+  path: '/v1/api-keys',
+  tags: ['api keys'],
+  summary: "List the tenant's API keys (admin only; secrets are never shown again)",
+  responses: { 200: { description: 'keys', content: { 'application/json': { schema: z.object({ data: z.array(ApiKeySchema) }) } } }, ...errors },
+});
+
+export const revokeApiKey = createRoute({
+  method: 'delete',
+  path: '/v1/api-keys/{id}',
+  tags: ['api keys'],
+  summary: 'Revoke an API key (admin only)',
+  request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: { 200: { description: 'revoked', content: { 'application/json': { schema: z.object({ api_key: ApiKeySchema }) } } }, ...errors },
+});

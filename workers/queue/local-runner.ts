@@ -1,0 +1,123 @@
+/**
+ * The local runner (embedded default and self-hosted workers): LISTEN for immediate pickup, a
+ * poll as the fallback for lost signals and delayed jobs, `concurrency` slots, and round-robin
+ * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
+ */
+import { findDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
+import { pruneIdempotencyKeys } from '../../db/idempotency.repo.ts';
+import { pruneRealtimeEvents } from '../../db/realtime.repo.ts';
+import { claimJob } from '../../db/jobs.repo.ts';
+import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
+import { JOBS_CHANNEL } from './queue.ts';
+
+export interface LocalRunnerOptions {
+  concurrency: number;
+  pollIntervalMs: number;
+  sweepIntervalMs: number;
+  realtimeRetentionHours: number;
+}
+
+export interface LocalRunner {
+  start(): Promise<void>;
+  /** Stops claiming, waits up to graceMs for running steps, then resolves. */
+  stop(graceMs: number): Promise<{ unfinished: number }>;
+  readonly active: number;
+}
+
+export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): LocalRunner {
+  const log = deps.log.child({ component: 'runner', worker: deps.workerId });
+  let active = 0;
+  let stopping = false;
+  let filling = false;
+  let fillAgain = false;
+  let lastTenant = '';
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+  const idle: Array<() => void> = [];
+
+  function schedulePoll(ms: number) {
+    if (stopping) return;
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(() => void fill(), Math.max(0, Math.min(ms, opts.pollIntervalMs)));
+  }
+
+  async function fill(): Promise<void> {
+    if (stopping) return;
+    if (filling) {
+      fillAgain = true;
+      return;
+    }
+    filling = true;
+    try {
+      do {
+        fillAgain = false;
+        const free = opts.concurrency - active;
+        if (free <= 0) break;
+        const due = await findDueJobs(deps.db.sql, lastTenant, free);
+        for (const candidate of due) {
+          if (stopping || active >= opts.concurrency) break;
+          lastTenant = candidate.tenantId;
+          const job = await claimJob(deps.db.sql, candidate.id, deps.workerId, deps.leaseMs);
+          if (!job) continue;
+          active++;
+          void executeClaimedJob(deps, job)
+            .catch((err) => log.error('job execution failed', { job_id: job.id, err }))
+            .finally(() => {
+              active--;
+              if (active === 0) idle.splice(0).forEach((r) => r());
+              void fill();
+            });
+        }
+        if (due.length === free) fillAgain = true;
+      } while (fillAgain && !stopping && active < opts.concurrency);
+      // Sleep until the next delayed job is due, or the poll interval, whichever comes first.
+      const next = await nextRunAt(deps.db.sql);
+      schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
+    } catch (err) {
+      if (!stopping) log.error('runner poll failed', { err });
+      schedulePoll(opts.pollIntervalMs);
+    } finally {
+      filling = false;
+    }
+  }
+
+  async function sweep() {
+    try {
+      const requeued = await requeueExpiredLeases(deps.db.sql);
+      if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
+      await pruneIdempotencyKeys(deps.db.sql, 24);
+      await pruneRealtimeEvents(deps.db.sql, opts.realtimeRetentionHours);
+      if (requeued.length) void fill();
+    } catch (err) {
+      if (!stopping) log.error('sweep failed', { err });
+    }
+  }
+
+  return {
+    get active() {
+      return active;
+    },
+    async start() {
+      const sub = await deps.db.sql.listen(JOBS_CHANNEL, () => void fill(), () => void fill());
+      unlisten = () => sub.unlisten();
+      sweepTimer = setInterval(() => void sweep(), opts.sweepIntervalMs);
+      void sweep();
+      log.info('runner started', { concurrency: opts.concurrency });
+    },
+    async stop(graceMs) {
+      stopping = true;
+      clearTimeout(pollTimer);
+      clearInterval(sweepTimer);
+      await unlisten?.().catch(() => {});
+      if (active > 0) {
+        await Promise.race([
+          new Promise<void>((r) => idle.push(r)),
+          new Promise<void>((r) => setTimeout(r, graceMs)),
+        ]);
+      }
+      if (active > 0) log.warn('stopped with steps still running; their leases will expire and be re-claimed', { active });
+      return { unfinished: active };
+    },
+  };
+}

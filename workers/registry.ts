@@ -1,0 +1,53 @@
+/**
+ * Task registry: job kind → { payload schema, run }. Transports know nothing of kinds; runJob looks
+ * the kind up here. Tests may build registries with extra tasks of their own.
+ */
+import type { z } from 'zod';
+import type { Sql } from '../db/client.ts';
+import type { Job } from '../db/jobs.repo.ts';
+import type { Db } from '../db/client.ts';
+import type { SecretBox } from '../functions/lib/crypto.ts';
+import type { Logger } from '../functions/lib/log.ts';
+import type { ProjectProvisioner } from './providers/project/provisioner.ts';
+import type { StepOutcome } from './step.ts';
+
+export interface WorkerDeps {
+  db: Db;
+  box: SecretBox;
+  log: Logger;
+  providers: { project: ProjectProvisioner };
+}
+
+export interface TaskContext<P> {
+  job: Job;
+  payload: P;
+  /** The checkpoint the previous step left (continueAfter), or null on the first step. */
+  state: unknown;
+  attempt: number;
+  /** Aborted when the lease is about to run out. */
+  signal: AbortSignal;
+  deps: WorkerDeps;
+}
+
+export interface Task<P = unknown> {
+  kind: string;
+  payload: z.ZodType<P>;
+  run(ctx: TaskContext<P>): Promise<StepOutcome>;
+  /** Runs in the transaction that marks the job dead: fail the subject, record why. */
+  onDead?(tx: Sql, job: Job, error: string): Promise<void>;
+}
+
+export type Registry = ReadonlyMap<string, Task<any>>;
+
+export function defineTask<P>(task: Task<P>): Task<P> {
+  return task;
+}
+
+export function createRegistry(tasks: Task<any>[]): Registry {
+  const map = new Map<string, Task<any>>();
+  for (const t of tasks) {
+    if (map.has(t.kind)) throw new Error(`duplicate task kind ${t.kind}`);
+    map.set(t.kind, t);
+  }
+  return map;
+}

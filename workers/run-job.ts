@@ -1,0 +1,123 @@
+/**
+ * runJob: the one way a job runs, whatever signalled it (the local runner, a QStash delivery, a
+ * test). Claim by id → validate → one step → one outcome transaction → signal what comes next.
+ * A claim that finds nothing to do (a duplicate signal, a job already final, a live lease) is a
+ * normal answer, reported as `skipped`.
+ */
+import type { Sql } from '../db/client.ts';
+import {
+  claimJob,
+  completeJob,
+  continueJob,
+  failJob,
+  killJob,
+  type Job,
+  type RetryPolicy,
+} from '../db/jobs.repo.ts';
+import type { Queue } from './queue/queue.ts';
+import type { Registry, WorkerDeps } from './registry.ts';
+import { PermanentError, type StepOutcome } from './step.ts';
+import { redactText } from '../functions/lib/log.ts';
+
+export interface RunnerDeps extends WorkerDeps {
+  registry: Registry;
+  queue: Queue;
+  workerId: string;
+  leaseMs: number;
+  retry: RetryPolicy;
+}
+
+export type RunResult =
+  | { outcome: 'skipped' }
+  | { outcome: 'succeeded' | 'continued' | 'retry_scheduled' | 'dead' | 'lost_lease'; job: Job };
+
+export async function runJob(deps: RunnerDeps, jobId: string): Promise<RunResult> {
+  const job = await claimJob(deps.db.sql, jobId, deps.workerId, deps.leaseMs);
+  if (!job) return { outcome: 'skipped' };
+  return executeClaimedJob(deps, job);
+}
+
+export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<RunResult> {
+  const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts });
+  const task = deps.registry.get(job.kind);
+
+  let outcome: StepOutcome;
+  let payload: unknown;
+  if (!task) {
+    outcome = { type: 'fail', error: `unknown job kind "${job.kind}"`, retryable: false };
+  } else if (job.attempts > job.maxAttempts) {
+    // Only reachable when earlier attempts died with their worker (lease expiry re-claims).
+    outcome = { type: 'fail', error: `gave up after ${job.maxAttempts} attempts: ${job.lastError ?? 'worker lost'}`, retryable: false };
+  } else if (job.deadlineAt && Date.parse(job.deadlineAt) < Date.now()) {
+    outcome = { type: 'fail', error: `deadline passed at ${job.deadlineAt}`, retryable: false };
+  } else {
+    const parsed = task.payload.safeParse(job.payload);
+    if (!parsed.success) {
+      outcome = { type: 'fail', error: `invalid payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, retryable: false };
+    } else {
+      payload = parsed.data;
+      // Stop the step shortly before the lease runs out, so it doesn't outlive its claim.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new Error('lease about to expire')), Math.max(deps.leaseMs - 250, 50));
+      try {
+        outcome = await task.run({ job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps });
+      } catch (err) {
+        outcome = { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  const result = await deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome));
+  if (!result) {
+    log.warn('job outcome discarded: lease lost to another worker');
+    return { outcome: 'lost_lease', job };
+  }
+  const { next, label } = result;
+  if (next.status === 'queued') {
+    await deps.queue.dispatch([next]).catch((err) => log.warn('dispatch failed; the sweeper will resend', { err }));
+  }
+  log[label === 'dead' ? 'warn' : 'info'](`job ${label}`, label === 'dead' || label === 'retry_scheduled' ? { error: next.lastError } : {});
+  return { outcome: label, job: next };
+}
+
+async function persistOutcome(
+  tx: Sql,
+  deps: RunnerDeps,
+  onDead: ((tx: Sql, job: Job, error: string) => Promise<void>) | undefined,
+  job: Job,
+  outcome: StepOutcome,
+): Promise<{ next: Job; label: Exclude<RunResult['outcome'], 'skipped' | 'lost_lease'> } | null> {
+  switch (outcome.type) {
+    case 'done': {
+      const next = await completeJob(tx, job, outcome.result);
+      if (!next) return null;
+      await outcome.commit?.(tx);
+      return { next, label: 'succeeded' };
+    }
+    case 'continue': {
+      const next = await continueJob(tx, job, outcome.delayMs, outcome.state, outcome.note);
+      if (!next) return null;
+      await outcome.commit?.(tx);
+      return { next, label: 'continued' };
+    }
+    case 'fail': {
+      const next = outcome.retryable
+        ? await failJob(tx, job, outcome.error, true, deps.retry)
+        : await killJob(tx, job, outcome.error);
+      if (!next) return null;
+      if (next.status === 'dead') {
+        await onDead?.(tx, next, outcome.error);
+        return { next, label: 'dead' };
+      }
+      return { next, label: 'retry_scheduled' };
+    }
+  }
+}
+
+function errorMessage(err: unknown): string {
+  // Stored on the job and shown to the tenant: never let a credential through.
+  const text = err instanceof Error ? err.message || err.name : String(err);
+  return redactText(text).slice(0, 2000);
+}

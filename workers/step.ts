@@ -1,0 +1,29 @@
+/**
+ * The handler shape (DESIGN.md, "The queue contract"): a task's `run` performs one short step and
+ * says what happens next. Long waits are continuations, never sleeps, so every invocation fits
+ * inside an edge timeout and a job can outlive any of them.
+ */
+import type { Sql } from '../db/client.ts';
+
+/** Runs inside the outcome transaction, with the job's own update, so both commit or neither. */
+export type Commit = (tx: Sql) => Promise<void>;
+
+export type StepOutcome =
+  | { type: 'done'; result: unknown; commit?: Commit }
+  | { type: 'continue'; delayMs: number; state: unknown; note: string | null; commit?: Commit }
+  | { type: 'fail'; error: string; retryable: boolean };
+
+/** Finished. `result` is stored on the job and shown to clients: never put secrets in it. */
+export const done = (result: unknown = null, commit?: Commit): StepOutcome => ({ type: 'done', result, commit });
+
+/** Run again after `delayMs` with `state` as the checkpoint. Does not use up an attempt. */
+export const continueAfter = (delayMs: number, state: unknown, note: string | null = null, commit?: Commit): StepOutcome =>
+  ({ type: 'continue', delayMs, state, note, commit });
+
+export const fail = (error: string, opts: { retryable: boolean }): StepOutcome =>
+  ({ type: 'fail', error, retryable: opts.retryable });
+
+/** Thrown by providers for errors a retry can't fix (bad input, a refusal that will repeat). */
+export class PermanentError extends Error {
+  override name = 'PermanentError';
+}
