@@ -15,7 +15,7 @@ export interface StoredResponse {
 
 export async function tryLockIdempotencyKey(tx: Sql, tenantId: string, key: string): Promise<boolean> {
   const [row] = await tx<{ locked: boolean }[]>`
-    select pg_try_advisory_xact_lock(hashtextextended(${`${tenantId}\u0000${key}`}, 7)) as locked`;
+    select pg_try_advisory_xact_lock(hashtextextended(${`${tenantId}/${key}`}, 7)) as locked`;
   return row!.locked;
 }
 

@@ -284,7 +284,7 @@ export async function getJobById(sql: Sql, id: string): Promise<Job | null> {
 export async function listJobEvents(sql: Sql, tenantId: string, jobId: string): Promise<JobEvent[]> {
   return sql<JobEvent[]>`
     select id::text, job_id, type, data, created_at from job_events
-     where job_id = ${jobId} and tenant_id = ${tenantId} order by id`;
+     where job_id = ${jobId} and tenant_id = ${tenantId} order by job_events.id`;
 }
 
 export async function listJobs(

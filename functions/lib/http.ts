@@ -6,12 +6,14 @@ import type { Context } from 'hono';
 import type postgres from 'postgres';
 import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
-import { badRequest, conflict, unprocessable, type FieldError } from '../errors.ts';
+import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../errors.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
 
 /** The zod-openapi hook: a failed validation becomes a 400 problem naming each bad field. */
 export function validationHook(result: { success: boolean; error?: z.ZodError; target?: string }) {
   if (result.success || !result.error) return;
+  // A path id that can't be an id names nothing that exists: 404, as for an unknown id.
+  if (result.target === 'param') throw notFound('the resource');
   const errors: FieldError[] = result.error.issues.flatMap((i) => {
     if (i.code === 'unrecognized_keys') {
       return i.keys.map((k) => ({ field: [...i.path, k].join('.'), message: 'unknown field' }));
@@ -33,6 +35,11 @@ export const ProblemSchema = z.object({
 export const problemContent = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** A path `{id}`: the prefixed id format (see lib/ids.ts). */
+export const idParam = (prefix: string) => z.object({
+  id: z.string().regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`)).openapi({ param: { name: 'id', in: 'path' }, example: `${prefix}_01jd2x3y4z5a6b7c8d9e0f1g2h` }),
 });
 
 export const ListQuery = z.object({

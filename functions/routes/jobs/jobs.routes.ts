@@ -1,10 +1,10 @@
 /** The jobs contract: read a job and its timeline, list a subject's jobs, cancel a queued job. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { JobStatus } from '../../../db/status.ts';
-import { ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
 import { JobEventSchema, JobSchema } from '../schemas.ts';
 
-const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const IdParam = idParam('job');
 const errors = {
   400: problemContent('invalid input'),
   401: problemContent('missing or invalid API key'),

@@ -1,7 +1,7 @@
 /** The projects contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ProjectStatus } from '../../../db/status.ts';
-import { ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
 import { JobSchema, ProjectSchema } from '../schemas.ts';
 
 export const CreateProjectBody = z.strictObject({
@@ -12,7 +12,7 @@ export const CreateProjectBody = z.strictObject({
   region: z.string().regex(/^[a-z]{2}-[a-z]+-\d$/, 'a region such as us-east-1').default('us-east-1'),
 }).openapi('CreateProject');
 
-const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const IdParam = idParam('prj');
 const Accepted = z.object({ project: ProjectSchema, job: JobSchema }).openapi('ProjectAccepted');
 const IdempotencyHeader = z.object({
   'idempotency-key': z.string().optional().openapi({ description: 'replays the first response for a repeated request' }),

@@ -1,6 +1,6 @@
 /** Tenant management (operator only) and API keys (each tenant's admins). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
 
 const Plan = z.enum(['free', 'pro', 'enterprise']);
 const Role = z.enum(['admin', 'member', 'viewer']);
@@ -79,6 +79,6 @@ export const revokeApiKey = createRoute({
   path: '/v1/api-keys/{id}',
   tags: ['api keys'],
   summary: 'Revoke an API key (admin only)',
-  request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) }) },
+  request: { params: idParam('key') },
   responses: { 200: { description: 'revoked', content: { 'application/json': { schema: z.object({ api_key: ApiKeySchema }) } } }, ...errors },
 });

@@ -1,0 +1,86 @@
+/**
+ * Crash recovery with real processes: a worker SIGKILLed in the middle of a step leaves its job
+ * `running` under a lease; when the lease expires another worker re-claims it and it ends
+ * `succeeded`, once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { insertJob } from '../db/jobs.repo.ts';
+import { newId } from '../functions/lib/ids.ts';
+import { dbUrl, startTestSystem, waitFor, type TestSystem, one } from './helpers/system.ts';
+
+let sys: TestSystem;
+const children: ChildProcess[] = [];
+
+async function spawnWorker(databaseUrl: string): Promise<ChildProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-child-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-child.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      SWITCHYARD_ROLE: 'worker',
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_JOB_LEASE_MS: '2000',
+      SWITCHYARD_POLL_INTERVAL_MS: '200',
+      SWITCHYARD_SWEEP_INTERVAL_MS: '300',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await waitFor(async () => output.includes('worker ready') || child.exitCode !== null, 30_000, 'worker child to start');
+  if (child.exitCode !== null) throw new Error(`worker child exited: ${output}`);
+  return child;
+}
+
+beforeAll(async () => {
+  // API only in this process: the children are the only workers.
+  sys = await startTestSystem({ SWITCHYARD_ROLE: 'api' });
+  await sys.db.sql`create table test_runs (job_id text, attempt int, phase text)`;
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await sys?.stop();
+});
+
+describe('crash recovery', () => {
+  it('re-claims a job whose worker was SIGKILLed mid-step and finishes it once', async () => {
+    const { db } = await one(sys.db.sql`select current_database() as db`);
+    const url = dbUrl(db);
+
+    const first = await spawnWorker(url);
+    const [tenant] = await sys.db.sql`select id from tenants limit 1`;
+    const id = newId('job');
+    await insertJob(sys.db.sql, { id, tenantId: tenant!.id, kind: 'test.slow', payload: {}, maxAttempts: 3, concurrencyKey: `test:${id}` });
+    await sys.runnerDeps.queue.dispatch([{ id, tenantId: tenant!.id, runAt: '' }]);
+
+    await waitFor(async () => (await sys.db.sql`select 1 from test_runs where job_id = ${id} and phase = 'started'`).length > 0, 15_000, 'step to start');
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+
+    const [midway] = await sys.db.sql`select status, attempts, lease_expires_at > now() as leased from jobs where id = ${id}`;
+    expect(midway).toMatchObject({ status: 'running', attempts: 1, leased: true });
+
+    await spawnWorker(url);
+    const job = await waitFor(async () => {
+      const [j] = await sys.db.sql`select * from jobs where id = ${id}`;
+      return j!.status === 'succeeded' ? j! : null;
+    }, 30_000, 'job to be re-claimed and succeed');
+    expect(job.attempts).toBe(2);
+    expect(job.result).toEqual({ finished_on_attempt: 2 });
+    const rows = await sys.db.sql`select attempt, phase from test_runs where job_id = ${id} order by attempt, phase`;
+    expect(rows).toEqual([
+      { attempt: 1, phase: 'started' },
+      { attempt: 2, phase: 'completed' },
+      { attempt: 2, phase: 'started' },
+    ]);
+    const events = await sys.api('GET', `/v1/jobs/${id}`);
+    expect(events.body.job.events.map((e: any) => e.type)).toContain('lease_expired');
+  });
+});

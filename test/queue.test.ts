@@ -1,0 +1,195 @@
+/**
+ * The queue contract against real Postgres: duplicate signals, retries with backoff, dead jobs
+ * failing their subject, per-key concurrency under races, fairness across tenants, cancel.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { claimJob, findDueJobs, insertJob } from '../db/jobs.repo.ts';
+import { newId } from '../functions/lib/ids.ts';
+import { defineTask } from '../workers/registry.ts';
+import { runJob } from '../workers/run-job.ts';
+import { done, fail } from '../workers/step.ts';
+import { one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+
+// Test tasks record every execution in a table, so "ran once" is counted, not assumed.
+const counted = defineTask({
+  kind: 'test.counted',
+  payload: z.object({ n: z.number().optional() }),
+  async run(ctx) {
+    await ctx.deps.db.sql`insert into test_runs (job_id, attempt) values (${ctx.job.id}, ${ctx.attempt})`;
+    await new Promise((r) => setTimeout(r, 50));
+    return done({ ok: true });
+  },
+});
+const flaky = defineTask({
+  kind: 'test.flaky',
+  payload: z.object({ failures: z.number() }),
+  async run(ctx) {
+    await ctx.deps.db.sql`insert into test_runs (job_id, attempt) values (${ctx.job.id}, ${ctx.attempt})`;
+    if (ctx.attempt <= ctx.payload.failures) throw new Error(`transient failure ${ctx.attempt}`);
+    return done({ attempts: ctx.attempt });
+  },
+});
+const permanent = defineTask({
+  kind: 'test.permanent',
+  payload: z.object({}),
+  async run() {
+    return fail('the provider refused', { retryable: false });
+  },
+});
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({ SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent] });
+  await sys.db.sql`create table test_runs (job_id text, attempt int, at timestamptz default clock_timestamp())`;
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+async function tenantId() {
+  const [t] = await sys.db.sql`select id from tenants limit 1`;
+  return t!.id as string;
+}
+
+async function runs(jobId: string) {
+  return sys.db.sql<{ attempt: number }[]>`select attempt from test_runs where job_id = ${jobId} order by at`;
+}
+
+async function jobRow(id: string) {
+  const [j] = await sys.db.sql`select * from jobs where id = ${id}`;
+  return j!;
+}
+
+describe('queue', () => {
+  it('runs a job signalled 5 times at once exactly once', async () => {
+    // Stop the background runner from taking it first: a job scheduled in the future is not claimable
+    // by anyone, then becomes due for all five signals at the same instant.
+    const id = newId('job');
+    await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.counted', payload: {}, maxAttempts: 3, runAt: new Date(Date.now() + 60_000).toISOString() });
+    await sys.db.sql`update jobs set run_at = now() where id = ${id}`;
+    const results = await Promise.all(Array.from({ length: 5 }, () => runJob(sys.runnerDeps, id)));
+    await waitFor(async () => (await jobRow(id)).status === 'succeeded', 10_000, 'job succeeded');
+    expect(await runs(id)).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === 'succeeded').length).toBeLessThanOrEqual(1);
+    // Signalled again after it finished: still once.
+    expect((await runJob(sys.runnerDeps, id)).outcome).toBe('skipped');
+    expect(await runs(id)).toHaveLength(1);
+  });
+
+  it('retries a step that fails twice, then succeeds with 3 attempts', async () => {
+    const id = newId('job');
+    await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.flaky', payload: { failures: 2 }, maxAttempts: 4 });
+    await sys.runnerDeps.queue.dispatch([{ id, tenantId: '', runAt: '' }]);
+    const job = await waitFor(async () => {
+      const j = await jobRow(id);
+      return j.status === 'succeeded' ? j : null;
+    }, 15_000, 'flaky job to succeed');
+    expect(job.attempts).toBe(3);
+    expect((await runs(id)).map((r) => r.attempt)).toEqual([1, 2, 3]);
+    const events = await sys.api('GET', `/v1/jobs/${id}`);
+    expect(events.body.job.events.map((e: any) => e.type)).toEqual([
+      'created', 'started', 'retry_scheduled', 'started', 'retry_scheduled', 'started', 'succeeded',
+    ]);
+    expect(events.body.job.events[2].data.error).toBe('transient failure 1');
+  });
+
+  it('marks a job that always fails dead after max_attempts', async () => {
+    const id = newId('job');
+    await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.flaky', payload: { failures: 99 }, maxAttempts: 3 });
+    const job = await waitFor(async () => {
+      const j = await jobRow(id);
+      return j.status === 'dead' ? j : null;
+    }, 15_000, 'job to die');
+    expect(job.attempts).toBe(3);
+    expect(job.lastError).toBe('transient failure 3');
+    expect(await runs(id)).toHaveLength(3);
+  });
+
+  it('does not retry a non-retryable failure', async () => {
+    const id = newId('job');
+    await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.permanent', payload: {}, maxAttempts: 5 });
+    const job = await waitFor(async () => {
+      const j = await jobRow(id);
+      return j.status === 'dead' ? j : null;
+    }, 10_000, 'job to die');
+    expect(job.attempts).toBe(1);
+    expect(job.lastError).toBe('the provider refused');
+  });
+
+  it('fails a project whose provisioning job dies, with the error visible in the job', async () => {
+    // A data plane nobody listens on: every provisioning attempt fails for real.
+    const broken = await startTestSystem({ DATA_PLANE_DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', SWITCHYARD_MAX_ATTEMPTS: '2' });
+    try {
+      const created = await broken.api('POST', '/v1/projects', { body: { name: 'Doomed' } });
+      expect(created.status).toBe(202);
+      const project = await waitFor(async () => {
+        const p = await broken.api('GET', `/v1/projects/${created.body.project.id}`);
+        return p.body.project.status === 'failed' ? p.body.project : null;
+      }, 20_000, 'project to fail');
+      expect(project.last_error).toMatch(/ECONNREFUSED|connect/i);
+      const job = await broken.api('GET', `/v1/jobs/${created.body.job.id}`);
+      expect(job.body.job.status).toBe('dead');
+      expect(job.body.job.attempts).toBe(2);
+      expect(job.body.job.last_error).toMatch(/ECONNREFUSED|connect/i);
+      expect(job.body.job.events.at(-1).type).toBe('dead');
+      // A failed project can still be deleted (its cleanup job runs against the same broken plane).
+      expect((await broken.api('POST', `/v1/projects/${project.id}/resume`)).status).toBe(409);
+    } finally {
+      await broken.stop();
+    }
+  });
+
+  it('never runs two jobs with the same concurrency key at once, even when claims race', async () => {
+    const t = await tenantId();
+    const key = `project:${newId('prj')}`;
+    const future = new Date(Date.now() + 60_000).toISOString();
+    const ids = [newId('job'), newId('job'), newId('job')];
+    for (const id of ids) await insertJob(sys.db.sql, { id, tenantId: t, kind: 'test.counted', payload: {}, maxAttempts: 3, concurrencyKey: key, runAt: future });
+    await sys.db.sql`update jobs set run_at = now() - interval '1 second' where id = any(${ids})`;
+    // Ten claimers race for three jobs sharing a key: at most one can hold it.
+    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => claimJob(sys.db.sql, ids[i % 3]!, `racer-${i}`, 30_000)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    const { running } = await one(sys.db.sql`select count(*)::int as running from jobs where concurrency_key = ${key} and status = 'running'`);
+    expect(running).toBe(1);
+  });
+
+  it('serves tenants round-robin: a big backlog does not starve a small one', async () => {
+    const big = (await sys.api('POST', '/v1/tenants', { body: { name: 'big' } })).body.tenant.id;
+    const small = (await sys.api('POST', '/v1/tenants', { body: { name: 'small' } })).body.tenant.id;
+    const future = new Date(Date.now() + 60_000).toISOString();
+    for (let i = 0; i < 30; i++) await insertJob(sys.db.sql, { id: newId('job'), tenantId: big, kind: 'test.counted', payload: {}, maxAttempts: 1, runAt: future });
+    for (let i = 0; i < 3; i++) await insertJob(sys.db.sql, { id: newId('job'), tenantId: small, kind: 'test.counted', payload: {}, maxAttempts: 1, runAt: future });
+    await sys.db.sql`update jobs set run_at = now() - interval '1 second' where tenant_id in (${big}, ${small}) and status = 'queued'`;
+    const picked = await findDueJobs(sys.db.sql, '', 6);
+    const bySmall = picked.filter((p) => p.tenantId === small).length;
+    expect(bySmall).toBe(3);
+    expect(picked.map((p) => p.tenantId).slice(0, 2).sort()).toEqual([big, small].sort());
+    // And in practice: the small tenant's jobs all finish before most of the big backlog.
+    await sys.runnerDeps.queue.dispatch([{ id: '', tenantId: '', runAt: '' }]);
+    await waitFor(async () => {
+      const [r] = await sys.db.sql`select count(*)::int as n from jobs where tenant_id = ${small} and status = 'succeeded'`;
+      return r!.n === 3;
+    }, 20_000, 'small tenant done');
+    const { bigDone } = await one(sys.db.sql`select count(*)::int as "bigDone" from jobs where tenant_id = ${big} and status = 'succeeded'`);
+    expect(bigDone).toBeLessThan(30);
+  });
+
+  it('cancels a queued job and fails its subject; a finished job cannot be canceled', async () => {
+    const created = await sys.api('POST', '/v1/projects', { body: { name: 'Cancel me' } });
+    // Race the runner for it: either we cancel it while queued, or it already ran.
+    const cancel = await sys.api('POST', `/v1/jobs/${created.body.job.id}/cancel`);
+    if (cancel.status === 200) {
+      expect(cancel.body.job.status).toBe('canceled');
+      const p = await sys.api('GET', `/v1/projects/${created.body.project.id}`);
+      expect(p.body.project.status).toBe('failed');
+      expect(p.body.project.last_error).toBe('canceled by request');
+    } else {
+      expect(cancel.status).toBe(409);
+    }
+    await waitFor(async () => ['succeeded', 'canceled'].includes((await jobRow(created.body.job.id)).status), 10_000, 'job final');
+    const late = await sys.api('POST', `/v1/jobs/${created.body.job.id}/cancel`);
+    expect(late.status).toBe(409);
+    expect(late.body.current_status).toMatch(/succeeded|canceled/);
+  });
+});
