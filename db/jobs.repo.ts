@@ -52,6 +52,24 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<Job> {
   return row!;
 }
 
+/** Inserts many queued jobs and their `created` events in one statement (array parameters). */
+export async function insertJobs(sql: Sql, list: NewJob[]): Promise<number> {
+  if (list.length === 0) return 0;
+  const col = <T>(f: (j: NewJob) => T) => list.map(f);
+  const rows = await sql`
+    with j as (
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key)
+      select * from unnest(${col((j) => j.id)}::text[], ${col((j) => j.tenantId)}::text[], ${col((j) => j.kind)}::text[],
+                           ${col((j) => j.subjectType ?? null)}::text[], ${col((j) => j.subjectId ?? null)}::text[],
+                           ${col((j) => JSON.stringify(j.payload))}::jsonb[], ${col((j) => j.maxAttempts)}::int[],
+                           ${col((j) => j.concurrencyKey ?? null)}::text[])
+      returning id, tenant_id, kind
+    )
+    insert into job_events (job_id, tenant_id, type, data)
+    select id, tenant_id, 'created', jsonb_build_object('kind', kind) from j`;
+  return rows.count;
+}
+
 /**
  * Claims one job by id: a due queued job, or a running job whose lease has expired (crash
  * recovery). At most one job per concurrency key runs; the NOT EXISTS keeps claims polite and the

@@ -18,12 +18,14 @@ export interface NewProject {
   provider: string;
 }
 
-export async function insertProject(sql: Sql, p: NewProject): Promise<Project> {
+/** Null when the slug is already used by a live project of the tenant. */
+export async function insertProject(sql: Sql, p: NewProject): Promise<Project | null> {
   const [row] = await sql<Project[]>`
     insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
     values (${p.id}, ${p.tenantId}, ${p.name}, ${p.slug}, ${p.plan}, ${p.region}, ${p.provider}, 'provisioning')
+    on conflict (tenant_id, slug) where status <> 'deleted' do nothing
     returning *`;
-  return row!;
+  return row ?? null;
 }
 
 export async function getProject(sql: Sql, tenantId: string, id: string): Promise<Project | null> {

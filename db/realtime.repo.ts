@@ -9,6 +9,7 @@
  * repeats by id.
  */
 import type { Sql } from './client.ts';
+import { sendSignal } from './notify.repo.ts';
 
 export interface RealtimeEvent {
   id: string;
@@ -35,13 +36,42 @@ export async function listEventsSince(
      order by e.id limit ${limit}`;
 }
 
-export async function getEventById(sql: Sql, id: string): Promise<RealtimeEvent | null> {
-  const [row] = await sql<RealtimeEvent[]>`
-    select id::text, tenant_id, topics, event, payload from realtime_events where id = ${id}`;
-  return row ?? null;
-}
-
 export async function pruneRealtimeEvents(sql: Sql, olderThanHours: number): Promise<number> {
   const rows = await sql`delete from realtime_events where created_at < now() - ${olderThanHours} * interval '1 hour'`;
   return rows.count;
+}
+
+export const EVENTS_CHANNEL = 'switchyard_events';
+
+/**
+ * The wake-up writers send after a commit that published events. It carries nothing: readers
+ * find the events in the outbox. Sent outside the writing transaction on purpose (see the
+ * realtime migration: NOTIFY inside it would serialise commits).
+ */
+export async function wakeRealtime(sql: Sql): Promise<void> {
+  await sendSignal(sql, EVENTS_CHANNEL, '');
+}
+
+export interface OutboxPage {
+  events: (RealtimeEvent & { tx: string })[];
+  /** The oldest transaction still running when the page was read: the next read starts there. */
+  horizon: string;
+}
+
+/**
+ * Every event of a transaction at or above `horizon`, and the new horizon, from one snapshot.
+ * An event that was not yet visible at the previous read belongs to a transaction that was
+ * running then or started later, so its xid is at or above that read's horizon: reading by
+ * `tx >= horizon` can't skip it. Events already delivered come back too; readers drop them by id.
+ */
+export async function readOutbox(sql: Sql, horizon: string | null): Promise<OutboxPage> {
+  const rows = await sql<{ horizon: string; id: string | null; tenantId: string; topics: string[]; event: string; payload: unknown; tx: string }[]>`
+    with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+    select s.horizon::text, e.id::text, e.tenant_id, e.topics, e.event, e.payload, e.tx::text
+      from s left join realtime_events e on ${horizon}::xid8 is not null and e.tx >= ${horizon}::xid8
+     order by e.id`;
+  return {
+    horizon: rows[0]!.horizon,
+    events: rows.filter((r) => r.id !== null).map((r) => ({ id: r.id!, tenantId: r.tenantId, topics: r.topics, event: r.event, payload: r.payload, tx: r.tx })),
+  };
 }

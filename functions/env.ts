@@ -40,6 +40,8 @@ export const Config = z.object({
   SWITCHYARD_EVENT_TOKEN_TTL_S: int(300, 10),
   SWITCHYARD_AUTH_CACHE_MS: int(10_000, 0),
   SWITCHYARD_REALTIME_RETENTION_H: int(24, 1),
+  /** Fallback read of the realtime outbox when no wake-up arrives. */
+  SWITCHYARD_REALTIME_POLL_MS: int(250, 10),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 export type Config = z.infer<typeof Config>;

@@ -18,6 +18,7 @@ import type { Queue } from './queue/queue.ts';
 import type { Registry, WorkerDeps } from './registry.ts';
 import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
+import { wakeRealtime } from '../db/realtime.repo.ts';
 
 export interface RunnerDeps extends WorkerDeps {
   registry: Registry;
@@ -39,6 +40,8 @@ export async function runJob(deps: RunnerDeps, jobId: string): Promise<RunResult
 
 export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<RunResult> {
   const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts });
+  const wake = () => void wakeRealtime(deps.db.sql).catch(() => {}); // best effort: readers also poll
+  wake(); // the claim published `running`
   const task = deps.registry.get(job.kind);
 
   let outcome: StepOutcome;
@@ -75,6 +78,7 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
     return { outcome: 'lost_lease', job };
   }
   const { next, label } = result;
+  wake();
   if (next.status === 'queued') {
     await deps.queue.dispatch([next]).catch((err) => log.warn('dispatch failed; the sweeper will resend', { err }));
   }

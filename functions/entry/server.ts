@@ -114,7 +114,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   let hub: RealtimeHub | null = null;
   let publicUrl: string | null = null;
   if (config.SWITCHYARD_ROLE !== 'worker') {
-    hub = await createRealtimeHub(db.sql, log);
+    hub = await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS });
     const app = createApp({ db, queue, box, log, registry, config, projectProvider: provisioner.name, realtime: hub });
     const listening = await new Promise<{ port: number }>((res, rej) => {
       server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));

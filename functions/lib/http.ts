@@ -5,6 +5,7 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type postgres from 'postgres';
 import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
+import { wakeRealtime } from '../../db/realtime.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../errors.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
@@ -136,10 +137,12 @@ export async function mutate(
     return c.json(s.responseBody as object, s.responseStatus as 202, { ...s.responseHeaders, 'Idempotent-Replayed': 'true' }) as never;
   }
   const { res } = outcome;
-  if (res.jobs?.length) {
-    const signal = deps.queue.dispatch(res.jobs).catch((err) =>
-      deps.log.warn('dispatch after commit failed; the job stays queued for the sweeper', { err }));
-    if (deps.waitUntil) deps.waitUntil(signal);
-  }
+  // Signals after commit (flow ③ and ⑥); neither is awaited by the client, and losing either
+  // only delays work or an event until the next poll.
+  const signals = Promise.all([
+    res.jobs?.length ? deps.queue.dispatch(res.jobs) : null,
+    wakeRealtime(deps.db.sql),
+  ]).catch((err) => deps.log.warn('signal after commit failed; pollers will pick the change up', { err }));
+  deps.waitUntil?.(signals);
   return c.json(res.body as object, res.status, res.headers) as never;
 }

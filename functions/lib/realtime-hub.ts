@@ -1,13 +1,13 @@
 /**
- * The realtime hub: one LISTEN connection per process fanning `switchyard_events` notifications
- * out to in-memory subscribers (SSE streams). Subscribers filter by tenant first, then topic, so
- * an event never reaches another tenant's stream. Node-only: it holds a connection open.
+ * The realtime hub: one process-wide reader of the realtime outbox, fanning events out to
+ * in-memory subscribers (SSE streams). It reads when woken by a `switchyard_events` NOTIFY (sent
+ * after each commit that published something) and on a fallback poll, so a lost wake-up delays
+ * an event by at most one poll interval and never drops it. Subscribers filter by tenant first,
+ * then topic: an event never reaches another tenant's stream. Node-only (holds a LISTEN).
  */
 import type postgres from 'postgres';
-import { getEventById, type RealtimeEvent } from '../../db/realtime.repo.ts';
+import { EVENTS_CHANNEL, readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
 import type { Logger } from './log.ts';
-
-export const EVENTS_CHANNEL = 'switchyard_events';
 
 export interface Subscriber {
   tenantId: string;
@@ -21,30 +21,48 @@ export interface RealtimeHub {
   close(): Promise<void>;
 }
 
-export async function createRealtimeHub(sql: postgres.Sql, log: Logger): Promise<RealtimeHub> {
+export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { pollMs: number }): Promise<RealtimeHub> {
   const subs = new Set<Subscriber>();
+  // Delivered ids whose transactions are still at or above the horizon (they may be read again).
+  const delivered = new Map<string, bigint>();
+  let horizon: string | null = null;
+  let reading = false;
+  let again = false;
+  let closed = false;
 
-  async function onMessage(text: string) {
-    if (subs.size === 0) return;
-    let event: RealtimeEvent & { truncated?: boolean };
-    try {
-      const raw = JSON.parse(text);
-      event = { id: String(raw.id), tenantId: raw.tenant_id, topics: raw.topics, event: raw.event, payload: raw.payload, truncated: raw.truncated };
-    } catch (err) {
-      log.warn('ignored a malformed realtime notification', { err });
+  async function read(): Promise<void> {
+    if (reading) {
+      again = true;
       return;
     }
-    const targets = [...subs].filter((s) => s.tenantId === event.tenantId && event.topics.some((t) => s.topics.has(t)));
-    if (targets.length === 0) return;
-    if (event.truncated) {
-      const full = await getEventById(sql, event.id);
-      if (!full) return;
-      event = full;
+    reading = true;
+    try {
+      do {
+        again = false;
+        // Nobody listening: only move the horizon on (no rows read, nothing to remember).
+        const page = await readOutbox(sql, subs.size === 0 ? null : horizon);
+        if (subs.size === 0) delivered.clear();
+        for (const e of page.events) {
+          if (delivered.has(e.id)) continue;
+          delivered.set(e.id, BigInt(e.tx));
+          for (const s of subs) {
+            if (s.tenantId === e.tenantId && e.topics.some((t) => s.topics.has(t))) s.deliver(e);
+          }
+        }
+        horizon = page.horizon;
+        const h = BigInt(horizon);
+        for (const [id, tx] of delivered) if (tx < h) delivered.delete(id);
+      } while (again && !closed);
+    } catch (err) {
+      if (!closed) log.warn('realtime outbox read failed; retrying on the next poll', { err });
+    } finally {
+      reading = false;
     }
-    for (const s of targets) s.deliver(event);
   }
 
-  const listener = await sql.listen(EVENTS_CHANNEL, (text) => void onMessage(text));
+  await read(); // sets the starting horizon: only events committed from now on are live
+  const listener = await sql.listen(EVENTS_CHANNEL, () => void read(), () => void read());
+  const timer = setInterval(() => void read(), opts.pollMs);
   return {
     subscribe(sub) {
       subs.add(sub);
@@ -53,6 +71,10 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger): Promise
     get size() {
       return subs.size;
     },
-    close: () => listener.unlisten(),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await listener.unlisten();
+    },
   };
 }

@@ -1,28 +1,23 @@
 -- Realtime publishing (DESIGN.md flow ⑥): every job and resource transition is published by a
--- trigger in the same transaction as the change, so a signal exists exactly when the change does.
---   * realtime_events: the outbox SSE clients resume from (Last-Event-ID).
---   * pg_notify('switchyard_events'): the live fan-out to this project's SSE servers.
+-- trigger in the same transaction as the change, so an event exists exactly when the change does.
+--   * realtime_events: the outbox. SSE servers read it (woken by a NOTIFY sent after commit, or by
+--     their poll) and clients resume from it with Last-Event-ID.
 --   * realtime.send(...): Supabase Realtime broadcast, only where that function exists.
+--
+-- Why no pg_notify here: Postgres serialises the commits of every transaction that has called
+-- NOTIFY under one lock held through the WAL flush, so a NOTIFY in each status transaction caps
+-- the whole system at one commit per fsync. Writers send a payload-free wake-up after commit
+-- instead (db/realtime.repo.ts: wakeRealtime), whose own commit doesn't wait for a WAL flush.
 
 CREATE OR REPLACE FUNCTION switchyard_publish(p_tenant text, p_topics text[], p_event text, p_payload jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_id bigint;
-  v_msg text;
   v_topic text;
 BEGIN
   INSERT INTO realtime_events (tenant_id, topics, event, payload)
   VALUES (p_tenant, p_topics, p_event, p_payload)
   RETURNING id INTO v_id;
-
-  v_msg := jsonb_build_object('id', v_id, 'tenant_id', p_tenant, 'topics', p_topics,
-                              'event', p_event, 'payload', p_payload)::text;
-  -- NOTIFY payloads are capped at 8000 bytes; a large event travels by id and is read back.
-  IF octet_length(v_msg) > 7900 THEN
-    v_msg := jsonb_build_object('id', v_id, 'tenant_id', p_tenant, 'topics', p_topics,
-                                'event', p_event, 'truncated', true)::text;
-  END IF;
-  PERFORM pg_notify('switchyard_events', v_msg);
 
   -- On Supabase, broadcast to private channels as well. Looked up at run time so that the same
   -- migration applies to a plain Postgres, where the realtime schema does not exist.

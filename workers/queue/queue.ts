@@ -4,6 +4,7 @@
  * the poller finds it.
  */
 import type postgres from 'postgres';
+import { sendSignal } from '../../db/notify.repo.ts';
 
 export interface DispatchableJob {
   id: string;
@@ -24,7 +25,7 @@ export function createLocalQueue(sql: postgres.Sql): Queue {
   return {
     name: 'local',
     async dispatch(jobs) {
-      for (const job of jobs) await sql`select pg_notify(${JOBS_CHANNEL}, ${job.id})`;
+      for (const job of jobs) await sendSignal(sql, JOBS_CHANNEL, job.id);
     },
   };
 }

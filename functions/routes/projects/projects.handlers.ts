@@ -13,7 +13,6 @@ import {
   transitionProject,
 } from '../../../db/projects.repo.ts';
 import { projectTransitions } from '../../../db/status.ts';
-import type { Sql } from '../../../db/client.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
@@ -33,16 +32,6 @@ function slugify(name: string): string {
   return /^[a-z]/.test(s) && s.length >= 3 ? s : `p-${s}`.replace(/-+$/, '').padEnd(3, '0');
 }
 
-async function freeSlug(tx: Sql, tenantId: string, base: string): Promise<string> {
-  const taken = await tx`select 1 from projects where tenant_id = ${tenantId} and slug = ${base} and status <> 'deleted'`;
-  return taken.length ? `${base}-${newId('prj').slice(-6)}` : base;
-}
-
-function isUniqueViolation(err: unknown, constraint: string) {
-  return (err as { code?: string; constraint_name?: string }).code === '23505'
-    && (err as { constraint_name?: string }).constraint_name === constraint;
-}
-
 export function projectsRouter(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const member = requireRole('member');
@@ -55,20 +44,20 @@ export function projectsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     return mutate(c, deps, body, async (tx) => {
       const id = newId('prj');
-      const slug = body.slug ?? (await freeSlug(tx, tenantId, slugify(body.name)));
-      const project = await insertProject(tx, {
-        id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider,
-      }).catch((err) => {
-        if (isUniqueViolation(err, 'projects_tenant_slug_key')) {
-          throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
-        }
-        throw err;
-      });
-      const job = await insertJob(tx, {
-        id: newId('job'), tenantId, kind: 'project.provision', subjectType: 'project', subjectId: id,
-        payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
-      });
-      return { status: 202, body: { project: toProject(project), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
+      const slug = body.slug ?? slugify(body.name);
+      const project = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider };
+      // Sent together: postgres.js pipelines queries issued at once on a transaction's connection.
+      const [inserted, job] = await Promise.all([
+        insertProject(tx, project),
+        insertJob(tx, {
+          id: newId('job'), tenantId, kind: 'project.provision', subjectType: 'project', subjectId: id,
+          payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
+        }),
+      ]);
+      // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
+      const row = inserted ?? (body.slug ? null : await insertProject(tx, { ...project, slug: `${slug}-${id.slice(-6)}` }));
+      if (!row) throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
+      return { status: 202, body: { project: toProject(row), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
     });
   });
 

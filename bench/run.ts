@@ -1,0 +1,318 @@
+/**
+ * `npm run bench`: every figure next to a baseline measured in the same run, on the same embedded
+ * Postgres, because these machines are noisy. Prints a table; writes bench/results/<time>.json.
+ *
+ *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
+ *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration
+ *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
+ *
+ * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_ONLY=intent,queue,realtime
+ */
+import autocannon from 'autocannon';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { z } from 'zod';
+import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
+import { createDb } from '../db/client.ts';
+import { insertJob, insertJobs, type NewJob } from '../db/jobs.repo.ts';
+import { migrate } from '../db/migrate.ts';
+import { sendSignal } from '../db/notify.repo.ts';
+import { wakeRealtime } from '../db/realtime.repo.ts';
+import { startEmbeddedPostgres } from '../functions/entry/embedded-postgres.ts';
+import { createSecretBox, generateSecretKey, parseSecretKey } from '../functions/lib/crypto.ts';
+import { newId } from '../functions/lib/ids.ts';
+import { createLogger } from '../functions/lib/log.ts';
+import { createLocalRunner } from '../workers/queue/local-runner.ts';
+import { createLocalQueue } from '../workers/queue/queue.ts';
+import { createRegistry, defineTask } from '../workers/registry.ts';
+import type { RunnerDeps } from '../workers/run-job.ts';
+import { done } from '../workers/step.ts';
+import { freePort, round, startProcess, stopProcess, summarize } from './lib/util.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime').split(','));
+const CONCURRENCY = 10;
+
+const results: Record<string, unknown> = {
+  started_at: new Date().toISOString(),
+  node: process.version,
+  settings: { duration_s: DURATION, connections: CONNECTIONS, jobs: JOBS, concurrency: CONCURRENCY },
+};
+const table: Array<[string, string, string, string]> = [];
+const log = (msg: string) => console.error(`[bench] ${msg}`);
+
+const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
+await chmod(dir, 0o755);
+const pg = await startEmbeddedPostgres(dir, await freePort());
+const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+async function freshDb(name: string): Promise<string> {
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  const u = new URL(pg.url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function load(url: string, headers: Record<string, string>, body: () => string) {
+  const res = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: DURATION,
+    headers: { 'content-type': 'application/json', ...headers },
+    requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }],
+  } as never);
+  const r = res as unknown as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number };
+  return { req_per_s: round(r.requests.average, 0), p50_ms: r.latency.p50, p99_ms: r.latency.p99, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors };
+}
+
+// ─── 1. intent path ──────────────────────────────────────────────────────────────────────────────
+let apiUrl = '';
+let apiKey = '';
+let apiChild: Awaited<ReturnType<typeof startProcess>> | null = null;
+if (ONLY.has('intent') || ONLY.has('realtime')) {
+  const oursDb = await freshDb('bench_intent');
+  const dataDir = join(dir, 'api-data');
+  await mkdir(dataDir, { recursive: true });
+  const port = await freePort();
+  apiChild = await startProcess('functions/entry/node.ts', {
+    DATABASE_URL: oursDb, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
+  }, '"api listening"');
+  apiUrl = `http://127.0.0.1:${port}`;
+  apiKey = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
+}
+
+if (ONLY.has('intent')) {
+  const baseDb = await freshDb('bench_baseline');
+  const basePort = await freePort();
+  const base = await startProcess('bench/lib/baseline-server.ts', { DATABASE_URL: baseDb, PORT: String(basePort) }, 'ready');
+  let i = 0;
+  log(`intent: baseline ${DURATION}s at ${CONNECTIONS} connections`);
+  const baseline = await load(`http://127.0.0.1:${basePort}/items`, {}, () => `{"name":"item ${i++}"}`);
+  await stopProcess(base);
+  log(`intent: switchyard ${DURATION}s at ${CONNECTIONS} connections`);
+  const ours = await load(`${apiUrl}/v1/projects`, { authorization: `Bearer ${apiKey}` }, () => `{"name":"bench ${i++}"}`);
+  const ratio = round(ours.req_per_s / baseline.req_per_s, 3);
+  results.intent = { baseline, switchyard: ours, throughput_ratio: ratio, target: '>= 0.60' };
+  table.push(['intent: POST /v1/projects req/s', String(ours.req_per_s), String(baseline.req_per_s), `${ratio} (target ≥ 0.60)`]);
+  table.push(['intent: p50 / p99 ms', `${ours.p50_ms} / ${ours.p99_ms}`, `${baseline.p50_ms} / ${baseline.p99_ms}`, '']);
+}
+
+// ─── 2. queue ────────────────────────────────────────────────────────────────────────────────────
+if (ONLY.has('queue')) {
+  const quiet = createLogger('warn');
+  let processed = 0;
+  let onProcessed: (() => void) | null = null;
+  let pickupStarts = new Map<string, number>();
+  const noop = defineTask({
+    kind: 'bench.noop',
+    payload: z.object({ t: z.number().optional() }),
+    async run(ctx) {
+      if (ctx.payload.t !== undefined) pickupStarts.set(ctx.job.id, performance.now());
+      processed++;
+      onProcessed?.();
+      return done();
+    },
+  });
+
+  const oursDb = await freshDb('bench_queue');
+  const db = createDb(oursDb, { max: CONCURRENCY + 4 });
+  await migrate(db.sql);
+  const tenantId = newId('ten');
+  await db.sql`insert into tenants (id, name) values (${tenantId}, 'bench')`;
+  const deps: RunnerDeps = {
+    db, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
+    registry: createRegistry([noop]), queue: createLocalQueue(db.sql),
+    providers: { project: null as never }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
+  };
+  const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
+
+  async function processAll(n: number, start: () => Promise<() => Promise<void>>): Promise<number> {
+    processed = 0;
+    const finished = new Promise<void>((r) => (onProcessed = () => processed >= n && r()));
+    const t0 = performance.now();
+    const stop = await start();
+    await finished;
+    const s = (performance.now() - t0) / 1000;
+    await stop();
+    onProcessed = null;
+    return round(n / s, 0);
+  }
+  const startOurs = async () => {
+    const runner = createLocalRunner(deps, { concurrency: CONCURRENCY, pollIntervalMs: 1000, sweepIntervalMs: 60_000, realtimeRetentionHours: 24 });
+    await runner.start();
+    return async () => void (await runner.stop(5000));
+  };
+
+  log(`queue: switchyard enqueue ${JOBS} single`);
+  let t = performance.now();
+  for (let k = 0; k < JOBS; k++) await insertJob(db.sql, newJob());
+  const oursEnqSingle = round(JOBS / ((performance.now() - t) / 1000), 0);
+  const oursRunSingle = await processAll(JOBS, startOurs);
+  log(`queue: switchyard enqueue ${JOBS} batched`);
+  t = performance.now();
+  for (let k = 0; k < JOBS; k += 1000) await insertJobs(db.sql, Array.from({ length: Math.min(1000, JOBS - k) }, () => newJob()));
+  const oursEnqBatch = round(JOBS / ((performance.now() - t) / 1000), 0);
+  const oursRunBatch = await processAll(JOBS, startOurs);
+
+  log('queue: switchyard pickup latency');
+  const stopOurs = await startOurs();
+  const oursLatency: number[] = [];
+  pickupStarts = new Map();
+  const sent = new Map<string, number>();
+  for (let k = 0; k < 200; k++) {
+    const job = newJob({ t: k });
+    sent.set(job.id, performance.now());
+    const row = await insertJob(db.sql, job);
+    await deps.queue.dispatch([row]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  for (const [id, s] of sent) if (pickupStarts.has(id)) oursLatency.push(pickupStarts.get(id)! - s);
+  await stopOurs();
+  await db.close();
+
+  // graphile-worker, default configuration, run the same way.
+  const gwDb = await freshDb('bench_graphile');
+  const utils = await makeWorkerUtils({ connectionString: gwDb });
+  await utils.migrate();
+  const gwPickups = new Map<string, number>();
+  const taskList = {
+    noop: async (payload: unknown, helpers: { job: { id: string } }) => {
+      if ((payload as { t?: number }).t !== undefined) gwPickups.set(String((payload as { t: number }).t), performance.now());
+      processed++;
+      onProcessed?.();
+    },
+  };
+  const startGraphile = async () => {
+    const runner = await runGraphile({ connectionString: gwDb, concurrency: CONCURRENCY, noHandleSignals: true, taskList: taskList as never, logger: undefined });
+    return async () => runner.stop();
+  };
+  log(`queue: graphile-worker enqueue ${JOBS} single`);
+  t = performance.now();
+  for (let k = 0; k < JOBS; k++) await utils.addJob('noop', {});
+  const gwEnqSingle = round(JOBS / ((performance.now() - t) / 1000), 0);
+  const gwRunSingle = await processAll(JOBS, startGraphile);
+  log(`queue: graphile-worker enqueue ${JOBS} batched`);
+  t = performance.now();
+  for (let k = 0; k < JOBS; k += 1000) {
+    await utils.addJobs(Array.from({ length: Math.min(1000, JOBS - k) }, () => ({ identifier: 'noop', payload: {} })));
+  }
+  const gwEnqBatch = round(JOBS / ((performance.now() - t) / 1000), 0);
+  const gwRunBatch = await processAll(JOBS, startGraphile);
+
+  log('queue: graphile-worker pickup latency');
+  const stopGw = await startGraphile();
+  const gwSent = new Map<string, number>();
+  for (let k = 0; k < 200; k++) {
+    gwSent.set(String(k), performance.now());
+    await utils.addJob('noop', { t: k });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const gwLatency: number[] = [];
+  for (const [k, s] of gwSent) if (gwPickups.has(k)) gwLatency.push(gwPickups.get(k)! - s);
+  await stopGw();
+  await utils.release();
+
+  const ol = summarize(oursLatency);
+  const gl = summarize(gwLatency);
+  results.queue = {
+    switchyard: { enqueue_single_per_s: oursEnqSingle, enqueue_batched_per_s: oursEnqBatch, process_per_s_after_single: oursRunSingle, process_per_s_after_batched: oursRunBatch, pickup_ms: ol },
+    graphile_worker: { enqueue_single_per_s: gwEnqSingle, enqueue_batched_per_s: gwEnqBatch, process_per_s_after_single: gwRunSingle, process_per_s_after_batched: gwRunBatch, pickup_ms: gl },
+    throughput_ratio: round(((oursRunSingle + oursRunBatch) / 2) / ((gwRunSingle + gwRunBatch) / 2), 3),
+    pickup_p95_ratio: round(ol.p95 / gl.p95, 3),
+    target: 'throughput ratio >= 1.0, pickup p95 ratio <= 2.0',
+  };
+  table.push(['queue: enqueue single jobs/s', String(oursEnqSingle), String(gwEnqSingle), String(round(oursEnqSingle / gwEnqSingle, 3))]);
+  table.push(['queue: enqueue batched jobs/s', String(oursEnqBatch), String(gwEnqBatch), String(round(oursEnqBatch / gwEnqBatch, 3))]);
+  table.push(['queue: process jobs/s (c=10)', `${oursRunSingle} / ${oursRunBatch}`, `${gwRunSingle} / ${gwRunBatch}`, `${(results.queue as { throughput_ratio: number }).throughput_ratio} (target ≥ 1.0)`]);
+  table.push(['queue: pickup p50 / p95 ms', `${ol.p50} / ${ol.p95}`, `${gl.p50} / ${gl.p95}`, `${(results.queue as { pickup_p95_ratio: number }).pickup_p95_ratio} (target ≤ 2.0)`]);
+}
+
+// ─── 3. realtime ─────────────────────────────────────────────────────────────────────────────────
+if (ONLY.has('realtime')) {
+  const N = 500;
+  const oursDb = new URL(pg.url);
+  oursDb.pathname = '/bench_intent';
+  const sql = postgres(oursDb.toString(), { max: 2, onnotice: () => {} });
+  const created = await (await fetch(`${apiUrl}/v1/projects`, {
+    method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: '{"name":"realtime bench"}',
+  })).json() as { project: { id: string } };
+  const projectId = created.project.id;
+
+  // SSE receipt times, in arrival order.
+  const received: number[] = [];
+  const controller = new AbortController();
+  const res = await fetch(`${apiUrl}/v1/events?topic=project:${projectId}`, { headers: { authorization: `Bearer ${apiKey}` }, signal: controller.signal });
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let connected!: () => void;
+  const ready = new Promise<void>((r) => (connected = r));
+  const reading = (async () => {
+    let buf = '';
+    for (;;) {
+      const { value, done: end } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (end) return;
+      const now = performance.now();
+      buf += value;
+      let idx: number;
+      while ((idx = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, idx);
+        buf = buf.slice(idx + 2);
+        if (block.includes(': connected')) connected();
+        if (block.includes('event: status')) received.push(now);
+      }
+    }
+  })();
+  await ready;
+  log(`realtime: ${N} transitions through the trigger to SSE`);
+  const sentAt: number[] = [];
+  for (let k = 0; k < N; k++) {
+    sentAt.push(performance.now());
+    // A transition the way workers make them: the update (trigger → outbox), then the wake-up.
+    await sql`update projects set status = ${k % 2 === 0 ? 'active' : 'suspended'}, updated_at = now() where id = ${projectId}`;
+    await wakeRealtime(sql);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const deadline = Date.now() + 5000;
+  while (received.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  controller.abort();
+  await reading;
+  const oursLat = summarize(sentAt.slice(0, received.length).map((s, k) => received[k]! - s));
+
+  log(`realtime: ${N} raw NOTIFYs to a LISTEN connection`);
+  const rawReceived: number[] = [];
+  const listener = await sql.listen('bench_raw', () => void rawReceived.push(performance.now()));
+  const rawSent: number[] = [];
+  for (let k = 0; k < N; k++) {
+    rawSent.push(performance.now());
+    await sendSignal(sql, 'bench_raw', String(k));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  while (rawReceived.length < N && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 20));
+  await listener.unlisten();
+  await sql.end();
+  const rawLat = summarize(rawSent.slice(0, rawReceived.length).map((s, k) => rawReceived[k]! - s));
+  results.realtime = { switchyard_sse_ms: { ...oursLat, delivered: received.length, sent: N }, raw_notify_ms: rawLat, p95_ratio: round(oursLat.p95 / rawLat.p95, 3), target: 'p95 <= 25 ms' };
+  table.push(['realtime: commit → SSE p50 / p95 ms', `${oursLat.p50} / ${oursLat.p95}`, `${rawLat.p50} / ${rawLat.p95}`, `delivered ${received.length}/${N} (target p95 ≤ 25 ms)`]);
+}
+
+if (apiChild) await stopProcess(apiChild);
+await admin.end();
+await pg.stop();
+await rm(dir, { recursive: true, force: true });
+
+results.finished_at = new Date().toISOString();
+const widths = [38, 22, 22, 34];
+const line = (cells: string[]) => cells.map((c, k) => c.padEnd(widths[k]!)).join(' │ ');
+console.log(line(['measure', 'switchyard', 'baseline', 'ratio']));
+console.log(widths.map((w) => '─'.repeat(w)).join('─┼─'));
+for (const row of table) console.log(line(row));
+const out = join('bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+await writeFile(out, JSON.stringify(results, null, 2));
+console.log(`\nwritten to ${out}`);
+process.exit(0);
