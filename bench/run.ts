@@ -18,8 +18,7 @@ import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import { createDb } from '../db/client.ts';
 import { insertJob, insertJobs, type NewJob } from '../db/jobs.repo.ts';
 import { migrate } from '../db/migrate.ts';
-import { sendSignal } from '../db/notify.repo.ts';
-import { wakeRealtime } from '../db/realtime.repo.ts';
+import { createSignaler, EVENTS_CHANNEL, sendSignals } from '../db/notify.repo.ts';
 import { startEmbeddedPostgres } from '../functions/entry/embedded-postgres.ts';
 import { createSecretBox, generateSecretKey, parseSecretKey } from '../functions/lib/crypto.ts';
 import { newId } from '../functions/lib/ids.ts';
@@ -124,9 +123,10 @@ if (ONLY.has('queue')) {
   await migrate(db.sql);
   const tenantId = newId('ten');
   await db.sql`insert into tenants (id, name) values (${tenantId}, 'bench')`;
+  const signals = createSignaler(db.sql);
   const deps: RunnerDeps = {
-    db, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
-    registry: createRegistry([noop]), queue: createLocalQueue(db.sql),
+    db, signals, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
+    registry: createRegistry([noop]), queue: createLocalQueue(signals),
     providers: { project: null as never }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
   const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
@@ -275,7 +275,7 @@ if (ONLY.has('realtime')) {
     sentAt.push(performance.now());
     // A transition the way workers make them: the update (trigger → outbox), then the wake-up.
     await sql`update projects set status = ${k % 2 === 0 ? 'active' : 'suspended'}, updated_at = now() where id = ${projectId}`;
-    await wakeRealtime(sql);
+    await sendSignals(sql, [EVENTS_CHANNEL]);
     await new Promise((r) => setTimeout(r, 5));
   }
   const deadline = Date.now() + 5000;
@@ -290,7 +290,7 @@ if (ONLY.has('realtime')) {
   const rawSent: number[] = [];
   for (let k = 0; k < N; k++) {
     rawSent.push(performance.now());
-    await sendSignal(sql, 'bench_raw', String(k));
+    await sendSignals(sql, ['bench_raw']);
     await new Promise((r) => setTimeout(r, 5));
   }
   while (rawReceived.length < N && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 20));

@@ -30,6 +30,19 @@ export function toIsoTimestamp(value: string): string {
   return new Date(zoned).toISOString();
 }
 
+/**
+ * A row that came back as JSON (to_jsonb) rather than as columns: keys camelCased and timestamps
+ * made RFC 3339, so it has the same shape as a row read directly.
+ */
+export function rowFromJson<T>(json: Record<string, unknown>): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    const key = k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    out[key] = typeof v === 'string' && k.endsWith('_at') ? new Date(v).toISOString() : v;
+  }
+  return out as T;
+}
+
 export function createDb(url: string, options: DbOptions = {}): Db {
   const sql = postgres(url, {
     max: options.max ?? 10,

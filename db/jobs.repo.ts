@@ -7,7 +7,8 @@
  * both, so a worker whose lease expired (and whose job was re-claimed) can't overwrite the newer
  * attempt's outcome.
  */
-import type { Sql } from './client.ts';
+import type postgres from 'postgres';
+import { rowFromJson, type Sql } from './client.ts';
 import type { jobs } from './schema.ts';
 import type { JobStatus } from './status.ts';
 
@@ -50,6 +51,35 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<Job> {
     )
     select * from j`;
   return row!;
+}
+
+/**
+ * Flow ②, in one statement: a write to the job's subject (an INSERT or a status UPDATE …
+ * RETURNING *), the job about it, and the job's `created` event. One statement is one implicit
+ * transaction, so the API answers a create with a single round trip and a single commit. When
+ * the subject write affects no row (a slug already taken, a transition not allowed), no job is
+ * created and the result is null.
+ */
+export async function writeSubjectWithJob<S>(
+  sql: Sql,
+  subjectType: string,
+  subjectWrite: postgres.PendingQuery<any>,
+  job: Omit<NewJob, 'subjectType' | 'subjectId' | 'concurrencyKey'>,
+): Promise<{ subject: S; job: Job } | null> {
+  const [row] = await sql<{ subject: Record<string, unknown>; job: Record<string, unknown> }[]>`
+    with s as (${subjectWrite}),
+    j as (
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key)
+      select ${job.id}, s.tenant_id, ${job.kind}, ${subjectType}, s.id, ${JSON.stringify(job.payload)}::jsonb,
+             ${job.maxAttempts}, ${subjectType} || ':' || s.id
+        from s
+      returning *
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'created', jsonb_build_object('kind', kind) from j
+    )
+    select to_jsonb(s) as subject, to_jsonb(j) as job from s, j`;
+  return row ? { subject: rowFromJson<S>(row.subject), job: rowFromJson<Job>(row.job) } : null;
 }
 
 /** Inserts many queued jobs and their `created` events in one statement (array parameters). */

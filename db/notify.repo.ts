@@ -1,12 +1,49 @@
 /**
- * Signals (NOTIFY) sent after a commit. Postgres gives a notifying transaction an xid and holds
- * a global lock from pre-commit until its commit record is flushed, so every NOTIFY costs one
- * serialised fsync system-wide. A signal needs no durability (the data it points at is already
- * committed, and readers also poll), so its transaction commits with synchronous_commit off:
- * the lock is then held for microseconds. One statement, one implicit transaction.
+ * Signals (NOTIFY) sent after a commit: "there are jobs due" and "there are new realtime events".
+ *
+ * Two costs shape this file. Postgres gives a notifying transaction an xid and holds a global
+ * lock from pre-commit until its commit record is flushed, so each NOTIFY costs a serialised
+ * fsync system-wide; a signal needs no durability (what it points at is already committed, and
+ * readers also poll), so its transaction commits with synchronous_commit off. And a busy API
+ * would send one per request: the signaler coalesces every signal asked for in one turn of the
+ * event loop into a single statement. Signals carry no payload; readers look in the tables.
  */
 import type { Sql } from './client.ts';
 
-export async function sendSignal(sql: Sql, channel: string, payload: string): Promise<void> {
-  await sql`select set_config('synchronous_commit', 'off', true), pg_notify(${channel}, ${payload})`;
+export const JOBS_CHANNEL = 'switchyard_jobs';
+export const EVENTS_CHANNEL = 'switchyard_events';
+export type Channel = typeof JOBS_CHANNEL | typeof EVENTS_CHANNEL;
+
+export async function sendSignals(sql: Sql, channels: string[]): Promise<void> {
+  if (channels.length === 0) return;
+  await sql`select set_config('synchronous_commit', 'off', true), pg_notify(c, '') from unnest(${channels}::text[]) as c`;
+}
+
+export interface Signaler {
+  /** Resolves when a NOTIFY covering this signal has been sent (or failed; readers poll anyway). */
+  signal(channel: Channel): Promise<void>;
+}
+
+export function createSignaler(sql: Sql, onError: (err: unknown) => void = () => {}): Signaler {
+  let pending = new Set<Channel>();
+  let flushing: Promise<void> | null = null;
+  let scheduled: Promise<void> | null = null;
+
+  const flush = async () => {
+    // One flush at a time: signals raised while one is in flight ride on the next.
+    if (flushing) await flushing.catch(() => {});
+    const channels = [...pending];
+    pending = new Set();
+    scheduled = null;
+    flushing = sendSignals(sql, channels).catch(onError);
+    await flushing;
+  };
+
+  return {
+    signal(channel) {
+      pending.add(channel);
+      scheduled ??= new Promise<void>((r) => setTimeout(r, 0)).then(flush);
+      return scheduled;
+    },
+  };
 }

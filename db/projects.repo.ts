@@ -18,14 +18,13 @@ export interface NewProject {
   provider: string;
 }
 
-/** Null when the slug is already used by a live project of the tenant. */
-export async function insertProject(sql: Sql, p: NewProject): Promise<Project | null> {
-  const [row] = await sql<Project[]>`
+/** The INSERT of a new project; it returns no row when the slug is taken by a live project. */
+export function insertProjectQuery(sql: Sql, p: NewProject) {
+  return sql`
     insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
     values (${p.id}, ${p.tenantId}, ${p.name}, ${p.slug}, ${p.plan}, ${p.region}, ${p.provider}, 'provisioning')
     on conflict (tenant_id, slug) where status <> 'deleted' do nothing
     returning *`;
-  return row ?? null;
 }
 
 export async function getProject(sql: Sql, tenantId: string, id: string): Promise<Project | null> {
@@ -65,8 +64,14 @@ export async function transitionProject(
   name: ProjectTransition,
   patch: ProjectPatch = {},
 ): Promise<Project | null> {
+  const [row] = await transitionProjectQuery(sql, tenantId, id, name, patch);
+  return (row as Project | undefined) ?? null;
+}
+
+/** The conditional UPDATE behind a named transition, to run alone or inside a larger statement. */
+export function transitionProjectQuery(sql: Sql, tenantId: string, id: string, name: ProjectTransition, patch: ProjectPatch = {}) {
   const t = projectTransitions[name];
-  const [row] = await sql<Project[]>`
+  return sql`
     update projects
        set status = ${t.to}, updated_at = now(),
            provider_ref = ${'providerRef' in patch ? patch.providerRef ?? null : sql`provider_ref`},
@@ -75,7 +80,6 @@ export async function transitionProject(
            last_error = ${'lastError' in patch ? patch.lastError ?? null : name === 'fail' ? sql`last_error` : null}
      where id = ${id} and tenant_id = ${tenantId} and status = any(${t.from as unknown as string[]})
      returning *`;
-  return row ?? null;
 }
 
 export async function getProjectConnection(sql: Sql, tenantId: string, id: string) {

@@ -9,7 +9,6 @@
  * repeats by id.
  */
 import type { Sql } from './client.ts';
-import { sendSignal } from './notify.repo.ts';
 
 export interface RealtimeEvent {
   id: string;
@@ -39,17 +38,6 @@ export async function listEventsSince(
 export async function pruneRealtimeEvents(sql: Sql, olderThanHours: number): Promise<number> {
   const rows = await sql`delete from realtime_events where created_at < now() - ${olderThanHours} * interval '1 hour'`;
   return rows.count;
-}
-
-export const EVENTS_CHANNEL = 'switchyard_events';
-
-/**
- * The wake-up writers send after a commit that published events. It carries nothing: readers
- * find the events in the outbox. Sent outside the writing transaction on purpose (see the
- * realtime migration: NOTIFY inside it would serialise commits).
- */
-export async function wakeRealtime(sql: Sql): Promise<void> {
-  await sendSignal(sql, EVENTS_CHANNEL, '');
 }
 
 export interface OutboxPage {

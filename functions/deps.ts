@@ -3,6 +3,7 @@
  * singleton: a Workers entry can build one per request, Node builds one per process.
  */
 import type { Db } from '../db/client.ts';
+import type { Signaler } from '../db/notify.repo.ts';
 import type { Registry } from '../workers/registry.ts';
 import type { Queue } from '../workers/queue/queue.ts';
 import type { Config } from './env.ts';
@@ -22,6 +23,7 @@ export type AppConfig = Pick<
 
 export interface AppDeps {
   db: Db;
+  signals: Signaler;
   queue: Queue;
   box: SecretBox;
   log: Logger;

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import type { Job } from '../db/jobs.repo.ts';
 import type { Db } from '../db/client.ts';
+import type { Signaler } from '../db/notify.repo.ts';
 import type { SecretBox } from '../functions/lib/crypto.ts';
 import type { Logger } from '../functions/lib/log.ts';
 import type { ProjectProvisioner } from './providers/project/provisioner.ts';
@@ -13,6 +14,7 @@ import type { StepOutcome } from './step.ts';
 
 export interface WorkerDeps {
   db: Db;
+  signals: Signaler;
   box: SecretBox;
   log: Logger;
   providers: { project: ProjectProvisioner };

@@ -18,7 +18,7 @@ import type { Queue } from './queue/queue.ts';
 import type { Registry, WorkerDeps } from './registry.ts';
 import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
-import { wakeRealtime } from '../db/realtime.repo.ts';
+import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
 
 export interface RunnerDeps extends WorkerDeps {
   registry: Registry;
@@ -40,7 +40,7 @@ export async function runJob(deps: RunnerDeps, jobId: string): Promise<RunResult
 
 export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<RunResult> {
   const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts });
-  const wake = () => void wakeRealtime(deps.db.sql).catch(() => {}); // best effort: readers also poll
+  const wake = () => void deps.signals.signal(EVENTS_CHANNEL); // best effort: readers also poll
   wake(); // the claim published `running`
   const task = deps.registry.get(job.kind);
 
@@ -72,7 +72,11 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
     }
   }
 
-  const result = await deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome));
+  // An outcome that only touches the job is one statement; anything more gets a transaction.
+  const needsTx = (outcome.type !== 'fail' && outcome.commit) || (outcome.type === 'fail' && task?.onDead);
+  const result = needsTx
+    ? await deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome))
+    : await persistOutcome(deps.db.sql, deps, undefined, job, outcome);
   if (!result) {
     log.warn('job outcome discarded: lease lost to another worker');
     return { outcome: 'lost_lease', job };

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createDb, type Db } from '../../db/client.ts';
+import { createSignaler } from '../../db/notify.repo.ts';
 import { migrate } from '../../db/migrate.ts';
 import { getOperatorTenant, insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
 import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-runner.ts';
@@ -98,12 +99,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
 
   const box = await createSecretBox(await loadSecret(config, dataDir));
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
-  const queue = createLocalQueue(db.sql);
+  const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
+  const queue = createLocalQueue(signals);
   const registry = createRegistry([...projectTasks, ...(opts.extraTasks ?? [])]);
   const bootstrap = await bootstrapOperator(db, dataDir);
 
   const runnerDeps: RunnerDeps = {
-    db, box, log, registry, queue,
+    db, signals, box, log, registry, queue,
     providers: { project: provisioner },
     workerId: newId('wrk'),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
@@ -115,7 +117,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   let publicUrl: string | null = null;
   if (config.SWITCHYARD_ROLE !== 'worker') {
     hub = await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS });
-    const app = createApp({ db, queue, box, log, registry, config, projectProvider: provisioner.name, realtime: hub });
+    const app = createApp({ db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, realtime: hub });
     const listening = await new Promise<{ port: number }>((res, rej) => {
       server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
       server.once('error', rej);

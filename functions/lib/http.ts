@@ -3,9 +3,9 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type postgres from 'postgres';
+import type { Sql } from '../../db/client.ts';
 import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
-import { wakeRealtime } from '../../db/realtime.repo.ts';
+import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../errors.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
@@ -96,7 +96,9 @@ export async function mutate(
   c: Context<AppEnv>,
   deps: AppDeps,
   input: unknown,
-  work: (tx: postgres.TransactionSql) => Promise<Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }>,
+  // Runs in a transaction when an Idempotency-Key is given, and on the pool otherwise: without a
+  // key it must be atomic by itself (one statement, as writeSubjectWithJob is).
+  work: (sql: Sql) => Promise<Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }>,
   // `never` lets route handlers return this where zod-openapi expects its typed response; the
   // body's shape is fixed by the `work` callback, which builds it from the same schemas.
 ): Promise<never> {
@@ -107,28 +109,26 @@ export async function mutate(
   }
   const fingerprint = key === undefined ? '' : await sha256Hex(`${c.req.method} ${c.req.path}\n${canonicalJson(input)}`);
 
+  if (key === undefined) return respondAccepted(c, deps, await work(deps.db.sql));
+
   const outcome = await deps.db.sql.begin(async (tx) => {
-    if (key !== undefined) {
-      if (!(await tryLockIdempotencyKey(tx, tenantId, key))) {
-        throw conflict('a request with this Idempotency-Key is still in progress; retry shortly');
+    if (!(await tryLockIdempotencyKey(tx, tenantId, key))) {
+      throw conflict('a request with this Idempotency-Key is still in progress; retry shortly');
+    }
+    const stored = await findIdempotencyKey(tx, tenantId, key);
+    if (stored) {
+      if (stored.fingerprint !== fingerprint) {
+        throw unprocessable('this Idempotency-Key was already used with a different request');
       }
-      const stored = await findIdempotencyKey(tx, tenantId, key);
-      if (stored) {
-        if (stored.fingerprint !== fingerprint) {
-          throw unprocessable('this Idempotency-Key was already used with a different request');
-        }
-        return { replayed: true as const, stored };
-      }
+      return { replayed: true as const, stored };
     }
     const res = await work(tx);
-    if (key !== undefined) {
-      await insertIdempotencyKey(tx, tenantId, key, {
-        fingerprint,
-        responseStatus: res.status,
-        responseHeaders: res.headers,
-        responseBody: res.body,
-      });
-    }
+    await insertIdempotencyKey(tx, tenantId, key, {
+      fingerprint,
+      responseStatus: res.status,
+      responseHeaders: res.headers,
+      responseBody: res.body,
+    });
     return { replayed: false as const, res };
   });
 
@@ -136,12 +136,15 @@ export async function mutate(
     const s = outcome.stored;
     return c.json(s.responseBody as object, s.responseStatus as 202, { ...s.responseHeaders, 'Idempotent-Replayed': 'true' }) as never;
   }
-  const { res } = outcome;
+  return respondAccepted(c, deps, outcome.res);
+}
+
+function respondAccepted(c: Context<AppEnv>, deps: AppDeps, res: Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }): never {
   // Signals after commit (flow ③ and ⑥); neither is awaited by the client, and losing either
   // only delays work or an event until the next poll.
   const signals = Promise.all([
     res.jobs?.length ? deps.queue.dispatch(res.jobs) : null,
-    wakeRealtime(deps.db.sql),
+    deps.signals.signal(EVENTS_CHANNEL),
   ]).catch((err) => deps.log.warn('signal after commit failed; pollers will pick the change up', { err }));
   deps.waitUntil?.(signals);
   return c.json(res.body as object, res.status, res.headers) as never;

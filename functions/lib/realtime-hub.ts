@@ -6,7 +6,8 @@
  * then topic: an event never reaches another tenant's stream. Node-only (holds a LISTEN).
  */
 import type postgres from 'postgres';
-import { EVENTS_CHANNEL, readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
+import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
+import { readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
 import type { Logger } from './log.ts';
 
 export interface Subscriber {

@@ -7,7 +7,7 @@
 -- Why no pg_notify here: Postgres serialises the commits of every transaction that has called
 -- NOTIFY under one lock held through the WAL flush, so a NOTIFY in each status transaction caps
 -- the whole system at one commit per fsync. Writers send a payload-free wake-up after commit
--- instead (db/realtime.repo.ts: wakeRealtime), whose own commit doesn't wait for a WAL flush.
+-- instead (db/notify.repo.ts), whose own commit doesn't wait for a WAL flush.
 
 CREATE OR REPLACE FUNCTION switchyard_publish(p_tenant text, p_topics text[], p_event text, p_payload jsonb)
 RETURNS void LANGUAGE plpgsql AS $$

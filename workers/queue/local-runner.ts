@@ -8,7 +8,7 @@ import { pruneIdempotencyKeys } from '../../db/idempotency.repo.ts';
 import { pruneRealtimeEvents } from '../../db/realtime.repo.ts';
 import { claimJob } from '../../db/jobs.repo.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
-import { JOBS_CHANNEL } from './queue.ts';
+import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
 
 export interface LocalRunnerOptions {
   concurrency: number;
@@ -70,10 +70,12 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
             });
         }
         if (due.length === free) fillAgain = true;
+        if (due.length === 0) {
+          // Idle: sleep until the next delayed job is due, or the poll interval, whichever is first.
+          const next = await nextRunAt(deps.db.sql);
+          schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
+        }
       } while (fillAgain && !stopping && active < opts.concurrency);
-      // Sleep until the next delayed job is due, or the poll interval, whichever comes first.
-      const next = await nextRunAt(deps.db.sql);
-      schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
     } catch (err) {
       if (!stopping) log.error('runner poll failed', { err });
       schedulePoll(opts.pollIntervalMs);

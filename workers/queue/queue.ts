@@ -3,8 +3,7 @@
  * (a crashed process, a failed publish); the jobs table still says what is due and the sweeper or
  * the poller finds it.
  */
-import type postgres from 'postgres';
-import { sendSignal } from '../../db/notify.repo.ts';
+import { JOBS_CHANNEL, type Signaler } from '../../db/notify.repo.ts';
 
 export interface DispatchableJob {
   id: string;
@@ -18,14 +17,15 @@ export interface Queue {
   dispatch(jobs: DispatchableJob[]): Promise<void>;
 }
 
-export const JOBS_CHANNEL = 'switchyard_jobs';
-
-/** The embedded transport: NOTIFY wakes local runners in any process on the same database. */
-export function createLocalQueue(sql: postgres.Sql): Queue {
+/**
+ * The embedded transport: a NOTIFY wakes local runners in any process on the same database; they
+ * look for due jobs themselves, so the signal needs no payload and many coalesce into one.
+ */
+export function createLocalQueue(signals: Signaler): Queue {
   return {
     name: 'local',
     async dispatch(jobs) {
-      for (const job of jobs) await sendSignal(sql, JOBS_CHANNEL, job.id);
+      if (jobs.length) await signals.signal(JOBS_CHANNEL);
     },
   };
 }

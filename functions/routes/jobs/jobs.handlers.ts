@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cancelJob, getJob, listJobEvents, listJobs } from '../../../db/jobs.repo.ts';
-import { wakeRealtime } from '../../../db/realtime.repo.ts';
+import { EVENTS_CHANNEL } from '../../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { decodeCursor, paginate, validationHook } from '../../lib/http.ts';
@@ -39,7 +39,7 @@ export function jobsRouter(deps: AppDeps) {
       if (canceled) await deps.registry.get(canceled.kind)?.onDead?.(tx, canceled, 'canceled by request');
       return canceled;
     });
-    if (job) void wakeRealtime(deps.db.sql).catch(() => {});
+    if (job) void deps.signals.signal(EVENTS_CHANNEL);
     if (!job) {
       const current = await getJob(deps.db.sql, tenantId, id);
       if (!current) throw notFound(`job ${id}`);

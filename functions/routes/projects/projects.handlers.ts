@@ -4,13 +4,14 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { insertJob } from '../../../db/jobs.repo.ts';
+import { writeSubjectWithJob } from '../../../db/jobs.repo.ts';
 import {
   getProject,
   getProjectConnection,
-  insertProject,
+  insertProjectQuery,
   listProjects,
-  transitionProject,
+  transitionProjectQuery,
+  type Project,
 } from '../../../db/projects.repo.ts';
 import { projectTransitions } from '../../../db/status.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
@@ -42,22 +43,16 @@ export function projectsRouter(deps: AppDeps) {
   app.openapi(routes.createProject, async (c) => {
     const body = c.req.valid('json');
     const { tenantId } = c.get('principal');
-    return mutate(c, deps, body, async (tx) => {
+    return mutate(c, deps, body, async (sql) => {
       const id = newId('prj');
       const slug = body.slug ?? slugify(body.name);
       const project = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider };
-      // Sent together: postgres.js pipelines queries issued at once on a transaction's connection.
-      const [inserted, job] = await Promise.all([
-        insertProject(tx, project),
-        insertJob(tx, {
-          id: newId('job'), tenantId, kind: 'project.provision', subjectType: 'project', subjectId: id,
-          payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
-        }),
-      ]);
-      // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
-      const row = inserted ?? (body.slug ? null : await insertProject(tx, { ...project, slug: `${slug}-${id.slice(-6)}` }));
-      if (!row) throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
-      return { status: 202, body: { project: toProject(row), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
+      const job = { id: newId('job'), tenantId, kind: 'project.provision', payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const created = (await writeSubjectWithJob<Project>(sql, 'project', insertProjectQuery(sql, project), job))
+        // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
+        ?? (body.slug ? null : await writeSubjectWithJob<Project>(sql, 'project', insertProjectQuery(sql, { ...project, slug: `${slug}-${id.slice(-6)}` }), job));
+      if (!created) throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
+      return { status: 202, body: { project: toProject(created.subject), job: toJob(created.job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [created.job] };
     });
   });
 
@@ -78,10 +73,11 @@ export function projectsRouter(deps: AppDeps) {
   const requestAction = (c: Context<AppEnv>, id: string, action: keyof typeof ACTIONS) => {
     const { tenantId } = c.get('principal');
     const { transition, kind } = ACTIONS[action];
-    return mutate(c, deps, { id, action }, async (tx) => {
-      const project = await transitionProject(tx, tenantId, id, transition);
-      if (!project) {
-        const current = await getProject(tx, tenantId, id);
+    return mutate(c, deps, { id, action }, async (sql) => {
+      const job = { id: newId('job'), tenantId, kind, payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const done = await writeSubjectWithJob<Project>(sql, 'project', transitionProjectQuery(sql, tenantId, id, transition), job);
+      if (!done) {
+        const current = await getProject(sql, tenantId, id);
         if (!current) throw notFound(`project ${id}`);
         const allowed = projectTransitions[transition].from;
         throw conflict(`cannot ${action} a project that is ${current.status}; ${action} is allowed from ${allowed.join(', ')}`, {
@@ -89,11 +85,7 @@ export function projectsRouter(deps: AppDeps) {
           action,
         });
       }
-      const job = await insertJob(tx, {
-        id: newId('job'), tenantId, kind, subjectType: 'project', subjectId: id,
-        payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, concurrencyKey: `project:${id}`,
-      });
-      return { status: 202, body: { project: toProject(project), job: toJob(job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [job] };
+      return { status: 202, body: { project: toProject(done.subject), job: toJob(done.job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [done.job] };
     });
   };
 
