@@ -133,57 +133,61 @@ export async function claimJob(sql: Sql, id: string, workerId: string, leaseMs: 
 }
 
 /**
- * Due queued jobs, fairly: up to `limit` tenants after `afterTenant` (then wrapping around), each
- * with its oldest runnable jobs. The recursive CTE is a loose index scan over jobs_queued_idx, so
+ * The local runner's claim, in one statement: up to `limit` due jobs, fairly across tenants.
+ * Tenants are taken in id order starting after `afterTenant` (the caller passes the last tenant
+ * it served, so successive claims go round-robin), by a loose index scan over jobs_queued_idx:
  * finding the next tenant costs one index probe however many jobs another tenant has queued.
+ * Jobs are interleaved by tenant (each tenant's oldest first, then each tenant's second …) and
+ * at most one per concurrency key is taken. A racing claimer can still make the partial unique
+ * index refuse the batch; that is "nothing claimed", and the caller simply tries again.
  */
-export async function findDueJobs(
+export async function claimDueJobs(
   sql: Sql,
+  workerId: string,
+  leaseMs: number,
   afterTenant: string,
   limit: number,
-): Promise<{ id: string; tenantId: string }[]> {
-  const scan = (after: string) => sql<{ id: string; tenantId: string }[]>`
-    with recursive t(tenant_id) as (
-      (select tenant_id from jobs
-        where status = 'queued' and run_at <= now() and tenant_id > ${after}
-        order by tenant_id limit 1)
-      union all
-      select (select j.tenant_id from jobs j
-               where j.status = 'queued' and j.run_at <= now() and j.tenant_id > t.tenant_id
-               order by j.tenant_id limit 1)
-        from t where t.tenant_id is not null
-    )
-    select c.id, c.tenant_id
-      from (select tenant_id from t where tenant_id is not null limit ${limit}) t2
-      cross join lateral (
-        select j.id, j.tenant_id, j.run_at from jobs j
-         where j.tenant_id = t2.tenant_id and j.status = 'queued' and j.run_at <= now()
-           and (j.concurrency_key is null or not exists (
-                 select 1 from jobs r where r.concurrency_key = j.concurrency_key and r.status = 'running'))
-         order by j.run_at, j.id limit ${limit}
-      ) c`;
-  const first = await scan(afterTenant);
-  const rows = first.length < limit && afterTenant !== '' ? [...first, ...(await scan(''))] : [...first];
-  // Interleave tenants: the first job of each tenant, then the second of each, and so on.
-  const byTenant = new Map<string, { id: string; tenantId: string }[]>();
-  for (const r of rows) {
-    const list = byTenant.get(r.tenantId) ?? [];
-    if (!list.some((x) => x.id === r.id)) list.push(r);
-    byTenant.set(r.tenantId, list);
+): Promise<Job[]> {
+  try {
+    return await sql<Job[]>`
+      with recursive t(tenant_id) as (
+        (select tenant_id from jobs
+          where status = 'queued' and run_at <= now() and tenant_id > ${afterTenant}
+          order by tenant_id limit 1)
+        union all
+        select (select j.tenant_id from jobs j
+                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > t.tenant_id
+                 order by j.tenant_id limit 1)
+          from t where t.tenant_id is not null
+      ), candidates as (
+        select c.id, c.tenant_id, c.key,
+               row_number() over (partition by c.tenant_id order by c.run_at, c.id) as rn
+          from (select tenant_id from t where tenant_id is not null limit ${limit}) t2
+          cross join lateral (
+            select j.id, j.tenant_id, j.run_at, coalesce(j.concurrency_key, j.id) as key from jobs j
+             where j.tenant_id = t2.tenant_id and j.status = 'queued' and j.run_at <= now()
+               and (j.concurrency_key is null or not exists (
+                     select 1 from jobs r where r.concurrency_key = j.concurrency_key and r.status = 'running'))
+             order by j.run_at, j.id limit ${limit}
+          ) c
+      ), picked as (
+        select id from (select distinct on (key) id, tenant_id, rn from candidates order by key, rn) d
+         order by rn, tenant_id limit ${limit}
+      ), c as (
+        update jobs j
+           set status = 'running', attempts = j.attempts + 1, locked_by = ${workerId},
+               lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+         where j.id in (select id from picked) and j.status = 'queued' and j.run_at <= now()
+        returning j.*
+      ), e as (
+        insert into job_events (job_id, tenant_id, type, data)
+        select id, tenant_id, 'started', jsonb_build_object('attempt', attempts, 'worker', locked_by) from c
+      )
+      select * from c order by tenant_id > ${afterTenant} desc, tenant_id`;
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') return [];
+    throw err;
   }
-  const out: { id: string; tenantId: string }[] = [];
-  for (let round = 0; out.length < limit; round++) {
-    let added = false;
-    for (const list of byTenant.values()) {
-      const r = list[round];
-      if (r && out.length < limit) {
-        out.push(r);
-        added = true;
-      }
-    }
-    if (!added) break;
-  }
-  return out;
 }
 
 /** When the next queued job becomes due, for the runner's timer. */

@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { claimJob, findDueJobs, insertJob } from '../db/jobs.repo.ts';
+import { claimDueJobs, claimJob, insertJob } from '../db/jobs.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { defineTask } from '../workers/registry.ts';
 import { runJob } from '../workers/run-job.ts';
+import { createLocalRunner } from '../workers/queue/local-runner.ts';
 import { done, fail } from '../workers/step.ts';
 import { one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
@@ -39,11 +40,13 @@ const permanent = defineTask({
 });
 
 let sys: TestSystem;
+let extraRunner: ReturnType<typeof createLocalRunner> | null = null;
 beforeAll(async () => {
   sys = await startTestSystem({ SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent] });
   await sys.db.sql`create table test_runs (job_id text, attempt int, at timestamptz default clock_timestamp())`;
 });
 afterAll(async () => {
+  await extraRunner?.stop(2000);
   await sys?.stop();
 });
 
@@ -155,18 +158,24 @@ describe('queue', () => {
   });
 
   it('serves tenants round-robin: a big backlog does not starve a small one', async () => {
+    await sys.runner!.stop(2000); // claim by hand first; a fresh runner takes over below
     const big = (await sys.api('POST', '/v1/tenants', { body: { name: 'big' } })).body.tenant.id;
     const small = (await sys.api('POST', '/v1/tenants', { body: { name: 'small' } })).body.tenant.id;
     const future = new Date(Date.now() + 60_000).toISOString();
     for (let i = 0; i < 30; i++) await insertJob(sys.db.sql, { id: newId('job'), tenantId: big, kind: 'test.counted', payload: {}, maxAttempts: 1, runAt: future });
     for (let i = 0; i < 3; i++) await insertJob(sys.db.sql, { id: newId('job'), tenantId: small, kind: 'test.counted', payload: {}, maxAttempts: 1, runAt: future });
     await sys.db.sql`update jobs set run_at = now() - interval '1 second' where tenant_id in (${big}, ${small}) and status = 'queued'`;
-    const picked = await findDueJobs(sys.db.sql, '', 6);
-    const bySmall = picked.filter((p) => p.tenantId === small).length;
-    expect(bySmall).toBe(3);
-    expect(picked.map((p) => p.tenantId).slice(0, 2).sort()).toEqual([big, small].sort());
-    // And in practice: the small tenant's jobs all finish before most of the big backlog.
-    await sys.runnerDeps.queue.dispatch([{ id: '', tenantId: '', runAt: '' }]);
+    // One claim of six takes all three of the small tenant's jobs, alternating with the big one's.
+    // (On an API-only system on the same database, so no runner races the claim.)
+    const picked = await claimDueJobs(sys.db.sql, 'fairness-test', 60_000, '', 6);
+    const tenantsOf = picked.map((p) => p.tenantId);
+    expect(tenantsOf.filter((t) => t === small)).toHaveLength(3);
+    expect(tenantsOf.filter((t) => t === big)).toHaveLength(3);
+    // Give them back, then watch the real runner: the small tenant's jobs all finish before most of the big backlog.
+    await sys.db.sql`update jobs set status = 'queued', attempts = 0, locked_by = null where locked_by = 'fairness-test'`;
+    const runner = createLocalRunner(sys.runnerDeps, { concurrency: 2, pollIntervalMs: 200, sweepIntervalMs: 500, realtimeRetentionHours: 24 });
+    await runner.start();
+    extraRunner = runner;
     await waitFor(async () => {
       const [r] = await sys.db.sql`select count(*)::int as n from jobs where tenant_id = ${small} and status = 'succeeded'`;
       return r!.n === 3;

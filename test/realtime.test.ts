@@ -70,7 +70,7 @@ describe('realtime', () => {
     await t1Written;
     // T2 writes later (larger id) and commits at once; the client sees it and disconnects.
     await sys.db.sql`update projects set status = 'active' where id = ${p2}`;
-    const fast = await live.waitFor((e) => e.event === 'status' && e.data.resource.id === p2);
+    const fast = await live.waitFor((e) => e.event === 'status' && e.data.resource.id === p2 && e.data.resource.status === 'active');
     live.close();
 
     releaseT1();

@@ -3,10 +3,9 @@
  * poll as the fallback for lost signals and delayed jobs, `concurrency` slots, and round-robin
  * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
  */
-import { findDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
+import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
 import { pruneIdempotencyKeys } from '../../db/idempotency.repo.ts';
 import { pruneRealtimeEvents } from '../../db/realtime.repo.ts';
-import { claimJob } from '../../db/jobs.repo.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
 
@@ -54,12 +53,9 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
         fillAgain = false;
         const free = opts.concurrency - active;
         if (free <= 0) break;
-        const due = await findDueJobs(deps.db.sql, lastTenant, free);
-        for (const candidate of due) {
-          if (stopping || active >= opts.concurrency) break;
-          lastTenant = candidate.tenantId;
-          const job = await claimJob(deps.db.sql, candidate.id, deps.workerId, deps.leaseMs);
-          if (!job) continue;
+        const claimed = stopping ? [] : await claimDueJobs(deps.db.sql, deps.workerId, deps.leaseMs, lastTenant, free);
+        for (const job of claimed) {
+          lastTenant = job.tenantId;
           active++;
           void executeClaimedJob(deps, job)
             .catch((err) => log.error('job execution failed', { job_id: job.id, err }))
@@ -69,8 +65,12 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
               void fill();
             });
         }
-        if (due.length === free) fillAgain = true;
-        if (due.length === 0) {
+        if (claimed.length === free) fillAgain = true;
+        if (claimed.length === 0 && lastTenant !== '') {
+          // Reached the last tenant with due work: wrap around to the first.
+          lastTenant = '';
+          fillAgain = true;
+        } else if (claimed.length === 0) {
           // Idle: sleep until the next delayed job is due, or the poll interval, whichever is first.
           const next = await nextRunAt(deps.db.sql);
           schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
