@@ -6,7 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/net.ts';
 import postgres from 'postgres';
 import { migrate } from '../db/migrate.ts';
 import { startEmbeddedPostgres, type EmbeddedHandle } from '../functions/entry/embedded-postgres.ts';
@@ -17,17 +17,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     pgUrl: string;
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 export default async function setup(project: TestProject) {

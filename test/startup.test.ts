@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { migrate } from '../db/migrate.ts';
-import { freePort } from './global-setup.ts';
+import { freePort } from './helpers/net.ts';
 import { createApi, one, serverUrl, startTestSystem, waitFor } from './helpers/system.ts';
 
 const children: ChildProcess[] = [];

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -13,16 +12,7 @@ export function summarize(samples: number[]) {
 
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort } from '../../test/helpers/net.ts';
 
 /** Starts a TypeScript entry in its own Node process and waits for `readyText` on its output. */
 export async function startProcess(file: string, env: Record<string, string>, readyText: string): Promise<ChildProcess> {

@@ -3,6 +3,8 @@ export interface SseEvent {
   id: string | null;
   event: string;
   data: any;
+  /** performance.now() when the chunk holding it arrived (the bench measures latency with it). */
+  receivedAt: number;
 }
 
 export interface SseClient {
@@ -27,6 +29,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): SseC
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      const receivedAt = performance.now();
       buf += value;
       let idx: number;
       while ((idx = buf.indexOf('\n\n')) >= 0) {
@@ -42,7 +45,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): SseC
           else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
         }
         if (data.length) {
-          events.push({ id, event, data: JSON.parse(data.join('\n')) });
+          events.push({ id, event, data: JSON.parse(data.join('\n')), receivedAt });
           waiters.splice(0).forEach((w) => w());
         }
       }
