@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import { createDb } from '../db/client.ts';
 import { insertJob, insertJobs, type NewJob } from '../db/jobs.repo.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../functions/entry/migrate.ts';
 import { createSignaler, EVENTS_CHANNEL, sendSignals } from '../db/notify.repo.ts';
 import { startEmbeddedPostgres } from '../functions/entry/embedded-postgres.ts';
 import { createSecretBox, generateSecretKey, parseSecretKey } from '../functions/lib/crypto.ts';

@@ -297,11 +297,6 @@ export async function cancelJob(sql: Sql, tenantId: string, id: string): Promise
   return row ?? null;
 }
 
-export async function insertJobEvent(sql: Sql, job: Pick<Job, 'id' | 'tenantId'>, type: string, data: object) {
-  await sql`insert into job_events (job_id, tenant_id, type, data)
-            values (${job.id}, ${job.tenantId}, ${type}, ${JSON.stringify(data)}::jsonb)`;
-}
-
 /**
  * Expired leases whose workers vanished go back to queued, so the poller finds them without a
  * signal. (Claims also take expired leases directly.) Attempts are not reset: the next claim
@@ -325,11 +320,6 @@ export async function requeueExpiredLeases(sql: Sql): Promise<Job[]> {
 
 export async function getJob(sql: Sql, tenantId: string, id: string): Promise<Job | null> {
   const [row] = await sql<Job[]>`select * from jobs where id = ${id} and tenant_id = ${tenantId}`;
-  return row ?? null;
-}
-
-export async function getJobById(sql: Sql, id: string): Promise<Job | null> {
-  const [row] = await sql<Job[]>`select * from jobs where id = ${id}`;
   return row ?? null;
 }
 

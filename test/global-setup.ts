@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/net.ts';
 import postgres from 'postgres';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../functions/entry/migrate.ts';
 import { startEmbeddedPostgres, type EmbeddedHandle } from '../functions/entry/embedded-postgres.ts';
 
 export const TEMPLATE_DB = 'switchyard_template';

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { migrate } from '../db/migrate.ts';
+import { migrate } from '../functions/entry/migrate.ts';
 import { freePort } from './helpers/net.ts';
 import { createApi, one, serverUrl, startTestSystem, waitFor } from './helpers/system.ts';
 

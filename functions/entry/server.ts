@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createDb, type Db } from '../../db/client.ts';
 import { createSignaler } from '../../db/notify.repo.ts';
-import { migrate } from '../../db/migrate.ts';
+import { migrate } from './migrate.ts';
 import { getOperatorTenant, insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
 import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-runner.ts';
 import { createLocalQueue } from '../../workers/queue/queue.ts';

@@ -19,7 +19,3 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
   for (const b of bytes) rand += ALPHABET[b & 31];
   return `${prefix}_${time}${rand}`;
 }
-
-export function idPattern(prefix: IdPrefix): RegExp {
-  return new RegExp(`^${prefix}_[0-9a-hjkmnp-tv-z]{26}$`);
-}

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type postgres from 'postgres';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../supabase/migrations/', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../supabase/migrations/', import.meta.url));
 // Any constant works; it only has to be the same for every Switchyard process.
 const MIGRATION_LOCK = 0x5357_5944; // "SWYD"
 
