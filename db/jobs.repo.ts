@@ -134,8 +134,8 @@ export async function claimJob(sql: Sql, id: string, workerId: string, leaseMs: 
 
 /**
  * The local runner's claim, in one statement: up to `limit` due jobs, fairly across tenants.
- * Tenants are taken in id order starting after `afterTenant` (the caller passes the last tenant
- * it served, so successive claims go round-robin), by a loose index scan over jobs_queued_idx:
+ * Tenants are taken in id order starting after `afterTenant` and wrapping round (the caller passes
+ * the last tenant it served, so successive claims go round-robin), by a loose index scan over jobs_queued_idx:
  * finding the next tenant costs one index probe however many jobs another tenant has queued.
  * Jobs are interleaved by tenant (each tenant's oldest first, then each tenant's second …) and
  * at most one per concurrency key is taken. A racing claimer can still make the partial unique
@@ -150,19 +150,36 @@ export async function claimDueJobs(
 ): Promise<Job[]> {
   try {
     return await sql<Job[]>`
-      with recursive t(tenant_id) as (
+      with recursive after_t(tenant_id) as (
         (select tenant_id from jobs
           where status = 'queued' and run_at <= now() and tenant_id > ${afterTenant}
           order by tenant_id limit 1)
         union all
         select (select j.tenant_id from jobs j
-                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > t.tenant_id
+                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > a.tenant_id
                  order by j.tenant_id limit 1)
-          from t where t.tenant_id is not null
+          from after_t a where a.tenant_id is not null
+      ), wrapped_t(tenant_id) as (
+        -- then from the first tenant round to afterTenant itself: the rotation wraps around
+        (select tenant_id from jobs
+          where status = 'queued' and run_at <= now() and tenant_id <= ${afterTenant}
+          order by tenant_id limit 1)
+        union all
+        select (select j.tenant_id from jobs j
+                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > w.tenant_id
+                   and j.tenant_id <= ${afterTenant}
+                 order by j.tenant_id limit 1)
+          from wrapped_t w where w.tenant_id is not null
+      ), t(tenant_id) as (
+        -- UNION ALL runs its branches in order and LIMIT below stops it early, so only as many
+        -- tenants are probed as there are free slots.
+        select tenant_id from after_t where tenant_id is not null
+        union all
+        select tenant_id from wrapped_t where tenant_id is not null
       ), candidates as (
         select c.id, c.tenant_id, c.key,
                row_number() over (partition by c.tenant_id order by c.run_at, c.id) as rn
-          from (select tenant_id from t where tenant_id is not null limit ${limit}) t2
+          from (select tenant_id from t limit ${limit}) t2
           cross join lateral (
             select j.id, j.tenant_id, j.run_at, coalesce(j.concurrency_key, j.id) as key from jobs j
              where j.tenant_id = t2.tenant_id and j.status = 'queued' and j.run_at <= now()

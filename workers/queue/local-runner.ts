@@ -66,11 +66,7 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
             });
         }
         if (claimed.length === free) fillAgain = true;
-        if (claimed.length === 0 && lastTenant !== '') {
-          // Reached the last tenant with due work: wrap around to the first.
-          lastTenant = '';
-          fillAgain = true;
-        } else if (claimed.length === 0) {
+        if (claimed.length === 0) {
           // Idle: sleep until the next delayed job is due, or the poll interval, whichever is first.
           const next = await nextRunAt(deps.db.sql);
           schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
