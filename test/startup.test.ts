@@ -75,7 +75,11 @@ describe('startup', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-start-'));
     dirs.push(dataDir);
     await chmod(dataDir, 0o755);
-    const env = { SWITCHYARD_DATA_DIR: dataDir, PORT: String(await freePort()), EMBEDDED_PG_PORT: String(await freePort()) };
+    // A short lease: if the killed process had already claimed the job, recovery waits for it.
+    const env = {
+      SWITCHYARD_DATA_DIR: dataDir, PORT: String(await freePort()), EMBEDDED_PG_PORT: String(await freePort()),
+      SWITCHYARD_JOB_LEASE_MS: '3000', SWITCHYARD_SWEEP_INTERVAL_MS: '500',
+    };
 
     const first = startEntry(env);
     await waitFor(async () => first.out.text.includes('runner started') || first.child.exitCode !== null, 60_000, 'first start');
@@ -99,7 +103,8 @@ describe('startup', () => {
     expect(second.out.text).not.toContain('sk_'); // the key is not printed again
     expect((await api('GET', `/v1/projects/${created.body.project.id}`)).body.project.status).toBe('active');
 
-    // SIGKILL right after accepting a request: the next start finishes the job the table says is pending.
+    // SIGKILL right after accepting a request: the next start finishes the job the table says is
+    // pending, whether the killed process had not claimed it yet or had (then after its lease).
     const pending = await api('POST', '/v1/projects/' + created.body.project.id + '/suspend');
     expect(pending.status).toBe(202);
     second.child.kill('SIGKILL');
