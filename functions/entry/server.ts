@@ -94,15 +94,23 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   }
 
   const db = createDb(url, { max: config.DATABASE_POOL_MAX });
-  const applied = await migrate(db.sql);
-  if (applied.length) log.info('applied migrations', { migrations: applied });
-
-  const box = await createSecretBox(await loadSecret(config, dataDir));
+  let box: Awaited<ReturnType<typeof createSecretBox>>;
+  let bootstrap: Awaited<ReturnType<typeof bootstrapOperator>>;
+  try {
+    const applied = await migrate(db.sql);
+    if (applied.length) log.info('applied migrations', { migrations: applied });
+    box = await createSecretBox(await loadSecret(config, dataDir));
+    bootstrap = await bootstrapOperator(db, dataDir);
+  } catch (err) {
+    // Don't leave an embedded server running behind a process that is about to exit.
+    await db.close().catch(() => {});
+    await embedded?.stop().catch(() => {});
+    throw err;
+  }
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
   const queue = createLocalQueue(signals);
   const registry = createRegistry([...projectTasks, ...(opts.extraTasks ?? [])]);
-  const bootstrap = await bootstrapOperator(db, dataDir);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,

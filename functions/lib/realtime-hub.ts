@@ -40,9 +40,11 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
     try {
       do {
         again = false;
-        // Nobody listening: only move the horizon on (no rows read, nothing to remember).
-        const page = await readOutbox(sql, subs.size === 0 ? null : horizon);
-        if (subs.size === 0) delivered.clear();
+        // Always read from the horizon, even with nobody subscribed: a subscriber may join while
+        // this read is in flight, and the read's snapshot is taken when Postgres runs it, not when
+        // it was sent, so skipping "because nobody listens" could skip an event that subscriber
+        // must get (its own backlog read may have run before that event committed).
+        const page = await readOutbox(sql, horizon);
         for (const e of page.events) {
           if (delivered.has(e.id)) continue;
           delivered.set(e.id, BigInt(e.tx));

@@ -61,7 +61,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): SseC
         const hit = events.find(pred);
         if (hit) return hit;
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out waiting for SSE event; got ${JSON.stringify(events.map((e) => [e.event, e.data.status ?? e.data.resource?.status]))}`);
+        if (left <= 0) throw new Error(`timed out waiting for SSE event; got ${JSON.stringify(events.map((e) => [e.id, e.event, e.data.status ?? e.data.resource?.status, e.data.resource?.id ?? e.data.subject_id, Math.round(e.receivedAt)]))} now ${Math.round(performance.now())}`);
         await new Promise<void>((r) => {
           waiters.push(r);
           setTimeout(r, Math.min(left, 200));

@@ -70,7 +70,9 @@ export function eventsRouter(deps: AppDeps) {
         if (lastEventId !== undefined) {
           for (const e of await listEventsSince(deps.db.sql, tenantId, [...topics], lastEventId)) await write(e);
         }
-        for (const e of buffered.splice(0)) await write(e);
+        // Drain until empty, then go live with no await in between: an event the hub delivers
+        // while a write is pending joins `buffered` and is drained on the next turn of the loop.
+        while (buffered.length > 0) await write(buffered.shift()!);
         live = true;
         const heartbeat = setInterval(() => {
           chain = chain.then(() => stream.write(': ping\n\n')).then(() => {}).catch(() => finish());
