@@ -82,7 +82,8 @@ describe('startup', () => {
     };
 
     const first = startEntry(env);
-    await waitFor(async () => first.out.text.includes('runner started') || first.child.exitCode !== null, 60_000, 'first start');
+    // The banner is the last thing a first start prints.
+    await waitFor(async () => first.out.text.includes('Try it:') || first.child.exitCode !== null, 60_000, 'first start');
     expect(first.child.exitCode).toBeNull();
     const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
     expect(key).toMatch(/^sk_/);
