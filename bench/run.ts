@@ -183,7 +183,7 @@ if (ONLY.has('queue')) {
   await utils.migrate();
   const gwPickups = new Map<string, number>();
   const taskList = {
-    noop: async (payload: unknown, helpers: { job: { id: string } }) => {
+    noop: async (payload: unknown) => {
       if ((payload as { t?: number }).t !== undefined) gwPickups.set(String((payload as { t: number }).t), performance.now());
       processed++;
       onProcessed?.();

@@ -296,11 +296,6 @@ export async function failJob(
   return row ?? null;
 }
 
-/** A job found dead on arrival (deadline passed, attempts exhausted by crashes). */
-export async function killJob(tx: Sql, job: Claimed, error: string): Promise<Job | null> {
-  return failJob(tx, job, error, false, { baseMs: 0, maxMs: 0 });
-}
-
 export async function cancelJob(sql: Sql, tenantId: string, id: string): Promise<Job | null> {
   const [row] = await sql<Job[]>`
     with c as (

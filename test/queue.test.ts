@@ -64,6 +64,14 @@ async function jobRow(id: string) {
   return j!;
 }
 
+/** Waits until the job reaches `status`, and returns its row. */
+function jobReaches(id: string, status: string, timeoutMs = 15_000) {
+  return waitFor(async () => {
+    const j = await jobRow(id);
+    return j.status === status ? j : null;
+  }, timeoutMs, `job ${id} to be ${status}`);
+}
+
 describe('queue', () => {
   it('runs a job signalled 5 times at once exactly once', async () => {
     // Stop the background runner from taking it first: a job scheduled in the future is not claimable
@@ -84,10 +92,7 @@ describe('queue', () => {
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.flaky', payload: { failures: 2 }, maxAttempts: 4 });
     await sys.runnerDeps.queue.dispatch([{ id, tenantId: '', runAt: '' }]);
-    const job = await waitFor(async () => {
-      const j = await jobRow(id);
-      return j.status === 'succeeded' ? j : null;
-    }, 15_000, 'flaky job to succeed');
+    const job = await jobReaches(id, 'succeeded', 15_000);
     expect(job.attempts).toBe(3);
     expect((await runs(id)).map((r) => r.attempt)).toEqual([1, 2, 3]);
     const events = await sys.api('GET', `/v1/jobs/${id}`);
@@ -100,10 +105,7 @@ describe('queue', () => {
   it('marks a job that always fails dead after max_attempts', async () => {
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.flaky', payload: { failures: 99 }, maxAttempts: 3 });
-    const job = await waitFor(async () => {
-      const j = await jobRow(id);
-      return j.status === 'dead' ? j : null;
-    }, 15_000, 'job to die');
+    const job = await jobReaches(id, 'dead', 15_000);
     expect(job.attempts).toBe(3);
     expect(job.lastError).toBe('transient failure 3');
     expect(await runs(id)).toHaveLength(3);
@@ -112,10 +114,7 @@ describe('queue', () => {
   it('does not retry a non-retryable failure', async () => {
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.permanent', payload: {}, maxAttempts: 5 });
-    const job = await waitFor(async () => {
-      const j = await jobRow(id);
-      return j.status === 'dead' ? j : null;
-    }, 10_000, 'job to die');
+    const job = await jobReaches(id, 'dead', 10_000);
     expect(job.attempts).toBe(1);
     expect(job.lastError).toBe('the provider refused');
   });

@@ -10,7 +10,6 @@ import {
   completeJob,
   continueJob,
   failJob,
-  killJob,
   type Job,
   type RetryPolicy,
 } from '../db/jobs.repo.ts';
@@ -111,9 +110,7 @@ async function persistOutcome(
       return { next, label: 'continued' };
     }
     case 'fail': {
-      const next = outcome.retryable
-        ? await failJob(tx, job, outcome.error, true, deps.retry)
-        : await killJob(tx, job, outcome.error);
+      const next = await failJob(tx, job, outcome.error, outcome.retryable, deps.retry);
       if (!next) return null;
       if (next.status === 'dead') {
         await onDead?.(tx, next, outcome.error);

@@ -75,7 +75,7 @@ export interface Accepted {
   body: unknown;
   headers: Record<string, string>;
   /** Jobs to signal once the transaction has committed. */
-  jobs: { id: string; tenantId: string; runAt: string }[];
+  jobs?: { id: string; tenantId: string; runAt: string }[];
 }
 
 function canonicalJson(value: unknown): string {
@@ -98,7 +98,7 @@ export async function mutate(
   input: unknown,
   // Runs in a transaction when an Idempotency-Key is given, and on the pool otherwise: without a
   // key it must be atomic by itself (one statement, as writeSubjectWithJob is).
-  work: (sql: Sql) => Promise<Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }>,
+  work: (sql: Sql) => Promise<Accepted>,
   // `never` lets route handlers return this where zod-openapi expects its typed response; the
   // body's shape is fixed by the `work` callback, which builds it from the same schemas.
 ): Promise<never> {
@@ -139,7 +139,7 @@ export async function mutate(
   return respondAccepted(c, deps, outcome.res);
 }
 
-function respondAccepted(c: Context<AppEnv>, deps: AppDeps, res: Omit<Accepted, 'jobs'> & { jobs?: Accepted['jobs'] }): never {
+function respondAccepted(c: Context<AppEnv>, deps: AppDeps, res: Accepted): never {
   // Signals after commit (flow ③ and ⑥); neither is awaited by the client, and losing either
   // only delays work or an event until the next poll.
   const signals = Promise.all([
