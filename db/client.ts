@@ -19,6 +19,8 @@ export interface Db {
 export interface DbOptions {
   max?: number;
   applicationName?: string;
+  /** Prepared statements (default on); off behind a transaction-mode pooler. */
+  prepare?: boolean;
   /** Called with server NOTICE messages; default drops them. */
   onnotice?: (n: postgres.Notice) => void;
 }
@@ -48,8 +50,8 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     max: options.max ?? 10,
     onnotice: options.onnotice ?? (() => {}),
     connection: { application_name: options.applicationName ?? 'switchyard', TimeZone: 'UTC' },
-    // Workers and edge runtimes cannot reuse prepared statements across isolates; Node can.
-    prepare: true,
+    // Hyperdrive and a direct connection keep prepared statements; a transaction-mode pooler can't.
+    prepare: options.prepare ?? true,
     // Rows come back camelCased (tenant_id → tenantId), matching drizzle's inferred row types.
     transform: { column: { from: postgres.toCamel } },
   });

@@ -106,14 +106,19 @@ export async function insertJobs(sql: Sql, list: NewJob[]): Promise<number> {
  * partial unique index `jobs_one_running_per_key` makes it a guarantee under races (a losing
  * racer gets unique_violation, which is just "not claimed").
  */
-export async function claimJob(sql: Sql, id: string, workerId: string, leaseMs: number): Promise<Job | null> {
+export async function claimJob(
+  sql: Sql,
+  ref: { id: string; tenantId: string },
+  workerId: string,
+  leaseMs: number,
+): Promise<Job | null> {
   try {
     const [row] = await sql<Job[]>`
       with c as (
         update jobs j
            set status = 'running', attempts = j.attempts + 1, locked_by = ${workerId},
                lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
-         where j.id = ${id}
+         where j.id = ${ref.id} and j.tenant_id = ${ref.tenantId}
            and ((j.status = 'queued' and j.run_at <= now())
                 or (j.status = 'running' and j.lease_expires_at < now()))
            and (j.concurrency_key is null or not exists (
@@ -205,6 +210,57 @@ export async function claimDueJobs(
     if ((err as { code?: string }).code === '23505') return [];
     throw err;
   }
+}
+
+/** A job's dispatch epoch: which step, which attempt. A message names the epoch it was sent for. */
+export interface DispatchRef {
+  id: string;
+  tenantId: string;
+  steps: number;
+  attempts: number;
+}
+
+/**
+ * Records accepted publishes (flow ③ on QStash): the message id and time, and a `dispatched`
+ * event. Fenced on the epoch: the job is still queued in it, or was claimed from it (a fast
+ * delivery can run the job before this write lands). A job that has moved on to a later epoch
+ * keeps its own dispatch state, so an old write can't hide a new epoch from the sweeper.
+ */
+export async function recordDispatches(sql: Sql, sent: (DispatchRef & { messageId: string })[]): Promise<number> {
+  if (sent.length === 0) return 0;
+  const col = <T>(f: (j: DispatchRef & { messageId: string }) => T) => sent.map(f);
+  const rows = await sql`
+    with d as (
+      update jobs j set dispatched_at = now(), dispatch_id = x.message_id
+        from unnest(${col((j) => j.id)}::text[], ${col((j) => j.tenantId)}::text[], ${col((j) => j.steps)}::int[],
+                    ${col((j) => j.attempts)}::int[], ${col((j) => j.messageId)}::text[])
+             as x(id, tenant_id, steps, attempts, message_id)
+       where j.id = x.id and j.tenant_id = x.tenant_id and j.steps = x.steps
+         -- still waiting in this epoch, or claimed from it (the delivery can beat this write)
+         and ((j.attempts = x.attempts and j.status = 'queued') or (j.attempts = x.attempts + 1 and j.status <> 'queued'))
+      returning j.id, j.tenant_id, x.message_id
+    )
+    insert into job_events (job_id, tenant_id, type, data)
+    select id, tenant_id, 'dispatched', jsonb_build_object('transport', 'qstash', 'message_id', message_id) from d`;
+  return rows.count;
+}
+
+/**
+ * The QStash sweeper's query: queued jobs that are due and were never dispatched (a publish that
+ * failed after commit), or whose dispatch is older than `staleMs` (QStash gave up on it while it
+ * waited behind its concurrency key, or the message went to the DLQ). System-wide by design: the
+ * sweeper serves every tenant, and each row it returns carries its tenant.
+ */
+export async function listUndispatched(
+  sql: Sql,
+  opts: { staleMs: number; limit: number },
+): Promise<(DispatchRef & { runAt: string; dispatchedAt: string | null })[]> {
+  return sql`
+    select id, tenant_id, steps, attempts, run_at, dispatched_at from jobs
+     where status = 'queued' and run_at <= now()
+       and (dispatched_at is null or dispatched_at < now() - ${opts.staleMs} * interval '1 millisecond')
+     order by run_at, id
+     limit ${opts.limit}`;
 }
 
 /** When the next queued job becomes due, for the runner's timer. */

@@ -1,6 +1,7 @@
 /**
  * createApp: the one Hono app every runtime serves. Order: request id → access log → body limit
- * → auth (for /v1) → routes. Errors of every kind leave through onError as problem+json.
+ * → auth (for /v1) or the signature check (for /workers, in its routes) → routes. Errors of every
+ * kind leave through onError as problem+json.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,6 +17,7 @@ import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
 import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
+import { workersRouter } from './routes/workers/workers.handlers.ts';
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -27,29 +29,36 @@ export function createApp(deps: AppDeps) {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
   });
-  app.use('/v1/*', bodyLimit({
+  const limit = bodyLimit({
     maxSize: deps.config.SWITCHYARD_BODY_LIMIT_BYTES,
     onError: () => {
       throw payloadTooLarge(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
     },
-  }));
-  app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
-  app.use('/v1/*', async function authenticateV1(c, next) {
-    if (c.req.path === '/v1/events') return next();
-    return auth(deps, authCache)(c, next);
   });
 
   app.route('/', healthRouter(deps));
-  app.route('/', tenantsRouter(deps, authCache));
-  app.route('/', projectsRouter(deps));
-  app.route('/', jobsRouter(deps));
-  app.route('/', eventsRouter(deps));
+  if (deps.worker) {
+    app.use('/workers/*', limit);
+    app.route('/', workersRouter(deps.worker));
+  }
+  if (deps.api !== false) {
+    app.use('/v1/*', limit);
+    app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
+    app.use('/v1/*', async function authenticateV1(c, next) {
+      if (c.req.path === '/v1/events') return next();
+      return auth(deps, authCache)(c, next);
+    });
+    app.route('/', tenantsRouter(deps, authCache));
+    app.route('/', projectsRouter(deps));
+    app.route('/', jobsRouter(deps));
+    app.route('/', eventsRouter(deps));
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
-  });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
+    app.doc31('/openapi.json', {
+      openapi: '3.1.0',
+      info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
+    });
+    app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
+  }
 
   app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
   app.onError(createErrorHandler(deps.log));

@@ -11,6 +11,7 @@ import type { SecretBox } from './lib/crypto.ts';
 import type { Logger } from './lib/log.ts';
 import type { RealtimeHub } from './lib/realtime-hub.ts';
 import type { KeyPrincipal } from '../db/tenants.repo.ts';
+import type { WorkerHost } from './routes/workers/workers.handlers.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -35,6 +36,10 @@ export interface AppDeps {
   realtime?: RealtimeHub;
   /** Keeps background work (dispatch after commit) alive past the response, on Workers. */
   waitUntil?: (p: Promise<unknown>) => void;
+  /** Serve the public API (/v1, /openapi.json). Default true; a pure worker host turns it off. */
+  api?: boolean;
+  /** Present on a worker host of the QStash transport: serves /workers/*. */
+  worker?: WorkerHost;
 }
 
 export interface Principal extends KeyPrincipal {

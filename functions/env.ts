@@ -43,8 +43,43 @@ export const Config = z.object({
   /** Fallback read of the realtime outbox when no wake-up arrives. */
   SWITCHYARD_REALTIME_POLL_MS: int(250, 10),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** false behind a transaction-mode pooler (Supabase's port 6543), which can't keep prepared statements. */
+  DATABASE_PREPARE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+
+  // QStash transport: chosen when QSTASH_TOKEN is set (then the three below are required too).
+  QSTASH_TOKEN: z.string().optional(),
+  /** The QStash API base (default QStash's own); tests point it at the contract fake. */
+  QSTASH_URL: z.string().url().optional(),
+  QSTASH_CURRENT_SIGNING_KEY: z.string().optional(),
+  QSTASH_NEXT_SIGNING_KEY: z.string().optional(),
+  /** Where QStash delivers: the public base URL of a worker host (its /workers/* routes). */
+  SWITCHYARD_WORKER_URL: z.string().url().optional(),
+  SWITCHYARD_QSTASH_PARALLELISM: int(5, 1),
+  SWITCHYARD_QSTASH_RETRIES: int(3, 0),
+  /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
+  SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
+}).superRefine((c, ctx) => {
+  if (!c.QSTASH_TOKEN) return;
+  for (const key of ['SWITCHYARD_WORKER_URL', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY'] as const) {
+    if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when QSTASH_TOKEN is set' });
+  }
 });
 export type Config = z.infer<typeof Config>;
+
+/** The QStash settings, when that transport is configured (parseConfig checked they are complete). */
+export function qstashSettings(c: Config) {
+  if (!c.QSTASH_TOKEN || !c.SWITCHYARD_WORKER_URL || !c.QSTASH_CURRENT_SIGNING_KEY || !c.QSTASH_NEXT_SIGNING_KEY) return null;
+  return {
+    QSTASH_TOKEN: c.QSTASH_TOKEN,
+    QSTASH_URL: c.QSTASH_URL,
+    QSTASH_CURRENT_SIGNING_KEY: c.QSTASH_CURRENT_SIGNING_KEY,
+    QSTASH_NEXT_SIGNING_KEY: c.QSTASH_NEXT_SIGNING_KEY,
+    SWITCHYARD_WORKER_URL: c.SWITCHYARD_WORKER_URL,
+    SWITCHYARD_QSTASH_PARALLELISM: c.SWITCHYARD_QSTASH_PARALLELISM,
+    SWITCHYARD_QSTASH_RETRIES: c.SWITCHYARD_QSTASH_RETRIES,
+  };
+}
+export type QStashConfig = NonNullable<ReturnType<typeof qstashSettings>>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

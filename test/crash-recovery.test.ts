@@ -58,7 +58,7 @@ describe('crash recovery', () => {
     const [tenant] = await sys.db.sql`select id from tenants limit 1`;
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: tenant!.id, kind: 'test.slow', payload: {}, maxAttempts: 3, concurrencyKey: `test:${id}` });
-    await sys.runnerDeps.queue.dispatch([{ id, tenantId: tenant!.id, runAt: '' }]);
+    await sys.runnerDeps.queue.dispatch([{ id, tenantId: tenant!.id, runAt: '', steps: 0, attempts: 0 }]);
 
     await waitFor(async () => (await sys.db.sql`select 1 from test_runs where job_id = ${id} and phase = 'started'`).length > 0, 15_000, 'step to start');
     first.kill('SIGKILL');

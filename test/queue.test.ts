@@ -79,19 +79,20 @@ describe('queue', () => {
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.counted', payload: {}, maxAttempts: 3, runAt: new Date(Date.now() + 60_000).toISOString() });
     await sys.db.sql`update jobs set run_at = now() where id = ${id}`;
-    const results = await Promise.all(Array.from({ length: 5 }, () => runJob(sys.runnerDeps, id)));
+    const ref = { id, tenantId: await tenantId() };
+    const results = await Promise.all(Array.from({ length: 5 }, () => runJob(sys.runnerDeps, ref)));
     await waitFor(async () => (await jobRow(id)).status === 'succeeded', 10_000, 'job succeeded');
     expect(await runs(id)).toHaveLength(1);
     expect(results.filter((r) => r.outcome === 'succeeded').length).toBeLessThanOrEqual(1);
     // Signalled again after it finished: still once.
-    expect((await runJob(sys.runnerDeps, id)).outcome).toBe('skipped');
+    expect((await runJob(sys.runnerDeps, ref)).outcome).toBe('skipped');
     expect(await runs(id)).toHaveLength(1);
   });
 
   it('retries a step that fails twice, then succeeds with 3 attempts', async () => {
     const id = newId('job');
     await insertJob(sys.db.sql, { id, tenantId: await tenantId(), kind: 'test.flaky', payload: { failures: 2 }, maxAttempts: 4 });
-    await sys.runnerDeps.queue.dispatch([{ id, tenantId: '', runAt: '' }]);
+    await sys.runnerDeps.queue.dispatch([{ id, tenantId: '', runAt: '', steps: 0, attempts: 0 }]);
     const job = await jobReaches(id, 'succeeded', 15_000);
     expect(job.attempts).toBe(3);
     expect((await runs(id)).map((r) => r.attempt)).toEqual([1, 2, 3]);
@@ -150,7 +151,7 @@ describe('queue', () => {
     for (const id of ids) await insertJob(sys.db.sql, { id, tenantId: t, kind: 'test.counted', payload: {}, maxAttempts: 3, concurrencyKey: key, runAt: future });
     await sys.db.sql`update jobs set run_at = now() - interval '1 second' where id = any(${ids})`;
     // Ten claimers race for three jobs sharing a key: at most one can hold it.
-    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => claimJob(sys.db.sql, ids[i % 3]!, `racer-${i}`, 30_000)));
+    const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => claimJob(sys.db.sql, { id: ids[i % 3]!, tenantId: t }, `racer-${i}`, 30_000)));
     expect(claims.filter(Boolean)).toHaveLength(1);
     const { running } = await one(sys.db.sql`select count(*)::int as running from jobs where concurrency_key = ${key} and status = 'running'`);
     expect(running).toBe(1);

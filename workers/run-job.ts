@@ -31,8 +31,8 @@ export type RunResult =
   | { outcome: 'skipped' }
   | { outcome: 'succeeded' | 'continued' | 'retry_scheduled' | 'dead' | 'lost_lease'; job: Job };
 
-export async function runJob(deps: RunnerDeps, jobId: string): Promise<RunResult> {
-  const job = await claimJob(deps.db.sql, jobId, deps.workerId, deps.leaseMs);
+export async function runJob(deps: RunnerDeps, ref: { id: string; tenantId: string }): Promise<RunResult> {
+  const job = await claimJob(deps.db.sql, ref, deps.workerId, deps.leaseMs);
   if (!job) return { outcome: 'skipped' };
   return executeClaimedJob(deps, job);
 }

@@ -11,13 +11,15 @@ import { createSignaler } from '../../db/notify.repo.ts';
 import { migrate } from './migrate.ts';
 import { getOperatorTenant, insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
 import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-runner.ts';
-import { createLocalQueue } from '../../workers/queue/queue.ts';
+import { createLocalQueue, type Queue } from '../../workers/queue/queue.ts';
+import { createQStashClient, createQStashQueue, createSignatureVerifier } from '../../workers/queue/qstash.ts';
+import type { WorkerHost } from '../routes/workers/workers.handlers.ts';
 import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
-import type { Config } from '../env.ts';
+import { qstashSettings, type Config } from '../env.ts';
 import { createSecretBox, generateSecretKey, parseSecretKey } from '../lib/crypto.ts';
 import { newId } from '../lib/ids.ts';
 import { mintApiKey } from '../lib/keys.ts';
@@ -93,7 +95,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     url = embedded.url;
   }
 
-  const db = createDb(url, { max: config.DATABASE_POOL_MAX });
+  const db = createDb(url, { max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE });
   let box: Awaited<ReturnType<typeof createSecretBox>>;
   let bootstrap: Awaited<ReturnType<typeof bootstrapOperator>>;
   try {
@@ -109,7 +111,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   }
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
-  const queue = createLocalQueue(signals);
+  const qstash = qstashSettings(config);
+  const queue: Queue = qstash
+    ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
+    : createLocalQueue(signals);
   const registry = createRegistry([...projectTasks, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
@@ -120,22 +125,40 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
   };
 
+  // Roles: the API serves /v1; a worker runs jobs, by the local runner, or (on QStash) by serving
+  // the /workers/* routes that QStash delivers to.
+  const serveApi = config.SWITCHYARD_ROLE !== 'worker';
+  const runWorker = config.SWITCHYARD_ROLE !== 'api';
+  const worker: WorkerHost | undefined = qstash && runWorker
+    ? {
+        runner: runnerDeps,
+        verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
+        workerUrl: qstash.SWITCHYARD_WORKER_URL,
+        sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
+      }
+    : undefined;
+
   let server: ServerType | null = null;
   let hub: RealtimeHub | null = null;
   let publicUrl: string | null = null;
-  if (config.SWITCHYARD_ROLE !== 'worker') {
-    hub = await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS });
-    const app = createApp({ db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, realtime: hub });
+  if (serveApi || worker) {
+    hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS }) : null;
+    const app = createApp({
+      db, signals, queue, box, log, registry, config, projectProvider: provisioner.name,
+      ...(hub ? { realtime: hub } : {}),
+      api: serveApi,
+      ...(worker ? { worker } : {}),
+    });
     const listening = await new Promise<{ port: number }>((res, rej) => {
       server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
       server.once('error', rej);
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
-    log.info('api listening', { url: publicUrl });
+    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name });
   }
 
   let runner: LocalRunner | null = null;
-  if (config.SWITCHYARD_ROLE !== 'api') {
+  if (runWorker && !qstash) {
     runner = createLocalRunner(runnerDeps, {
       concurrency: config.SWITCHYARD_WORKER_CONCURRENCY,
       pollIntervalMs: config.SWITCHYARD_POLL_INTERVAL_MS,

@@ -7,6 +7,7 @@ import type { Sql } from '../../db/client.ts';
 import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
 import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
+import type { DispatchableJob } from '../../workers/queue/queue.ts';
 import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../errors.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
 
@@ -75,7 +76,7 @@ export interface Accepted {
   body: unknown;
   headers: Record<string, string>;
   /** Jobs to signal once the transaction has committed. */
-  jobs?: { id: string; tenantId: string; runAt: string }[];
+  jobs?: DispatchableJob[];
 }
 
 function canonicalJson(value: unknown): string {

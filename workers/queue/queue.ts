@@ -4,11 +4,13 @@
  * the poller finds it.
  */
 import { JOBS_CHANNEL, type Signaler } from '../../db/notify.repo.ts';
+import type { DispatchRef } from '../../db/jobs.repo.ts';
 
-export interface DispatchableJob {
-  id: string;
-  tenantId: string;
+/** A job as a transport needs it: which epoch (step, attempt) is due, and when. */
+export interface DispatchableJob extends DispatchRef {
   runAt: string;
+  /** Set when the sweeper re-sends a dispatch that went stale. */
+  dispatchedAt?: string | null;
 }
 
 export interface Queue {
