@@ -63,7 +63,7 @@ async function loadSecret(config: Config, dataDir: string): Promise<Uint8Array<A
 }
 
 /** Creates the operator tenant and its admin key once; later starts find it. */
-async function bootstrapOperator(db: Db, dataDir: string): Promise<{ key: string | null; created: boolean }> {
+export async function bootstrapOperator(db: Db, dataDir: string): Promise<{ key: string | null; created: boolean }> {
   const keyFile = join(dataDir, 'admin-key');
   if (await getOperatorTenant(db.orm)) {
     return { key: existsSync(keyFile) ? (await readFile(keyFile, 'utf8')).trim() : null, created: false };

@@ -1,0 +1,58 @@
+/**
+ * Cloudflare Workers entry (infra/wrangler.toml). `fetch` serves the API and the QStash worker
+ * routes; `scheduled` (a Cron Trigger) runs the sweeper. Postgres is reached through postgres.js
+ * over the Hyperdrive binding when there is one (else DATABASE_URL), with a client per request
+ * that is closed in waitUntil once the response's background work (the QStash publish) is done.
+ */
+import type { ExecutionContext } from 'hono';
+import { ConfigError } from '../env.ts';
+import { sweepOnce } from '../routes/workers/workers.handlers.ts';
+import { configErrorResponse, createEdgeContext, parseEdgeConfig, type EdgeConfig } from './edge.ts';
+
+interface Env {
+  HYPERDRIVE?: { connectionString: string };
+  [key: string]: unknown;
+}
+
+
+interface ScheduledController {
+  cron: string;
+  scheduledTime: number;
+}
+
+function config(env: Env): EdgeConfig {
+  return parseEdgeConfig(env, env.HYPERDRIVE?.connectionString);
+}
+
+export default {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    let edge: EdgeConfig;
+    try {
+      edge = config(env);
+    } catch (err) {
+      if (err instanceof ConfigError) return configErrorResponse(err);
+      throw err;
+    }
+    const background: Promise<unknown>[] = [];
+    const context = await createEdgeContext(edge, { waitUntil: (p) => background.push(p) });
+    try {
+      return await context.app.fetch(request, env, ctx);
+    } finally {
+      ctx.waitUntil(Promise.allSettled(background).then(() => context.close()));
+    }
+  },
+
+  async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    const edge = config(env);
+    const context = await createEdgeContext(edge, { poolMax: 2 });
+    ctx.waitUntil((async () => {
+      try {
+        if (!context.host) throw new Error('SWITCHYARD_ROLE=api has no worker routes; the sweeper runs where the worker does');
+        await sweepOnce(context.host);
+      } finally {
+        await context.close();
+      }
+    })());
+    void controller;
+  },
+};

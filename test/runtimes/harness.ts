@@ -1,0 +1,126 @@
+/**
+ * Shared by the runtime tests: a migrated database with one tenant and key, a child process whose
+ * output is kept for the failure message, and the smoke flow every runtime must pass.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
+import { createDb, type Db } from '../../db/client.ts';
+import { insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
+import { generateSecretKey } from '../../functions/lib/crypto.ts';
+import { newId } from '../../functions/lib/ids.ts';
+import { mintApiKey } from '../../functions/lib/keys.ts';
+import type { FakeQStash } from '../fakes/qstash.ts';
+import { createApi, createTestDatabase, waitFor } from '../helpers/system.ts';
+
+export interface Seeded {
+  databaseUrl: string;
+  db: Db;
+  key: string;
+  tenantId: string;
+}
+
+export async function seedDatabase(): Promise<Seeded> {
+  const databaseUrl = await createTestDatabase();
+  const db = createDb(databaseUrl, { max: 2 });
+  const tenantId = newId('ten');
+  const key = await mintApiKey();
+  await insertTenant(db.orm, { id: tenantId, name: 'edge', plan: 'pro' });
+  await insertApiKey(db.orm, { id: key.id, tenantId, role: 'admin', hash: key.hash, prefix: key.prefix, name: 'runtime test' });
+  return { databaseUrl, db, key: key.secret, tenantId };
+}
+
+/** The variables every edge runtime gets, pointed at the QStash fake. */
+export function edgeVars(fake: FakeQStash, workerUrl: string): Record<string, string> {
+  return {
+    SWITCHYARD_SECRET_KEY: generateSecretKey(),
+    QSTASH_TOKEN: fake.token,
+    QSTASH_URL: fake.url,
+    QSTASH_CURRENT_SIGNING_KEY: fake.currentSigningKey,
+    QSTASH_NEXT_SIGNING_KEY: fake.nextSigningKey,
+    SWITCHYARD_WORKER_URL: workerUrl,
+    SWITCHYARD_RETRY_BASE_MS: '100',
+    LOG_LEVEL: 'warn',
+  };
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function startProcess(cmd: string, args: string[], env: Record<string, string | undefined>, cwd?: string): Proc {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-child.pid!, 'SIGTERM'); // the whole group: wrangler runs workerd as a child
+      } catch {
+        // already gone
+      }
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    },
+  };
+}
+
+/** Waits until `url` answers at all (any status), or the process dies. */
+export async function waitForHttp(url: string, proc: Proc, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => {
+    if (proc.child.exitCode !== null) throw new Error(`process exited (${proc.child.exitCode}):\n${proc.output()}`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return true;
+    } catch {
+      return false;
+    }
+  }, timeoutMs, `${url} to answer\n${proc.output()}`);
+}
+
+/**
+ * The smoke flow: create a project → 202 → QStash delivers a signed message to the runtime's
+ * worker route → the project becomes active. Returns the project id.
+ */
+export async function smokeFlow(base: string, seeded: Seeded, fake: FakeQStash): Promise<string> {
+  const api = createApi(base, seeded.key);
+  expect((await api('GET', '/healthz')).status).toBe(200);
+  expect((await api('GET', '/readyz')).status).toBe(200);
+  expect((await api('GET', '/v1/projects', { key: null })).status).toBe(401);
+
+  const created = await api('POST', '/v1/projects', { body: { name: 'Edge smoke', slug: 'edge-smoke' } });
+  expect(created.status, JSON.stringify(created.body)).toBe(202);
+  const id: string = created.body.project.id;
+  const jobId: string = created.body.job.id;
+  const project = await waitFor(async () => {
+    const res = await api('GET', `/v1/projects/${id}`);
+    return res.body.project.status === 'active' ? res.body.project : null;
+  }, 30_000, 'project to become active');
+  expect(project.status).toBe('active');
+
+  // It was QStash that ran it: a publish for the job, and a signed delivery answered 200.
+  const [row] = await seeded.db.sql`select dispatch_id, status, attempts from jobs where id = ${jobId}`;
+  expect(row).toMatchObject({ status: 'succeeded', attempts: 1 });
+  const delivered = fake.deliveries.filter((d) => d.body.includes(jobId));
+  expect(delivered.map((d) => d.status)).toContain(200);
+
+  // Bad input is a problem+json, and a forged delivery is refused.
+  const bad = await api('POST', '/v1/projects', { body: { name: '', slug: 'NO' } });
+  expect(bad.status).toBe(400);
+  expect(bad.headers.get('content-type')).toContain('application/problem+json');
+  const forged = await fetch(`${base}/workers/jobs`, { method: 'POST', body: '{}', headers: { 'Upstash-Signature': 'x.y.z' } });
+  expect(forged.status).toBe(401);
+  return id;
+}

@@ -1,0 +1,74 @@
+/**
+ * The app in workerd, the Cloudflare Workers runtime, through `wrangler dev` with the real
+ * infra/wrangler.toml: Postgres over the Hyperdrive binding (its local connection string), QStash
+ * via the contract fake, and the Cron Trigger calling the sweeper.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeQStash } from '../fakes/qstash.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/system.ts';
+import { edgeVars, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
+
+let fake: FakeQStash;
+let seeded: Seeded;
+let wrangler: Proc;
+let base: string;
+
+beforeAll(async () => {
+  fake = await new FakeQStash({ retryDelayMs: () => 200 }).start();
+  seeded = await seedDatabase();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const vars = edgeVars(fake, base);
+  const persist = await mkdtemp(join(tmpdir(), 'switchyard-wrangler-'));
+  wrangler = startProcess(process.execPath, [
+    'node_modules/wrangler/bin/wrangler.js', 'dev', '--config', 'infra/wrangler.toml',
+    '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+    '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', 'warn',
+    ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
+  ], {
+    CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: seeded.databaseUrl,
+    WRANGLER_SEND_METRICS: 'false',
+    CI: '1',
+  });
+  await waitForHttp(`${base}/healthz`, wrangler, 90_000);
+}, 120_000);
+
+afterAll(async () => {
+  if (process.env.SHOW_RUNTIME_OUTPUT) console.log(wrangler?.output());
+  await wrangler?.stop();
+  await fake?.close();
+  await seeded?.db.close();
+});
+
+describe('Cloudflare Workers (workerd via wrangler dev)', () => {
+  it('runs the smoke flow: 202, a signed QStash delivery to the Worker, project active', async () => {
+    await smokeFlow(base, seeded, fake);
+  }, 60_000);
+
+  it('runs the sweeper from the Cron Trigger and re-dispatches a job whose publish failed', async () => {
+    fake.failNextPublishes(100, 503);
+    const res = await fetch(`${base}/v1/projects`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${seeded.key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'Swept' }),
+    });
+    expect(res.status).toBe(202);
+    const { project, job } = await res.json() as { project: { id: string }; job: { id: string } };
+    await waitFor(async () => fake.publishRequests.some((p) => p.body.includes(job.id)), 10_000, 'failed publish');
+    fake.failNextPublishes(0);
+    await new Promise((r) => setTimeout(r, 500));
+    const [before] = await seeded.db.sql`select status, dispatched_at from jobs where id = ${job.id}`;
+    expect(before).toMatchObject({ status: 'queued', dispatchedAt: null });
+
+    const cron = await fetch(`${base}/__scheduled?cron=*+*+*+*+*`);
+    expect(cron.status).toBe(200);
+    await waitFor(async () => {
+      const [p] = await seeded.db.sql`select status from projects where id = ${project.id}`;
+      return p?.status === 'active';
+    }, 30_000, 'swept project to become active');
+  }, 60_000);
+});
