@@ -268,6 +268,18 @@ describe('QStash transport', () => {
     expect(schedules.filter((s) => s.scheduleId === SWEEP_SCHEDULE_ID)).toHaveLength(1);
     expect(schedules.find((s) => s.scheduleId === SWEEP_SCHEDULE_ID)).toMatchObject({ cron: '* * * * *', destination: `${workerUrl}/workers/sweep` });
 
+    // And the script itself, as an operator runs it (asynchronously: the fake lives in this process).
+    const script = spawn(process.execPath, ['--import', 'tsx', 'infra/setup-qstash.ts'], {
+      env: { ...process.env, ...qstashEnv(0), SWITCHYARD_WORKER_URL: workerUrl }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    script.stdout!.on('data', (d) => (out += d));
+    script.stderr!.on('data', (d) => (out += d));
+    const status = await new Promise<number | null>((r) => script.once('exit', r));
+    expect(status, out).toBe(0);
+    expect(out).toContain(`schedule ${SWEEP_SCHEDULE_ID}: POST ${workerUrl}/workers/sweep`);
+    expect(fake.schedules.size).toBe(1);
+
     // QStash is down for every publish (and the SDK's own retries) of this request.
     fake.failNextPublishes(100, 503);
     const created = await sys.api('POST', '/v1/projects', { body: { name: 'Lost publish' } });
@@ -360,8 +372,12 @@ describe('QStash transport with a separate worker process', () => {
 
     const runs = await api.db.sql`select attempt, phase from test_runs where job_id = ${id} order by attempt, phase`;
     expect(runs).toEqual([{ attempt: 1, phase: 'started' }, { attempt: 2, phase: 'completed' }, { attempt: 2, phase: 'started' }]);
-    const statuses = fake.deliveries.filter((d) => d.body.includes(id)).map((d) => d.status);
+    // The job committed before its delivery's 200 went back to QStash: wait for that answer.
+    const statuses = await waitFor(async () => {
+      const s = fake.deliveries.filter((d) => d.body.includes(id)).map((d) => d.status);
+      return s.at(-1) === 200 ? s : null;
+    }, 10_000, 'the successful delivery');
     expect(statuses[0]).toBe('error'); // the delivery the kill cut off
-    expect(statuses.at(-1)).toBe(200);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
   });
 });

@@ -30,17 +30,29 @@ export interface EdgeConfig {
  * missing one is named.
  */
 export function parseEdgeConfig(source: Record<string, unknown>, databaseUrl?: string): EdgeConfig {
-  const vars = Object.fromEntries(Object.entries(source).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  const config = parseConfig(vars);
+  const vars = Object.fromEntries(Object.entries(source).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
+  let config: Config | null = null;
   const problems: string[] = [];
-  const url = databaseUrl ?? config.DATABASE_URL;
-  if (!url) problems.push('DATABASE_URL: is required on the edge (or a Hyperdrive binding named HYPERDRIVE)');
-  if (!config.SWITCHYARD_SECRET_KEY || !parseSecretKey(config.SWITCHYARD_SECRET_KEY)) {
-    problems.push('SWITCHYARD_SECRET_KEY: is required on the edge: 32 bytes, base64url');
+  try {
+    config = parseConfig(vars);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
   }
-  const qstash = qstashSettings(config);
-  if (!qstash) problems.push('QSTASH_TOKEN: is required on the edge (the only queue transport there), with its signing keys and SWITCHYARD_WORKER_URL');
-  if (problems.length || !url || !qstash) throw new ConfigError(problems);
+  const need = (name: string, why: string) => {
+    if (!problems.some((p) => p.startsWith(`${name}:`))) problems.push(`${name}: ${why}`);
+  };
+  const url = databaseUrl ?? vars.DATABASE_URL;
+  if (!url) need('DATABASE_URL', 'is required on the edge (or a Hyperdrive binding named HYPERDRIVE)');
+  if (!vars.SWITCHYARD_SECRET_KEY || !parseSecretKey(vars.SWITCHYARD_SECRET_KEY)) {
+    need('SWITCHYARD_SECRET_KEY', 'is required on the edge: 32 bytes, base64url');
+  }
+  // QStash is the only queue transport on the edge.
+  for (const name of ['QSTASH_TOKEN', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY', 'SWITCHYARD_WORKER_URL']) {
+    if (!vars[name]) need(name, 'is required on the edge (QStash is the queue there)');
+  }
+  const qstash = config && qstashSettings(config);
+  if (problems.length || !config || !url || !qstash) throw new ConfigError(problems);
   return { config, qstash, databaseUrl: url };
 }
 
