@@ -128,7 +128,7 @@ if (ONLY.has('queue')) {
   const deps: RunnerDeps = {
     db, signals, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
     registry: createRegistry([noop]), queue: createLocalQueue(signals),
-    providers: { project: null as never }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
+    providers: { project: null as never, stores: {} }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
   const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
 

@@ -69,9 +69,9 @@ export async function writeSubjectWithJob<S>(
   const [row] = await sql<{ subject: Record<string, unknown>; job: Record<string, unknown> }[]>`
     with s as (${subjectWrite}),
     j as (
-      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key)
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key, deadline_at)
       select ${job.id}, s.tenant_id, ${job.kind}, ${subjectType}, s.id, ${JSON.stringify(job.payload)}::jsonb,
-             ${job.maxAttempts}, ${subjectType} || ':' || s.id
+             ${job.maxAttempts}, ${subjectType} || ':' || s.id, ${job.deadlineAt ?? null}::timestamptz
         from s
       returning *
     ), e as (

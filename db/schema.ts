@@ -17,6 +17,7 @@ import {
   boolean,
   check,
   customType,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -80,6 +81,41 @@ export const projects = pgTable('projects', {
   uniqueIndex('projects_tenant_slug_key').on(t.tenantId, t.slug).where(sql`${t.status} <> 'deleted'`),
   index('projects_tenant_id_idx').on(t.tenantId, t.id),
 ]);
+
+export const stores = pgTable('stores', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  name: text('name').notNull(),
+  engine: text('engine').notNull(),
+  plan: text('plan').notNull(),
+  runtime: text('runtime').notNull(),
+  status: text('status').notNull(),
+  providerRef: text('provider_ref'),
+  // { storefront, admin }: where the store answers once it is ready.
+  urls: jsonb('urls').notNull().default({}),
+  // Runtime facts a client may show (database name, namespace, …); never secrets.
+  runtimeDetails: jsonb('runtime_details').notNull().default({}),
+  // AES-256-GCM ciphertext of the first admin credentials, cleared when they are revealed once.
+  initialCredentials: text('initial_credentials'),
+  credentialsRevealedAt: tstz('credentials_revealed_at'),
+  lastError: text('last_error'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+}, (t) => [
+  check('stores_engine_check', sql`${t.engine} in ('woocommerce', 'medusa')`),
+  check('stores_runtime_check', sql`${t.runtime} in ('postgres', 'kubernetes')`),
+  check('stores_status_check', sql`${t.status} in ('provisioning', 'ready', 'failed', 'deleting', 'deleted')`),
+  uniqueIndex('stores_tenant_name_key').on(t.tenantId, t.name).where(sql`${t.status} <> 'deleted'`),
+  index('stores_tenant_id_idx').on(t.tenantId, t.id),
+]);
+
+/** Token buckets for per-tenant rate limits (the local default; Upstash Redis in production). */
+export const rateLimits = pgTable('rate_limits', {
+  tenantId: text('tenant_id').notNull(),
+  bucket: text('bucket').notNull(),
+  tokens: doublePrecision('tokens').notNull(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.tenantId, t.bucket] })]);
 
 export const jobs = pgTable('jobs', {
   id: text('id').primaryKey(),

@@ -44,3 +44,22 @@ export const projectTransitions = {
   fail: { from: ['provisioning', 'suspending', 'resuming', 'deleting'], to: 'failed' },
 } as const satisfies Record<string, Transition<ProjectStatus>>;
 export type ProjectTransition = keyof typeof projectTransitions;
+
+export const StoreStatus = z.enum([
+  'provisioning', // create accepted; the runtime is building the store
+  'ready', // serving; urls are set
+  'failed', // provisioning or teardown gave up (deadline, retries); see last_error
+  'deleting', // delete accepted; teardown in progress
+  'deleted', // final: torn down; the row stays for the record
+]);
+export type StoreStatus = z.infer<typeof StoreStatus>;
+
+/** Every allowed store status change, by name. */
+export const storeTransitions = {
+  provisioned: { from: ['provisioning'], to: 'ready' },
+  // A store stuck provisioning can be deleted; the jobs run one at a time per store, in order.
+  delete: { from: ['provisioning', 'ready', 'failed'], to: 'deleting' },
+  deleted: { from: ['deleting'], to: 'deleted' },
+  fail: { from: ['provisioning', 'deleting'], to: 'failed' },
+} as const satisfies Record<string, Transition<StoreStatus>>;
+export type StoreTransition = keyof typeof storeTransitions;

@@ -16,6 +16,7 @@ import { eventsRouter } from './routes/events/events.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
+import { storesRouter } from './routes/stores/stores.handlers.ts';
 import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
 import { workersRouter } from './routes/workers/workers.handlers.ts';
 
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps) {
     });
     app.route('/', tenantsRouter(deps, authCache));
     app.route('/', projectsRouter(deps));
+    app.route('/', storesRouter(deps));
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
 

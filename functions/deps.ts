@@ -20,6 +20,11 @@ export type AppConfig = Pick<
   | 'SWITCHYARD_SSE_HEARTBEAT_MS'
   | 'SWITCHYARD_EVENT_TOKEN_TTL_S'
   | 'SWITCHYARD_AUTH_CACHE_MS'
+  | 'SWITCHYARD_STORE_CREATES_PER_MIN'
+  | 'SWITCHYARD_STORE_CAP_FREE'
+  | 'SWITCHYARD_STORE_CAP_PRO'
+  | 'SWITCHYARD_STORE_CAP_ENTERPRISE'
+  | 'SWITCHYARD_STORE_DEADLINE_MS'
 >;
 
 export interface AppDeps {
@@ -32,6 +37,8 @@ export interface AppDeps {
   config: AppConfig;
   /** Where provisioned projects go (the provider name stored on the row). */
   projectProvider: string;
+  /** The store runtimes this deployment can run (`postgres` always; `kubernetes` when configured). */
+  storeRuntimes: readonly string[];
   /** Present where the process can hold a LISTEN connection (Node); SSE needs it. */
   realtime?: RealtimeHub;
   /** Keeps background work (dispatch after commit) alive past the response, on Workers. */

@@ -56,6 +56,14 @@ export const Config = z.object({
   SWITCHYARD_WORKER_URL: z.string().url().optional(),
   SWITCHYARD_QSTASH_PARALLELISM: int(5, 1),
   SWITCHYARD_QSTASH_RETRIES: int(3, 0),
+  /** Store creates per tenant per minute (token bucket; RateLimit headers; 429 past it). */
+  SWITCHYARD_STORE_CREATES_PER_MIN: int(5, 1),
+  /** Live stores a tenant may have, by its plan (409 past it). */
+  SWITCHYARD_STORE_CAP_FREE: int(3, 0),
+  SWITCHYARD_STORE_CAP_PRO: int(25, 0),
+  SWITCHYARD_STORE_CAP_ENTERPRISE: int(100, 0),
+  /** A store not ready this long after its create is failed, with the last reason seen. */
+  SWITCHYARD_STORE_DEADLINE_MS: int(600_000, 1000),
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
 }).superRefine((c, ctx) => {

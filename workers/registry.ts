@@ -10,6 +10,7 @@ import type { Signaler } from '../db/notify.repo.ts';
 import type { SecretBox } from '../functions/lib/crypto.ts';
 import type { Logger } from '../functions/lib/log.ts';
 import type { ProjectProvisioner } from './providers/project/provisioner.ts';
+import type { StoreRuntime } from './providers/store/runtime.ts';
 import type { StepOutcome } from './step.ts';
 
 export interface WorkerDeps {
@@ -17,7 +18,7 @@ export interface WorkerDeps {
   signals: Signaler;
   box: SecretBox;
   log: Logger;
-  providers: { project: ProjectProvisioner };
+  providers: { project: ProjectProvisioner; stores: Partial<Record<string, StoreRuntime>> };
 }
 
 export interface TaskContext<P> {

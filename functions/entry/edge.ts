@@ -11,6 +11,8 @@ import { createQStashClient, createQStashQueue, createSignatureVerifier } from '
 import { createRegistry } from '../../workers/registry.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
+import { storeTasks } from '../../workers/tasks/store.ts';
+import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { createApp, type App } from '../app.ts';
 import { ConfigError, parseConfig, qstashSettings, type Config, type QStashConfig } from '../env.ts';
 import { createSecretBox, parseSecretKey, type SecretBox } from '../lib/crypto.ts';
@@ -69,7 +71,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 
 // Workers forbid random values at global scope: the isolate's worker id is made on first use.
 let workerId: string | undefined;
-const registry = createRegistry(projectTasks);
+const registry = createRegistry([...projectTasks, ...storeTasks]);
 
 export interface EdgeContext {
   app: App;
@@ -92,11 +94,12 @@ export async function createEdgeContext(
   const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
   const queue = createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log });
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
+  const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
   const box = await secretBox(config.SWITCHYARD_SECRET_KEY!);
 
   const runner: RunnerDeps = {
     db, signals, box, log, registry, queue,
-    providers: { project: provisioner },
+    providers: { project: provisioner, stores: { postgres: storeRuntime } },
     workerId: (workerId ??= newId('wrk')),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
@@ -108,7 +111,7 @@ export async function createEdgeContext(
     sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
   };
   const app = createApp({
-    db, signals, queue, box, log, registry, config, projectProvider: provisioner.name,
+    db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runner.providers.stores),
     api: config.SWITCHYARD_ROLE !== 'worker',
     ...(host ? { worker: host } : {}),
     ...(opts.waitUntil ? { waitUntil: opts.waitUntil } : {}),
@@ -117,7 +120,7 @@ export async function createEdgeContext(
     app,
     host,
     async close() {
-      await Promise.allSettled([provisioner.close(), db.close()]);
+      await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close()]);
     },
   };
 }

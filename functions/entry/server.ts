@@ -17,6 +17,8 @@ import type { WorkerHost } from '../routes/workers/workers.handlers.ts';
 import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
+import { storeTasks } from '../../workers/tasks/store.ts';
+import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
 import { qstashSettings, type Config } from '../env.ts';
@@ -110,16 +112,17 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     throw err;
   }
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
+  const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
   const qstash = qstashSettings(config);
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
-  const registry = createRegistry([...projectTasks, ...(opts.extraTasks ?? [])]);
+  const registry = createRegistry([...projectTasks, ...storeTasks, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,
-    providers: { project: provisioner },
+    providers: { project: provisioner, stores: { postgres: storeRuntime } },
     workerId: newId('wrk'),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
@@ -144,7 +147,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS }) : null;
     const app = createApp({
-      db, signals, queue, box, log, registry, config, projectProvider: provisioner.name,
+      db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
       api: serveApi,
       ...(worker ? { worker } : {}),
@@ -205,6 +208,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         if (runner) await runner.stop(config.SWITCHYARD_SHUTDOWN_GRACE_MS);
         await hub?.close().catch(() => {});
         await provisioner.close();
+        await storeRuntime.close();
         await db.close();
         await embedded?.stop();
         log.info('stopped');

@@ -137,3 +137,15 @@ export async function scramSha256Verifier(password: string, iterations = 4096): 
   const storedKey = new Uint8Array(await crypto.subtle.digest('SHA-256', clientKey));
   return `SCRAM-SHA-256$${iterations}:${toBase64(salt)}$${toBase64(storedKey)}:${toBase64(serverKey)}`;
 }
+
+/**
+ * A password hash for users of a tenant's store: PBKDF2-HMAC-SHA256 over WebCrypto (so it runs on
+ * Workers too, whose WebCrypto caps PBKDF2 at 100,000 iterations), 16-byte salt, in the
+ * `pbkdf2_sha256$<iterations>$<salt>$<hash>` format (base64url).
+ */
+export async function hashPassword(password: string, iterations = 100_000): Promise<string> {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(password), 'PBKDF2', false, ['deriveBits']);
+  const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, key, 256);
+  return `pbkdf2_sha256$${iterations}$${toBase64Url(salt)}$${toBase64Url(new Uint8Array(bits))}`;
+}

@@ -100,6 +100,8 @@ export async function mutate(
   // Runs in a transaction when an Idempotency-Key is given, and on the pool otherwise: without a
   // key it must be atomic by itself (one statement, as writeSubjectWithJob is).
   work: (sql: Sql) => Promise<Accepted>,
+  // `transaction: true` runs `work` in a transaction even without a key (several statements).
+  opts: { transaction?: boolean } = {},
   // `never` lets route handlers return this where zod-openapi expects its typed response; the
   // body's shape is fixed by the `work` callback, which builds it from the same schemas.
 ): Promise<never> {
@@ -110,7 +112,10 @@ export async function mutate(
   }
   const fingerprint = key === undefined ? '' : await sha256Hex(`${c.req.method} ${c.req.path}\n${canonicalJson(input)}`);
 
-  if (key === undefined) return respondAccepted(c, deps, await work(deps.db.sql));
+  if (key === undefined) {
+    const res = opts.transaction ? await deps.db.sql.begin((tx) => work(tx)) : await work(deps.db.sql);
+    return respondAccepted(c, deps, res);
+  }
 
   const outcome = await deps.db.sql.begin(async (tx) => {
     if (!(await tryLockIdempotencyKey(tx, tenantId, key))) {

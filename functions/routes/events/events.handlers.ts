@@ -7,6 +7,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { getJob } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
+import { getStore } from '../../../db/stores.repo.ts';
 import { listEventsSince, type RealtimeEvent } from '../../../db/realtime.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound, Problem } from '../../errors.ts';
@@ -94,6 +95,7 @@ async function assertTopicVisible(deps: AppDeps, tenantId: string, topic: string
   const visible =
     type === 'tenant' ? id === tenantId
     : type === 'project' ? (await getProject(deps.db.sql, tenantId, id)) !== null
+    : type === 'store' ? (await getStore(deps.db.sql, tenantId, id)) !== null
     : type === 'job' ? (await getJob(deps.db.sql, tenantId, id)) !== null
     : false;
   if (!visible) throw notFound(`topic ${topic}`);

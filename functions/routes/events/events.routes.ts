@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { problemContent } from '../../lib/http.ts';
 
-export const TOPIC = /^(tenant|project|job):[a-z]{3}_[0-9a-z]{26}$/;
+export const TOPIC = /^(tenant|project|store|job):[a-z]{3}_[0-9a-z]{26}$/;
 
 export const streamEvents = createRoute({
   method: 'get',

@@ -1,0 +1,115 @@
+/** The stores contract: zod schemas that validate requests and generate /openapi.json. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { StoreStatus } from '../../../db/status.ts';
+import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
+import { JobSchema } from '../schemas.ts';
+
+export const CreateStoreBody = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{2,39}$/, 'lowercase letters, digits and dashes, 3–40 characters, starting with a letter')
+    .openapi({ example: 'acme-shop' }),
+  engine: z.enum(['woocommerce', 'medusa']),
+  plan: z.enum(['free', 'pro', 'enterprise']).optional().openapi({ description: "default: the tenant's plan" }),
+  runtime: z.enum(['postgres', 'kubernetes']).default('postgres'),
+}).openapi('CreateStore');
+
+export const StoreSchema = z.object({
+  id: z.string().openapi({ example: 'sto_01jd2x3y4z5a6b7c8d9e0f1g2h' }),
+  name: z.string(),
+  engine: z.enum(['woocommerce', 'medusa']),
+  plan: z.enum(['free', 'pro', 'enterprise']),
+  runtime: z.enum(['postgres', 'kubernetes']),
+  status: StoreStatus,
+  urls: z.object({ storefront: z.string().nullable(), admin: z.string().nullable() }),
+  runtime_details: z.record(z.string(), z.unknown()),
+  last_error: z.string().nullable(),
+  credentials_available: z.boolean().openapi({ description: 'true until the first admin credentials have been revealed once' }),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi('Store');
+
+const IdParam = idParam('sto');
+const Accepted = z.object({ store: StoreSchema, job: JobSchema }).openapi('StoreAccepted');
+const errors = {
+  400: problemContent('invalid input'),
+  401: problemContent('missing or invalid API key'),
+  403: problemContent('the key may not do this'),
+  404: problemContent('no such store in this tenant'),
+  409: problemContent('name taken, store cap reached, or a conflicting status'),
+  422: problemContent('Idempotency-Key reused with a different request, or a runtime this deployment lacks'),
+  429: problemContent('too many store creates; see Retry-After and RateLimit'),
+};
+
+export const createStore = createRoute({
+  method: 'post',
+  path: '/v1/stores',
+  tags: ['stores'],
+  summary: 'Create a store (provisioned asynchronously)',
+  request: {
+    headers: z.object({ 'idempotency-key': z.string().optional() }),
+    body: { required: true, content: { 'application/json': { schema: CreateStoreBody } } },
+  },
+  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+});
+
+export const listStores = createRoute({
+  method: 'get',
+  path: '/v1/stores',
+  tags: ['stores'],
+  summary: 'List stores, newest first',
+  request: { query: ListQuery.extend({ status: StoreStatus.optional() }) },
+  responses: {
+    200: { description: 'a page of stores', content: { 'application/json': { schema: z.object({ data: z.array(StoreSchema), next_cursor: z.string().nullable() }) } } },
+    ...errors,
+  },
+});
+
+export const getStore = createRoute({
+  method: 'get',
+  path: '/v1/stores/{id}',
+  tags: ['stores'],
+  summary: 'Get a store',
+  request: { params: IdParam },
+  responses: { 200: { description: 'the store', content: { 'application/json': { schema: z.object({ store: StoreSchema }) } } }, ...errors },
+});
+
+export const storeEvents = createRoute({
+  method: 'get',
+  path: '/v1/stores/{id}/events',
+  tags: ['stores'],
+  summary: "The store's provisioning timeline (every job about it, with its events)",
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'the timeline, oldest first',
+      content: { 'application/json': { schema: z.object({ data: z.array(z.object({
+        id: z.string(), job_id: z.string(), kind: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: z.string(),
+      })) }) } },
+    },
+    ...errors,
+  },
+});
+
+export const deleteStore = createRoute({
+  method: 'delete',
+  path: '/v1/stores/{id}',
+  tags: ['stores'],
+  summary: 'Delete a store (torn down; the record stays as `deleted`)',
+  request: { params: IdParam },
+  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+});
+
+export const getCredentials = createRoute({
+  method: 'get',
+  path: '/v1/stores/{id}/credentials',
+  tags: ['stores'],
+  summary: 'Reveal the first admin credentials, once (admin and member keys only)',
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'the credentials; they are not stored in readable form after this',
+      content: { 'application/json': { schema: z.object({ admin_email: z.string(), admin_password: z.string(), database_url: z.string().optional() }) } },
+    },
+    410: problemContent('already revealed'),
+    ...errors,
+  },
+});
