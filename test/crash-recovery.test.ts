@@ -4,40 +4,15 @@
  * `succeeded`, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { insertJob } from '../db/jobs.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
+import { workerPool } from './helpers/workers.ts';
 import { dbUrl, startTestSystem, waitFor, type TestSystem, one } from './helpers/system.ts';
 
 let sys: TestSystem;
-const children: ChildProcess[] = [];
-
-async function spawnWorker(databaseUrl: string): Promise<ChildProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-child-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-child.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      SWITCHYARD_ROLE: 'worker',
-      SWITCHYARD_DATA_DIR: dataDir,
-      SWITCHYARD_JOB_LEASE_MS: '2000',
-      SWITCHYARD_POLL_INTERVAL_MS: '200',
-      SWITCHYARD_SWEEP_INTERVAL_MS: '300',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  await waitFor(async () => output.includes('worker ready') || child.exitCode !== null, 30_000, 'worker child to start');
-  if (child.exitCode !== null) throw new Error(`worker child exited: ${output}`);
-  return child;
-}
+const workers = workerPool();
+const spawnWorker = (databaseUrl: string) =>
+  workers.spawn(databaseUrl, { SWITCHYARD_POLL_INTERVAL_MS: '200', SWITCHYARD_SWEEP_INTERVAL_MS: '300' });
 
 beforeAll(async () => {
   // API only in this process: the children are the only workers.
@@ -45,7 +20,7 @@ beforeAll(async () => {
   await sys.db.sql`create table test_runs (job_id text, attempt int, phase text)`;
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  workers.killAll();
   await sys?.stop();
 });
 

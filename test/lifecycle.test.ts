@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { openSse } from './helpers/sse.ts';
-import { serverUrl, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+import { databaseExists, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -27,14 +27,6 @@ async function canConnect(url: string): Promise<{ ok: true } | { ok: false; erro
   }
 }
 
-async function databaseExists(name: string) {
-  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
-  try {
-    return (await admin`select 1 from pg_database where datname = ${name}`).length > 0;
-  } finally {
-    await admin.end();
-  }
-}
 
 describe('project lifecycle over HTTP', () => {
   it('creates, streams status, connects, suspends, resumes and deletes a project', async () => {

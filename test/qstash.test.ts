@@ -6,10 +6,7 @@
  * SIGKILLed mid-step.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { z } from 'zod';
 import { insertJob } from '../db/jobs.repo.ts';
 import { defineTask } from '../workers/registry.ts';
@@ -18,6 +15,7 @@ import { newId } from '../functions/lib/ids.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../workers/queue/qstash.ts';
 import { deliveryClaims, FakeQStash, signQStashJwt } from './fakes/qstash.ts';
 import { freePort } from './helpers/net.ts';
+import { workerPool } from './helpers/workers.ts';
 import { createTestDatabase, dbUrl, one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
 let fake: FakeQStash;
@@ -317,27 +315,10 @@ describe('QStash transport', () => {
 });
 
 describe('QStash transport with a separate worker process', () => {
-  const children: ChildProcess[] = [];
+  const workers = workerPool();
   let api: TestSystem;
   let port: number;
-
-  async function spawnWorker(databaseUrl: string): Promise<ChildProcess> {
-    const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-qworker-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-child.ts'], {
-      env: {
-        ...process.env, ...qstashEnv(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, SWITCHYARD_ROLE: 'worker',
-        SWITCHYARD_DATA_DIR: dataDir, SWITCHYARD_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
-    await waitFor(async () => output.includes('worker ready') || child.exitCode !== null, 30_000, 'worker child to start');
-    if (child.exitCode !== null) throw new Error(`worker child exited: ${output}`);
-    return child;
-  }
+  const spawnWorker = (databaseUrl: string) => workers.spawn(databaseUrl, { ...qstashEnv(port), HOST: '127.0.0.1' });
 
   beforeAll(async () => {
     port = await freePort();
@@ -347,7 +328,7 @@ describe('QStash transport with a separate worker process', () => {
     await api.db.sql`create table test_runs (job_id text, attempt int, phase text)`;
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    workers.killAll();
     await api?.stop();
   });
 

@@ -8,7 +8,7 @@ import { pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import postgres from 'postgres';
 import { CORE_TABLES } from '../workers/providers/store/templates.ts';
 import { openSse } from './helpers/sse.ts';
-import { createApi, createTenant, serverUrl, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
+import { databaseExists, createApi, createTenant, serverUrl, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -24,14 +24,6 @@ function adminDb(database: string) {
   return postgres(u.toString(), { max: 1, onnotice: () => {} });
 }
 
-async function databaseExists(name: string) {
-  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
-  try {
-    return (await admin`select 1 from pg_database where datname = ${name}`).length > 0;
-  } finally {
-    await admin.end();
-  }
-}
 
 const storeOf = async (api: Api, id: string) => (await api('GET', `/v1/stores/${id}`)).body.store;
 

@@ -23,6 +23,15 @@ export function dbUrl(name: string): string {
   return u.toString();
 }
 
+export async function databaseExists(name: string): Promise<boolean> {
+  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
+  try {
+    return (await admin`select 1 from pg_database where datname = ${name}`).length > 0;
+  } finally {
+    await admin.end();
+  }
+}
+
 /** A new database cloned from the migrated template. */
 export async function createTestDatabase(): Promise<string> {
   const name = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
