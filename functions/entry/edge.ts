@@ -7,7 +7,7 @@
 import { createDb } from '../../db/client.ts';
 import { createSignaler } from '../../db/notify.repo.ts';
 import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
-import { createQStashClient, createQStashQueue, createSignatureVerifier } from '../../workers/queue/qstash.ts';
+import { createQStashClient, createQStashQueue } from '../../workers/queue/qstash.ts';
 import { createRegistry } from '../../workers/registry.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
@@ -18,7 +18,7 @@ import { ConfigError, parseConfig, qstashSettings, type Config, type QStashConfi
 import { createSecretBox, parseSecretKey, type SecretBox } from '../lib/crypto.ts';
 import { newId } from '../lib/ids.ts';
 import { createLogger } from '../lib/log.ts';
-import type { WorkerHost } from '../routes/workers/workers.handlers.ts';
+import { createWorkerHost, type WorkerHost } from '../routes/workers/workers.handlers.ts';
 
 export interface EdgeConfig {
   config: Config;
@@ -104,12 +104,7 @@ export async function createEdgeContext(
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
   };
-  const host: WorkerHost | undefined = config.SWITCHYARD_ROLE === 'api' ? undefined : {
-    runner,
-    verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
-    workerUrl: qstash.SWITCHYARD_WORKER_URL,
-    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
-  };
+  const host: WorkerHost | undefined = config.SWITCHYARD_ROLE === 'api' ? undefined : createWorkerHost(runner, qstash, config);
   const app = createApp({
     db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runner.providers.stores),
     api: config.SWITCHYARD_ROLE !== 'worker',

@@ -12,8 +12,8 @@ import { migrate } from './migrate.ts';
 import { getOperatorTenant, insertApiKey, insertTenant } from '../../db/tenants.repo.ts';
 import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-runner.ts';
 import { createLocalQueue, type Queue } from '../../workers/queue/queue.ts';
-import { createQStashClient, createQStashQueue, createSignatureVerifier } from '../../workers/queue/qstash.ts';
-import type { WorkerHost } from '../routes/workers/workers.handlers.ts';
+import { createQStashClient, createQStashQueue } from '../../workers/queue/qstash.ts';
+import { createWorkerHost, type WorkerHost } from '../routes/workers/workers.handlers.ts';
 import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
@@ -132,14 +132,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   // the /workers/* routes that QStash delivers to.
   const serveApi = config.SWITCHYARD_ROLE !== 'worker';
   const runWorker = config.SWITCHYARD_ROLE !== 'api';
-  const worker: WorkerHost | undefined = qstash && runWorker
-    ? {
-        runner: runnerDeps,
-        verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
-        workerUrl: qstash.SWITCHYARD_WORKER_URL,
-        sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
-      }
-    : undefined;
+  const worker: WorkerHost | undefined = qstash && runWorker ? createWorkerHost(runnerDeps, qstash, config) : undefined;
 
   let server: ServerType | null = null;
   let hub: RealtimeHub | null = null;

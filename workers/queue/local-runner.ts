@@ -4,8 +4,7 @@
  * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
  */
 import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
-import { pruneIdempotencyKeys } from '../../db/idempotency.repo.ts';
-import { pruneRealtimeEvents } from '../../db/realtime.repo.ts';
+import { pruneExpired } from './queue.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
 
@@ -84,8 +83,7 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
     try {
       const requeued = await requeueExpiredLeases(deps.db.sql);
       if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
-      await pruneIdempotencyKeys(deps.db.sql, 24);
-      await pruneRealtimeEvents(deps.db.sql, opts.realtimeRetentionHours);
+      await pruneExpired(deps.db.sql, opts.realtimeRetentionHours);
       if (requeued.length) void fill();
     } catch (err) {
       if (!stopping) log.error('sweep failed', { err });

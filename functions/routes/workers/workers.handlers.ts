@@ -10,10 +10,10 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { getJob } from '../../../db/jobs.repo.ts';
-import { pruneIdempotencyKeys } from '../../../db/idempotency.repo.ts';
-import { pruneRealtimeEvents } from '../../../db/realtime.repo.ts';
+import { pruneExpired } from '../../../workers/queue/queue.ts';
 import { runJob, type RunnerDeps } from '../../../workers/run-job.ts';
-import { JOBS_PATH, SWEEP_PATH, sweepDispatches, type SignatureVerifier } from '../../../workers/queue/qstash.ts';
+import { createSignatureVerifier, JOBS_PATH, SWEEP_PATH, sweepDispatches, type SignatureVerifier } from '../../../workers/queue/qstash.ts';
+import type { Config, QStashConfig } from '../../env.ts';
 import type { AppEnv } from '../../deps.ts';
 import { Problem, unauthorized } from '../../errors.ts';
 
@@ -23,6 +23,20 @@ export interface WorkerHost {
   /** SWITCHYARD_WORKER_URL: signatures are checked against the URL QStash was asked to call. */
   workerUrl: string;
   sweep: { staleMs: number; limit: number; realtimeRetentionHours: number };
+}
+
+/** The worker host every runtime builds from its runner and the QStash settings. */
+export function createWorkerHost(
+  runner: RunnerDeps,
+  qstash: QStashConfig,
+  config: Pick<Config, 'SWITCHYARD_REDISPATCH_AFTER_MS' | 'SWITCHYARD_REALTIME_RETENTION_H'>,
+): WorkerHost {
+  return {
+    runner,
+    verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
+    workerUrl: qstash.SWITCHYARD_WORKER_URL,
+    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
+  };
 }
 
 const JobMessage = z.object({
@@ -108,8 +122,7 @@ export function workersRouter(host: WorkerHost) {
 export async function sweepOnce(host: WorkerHost) {
   const sql = host.runner.db.sql;
   const result = await sweepDispatches(sql, host.runner.queue, host.sweep);
-  await pruneIdempotencyKeys(sql, 24);
-  await pruneRealtimeEvents(sql, host.sweep.realtimeRetentionHours);
+  await pruneExpired(sql, host.sweep.realtimeRetentionHours);
   if (result.requeued || result.dispatched || result.failed) host.runner.log.info('sweep', { ...result });
   return result;
 }
