@@ -64,6 +64,21 @@ export const Config = z.object({
   SWITCHYARD_STORE_CAP_ENTERPRISE: int(100, 0),
   /** A store not ready this long after its create is failed, with the last reason seen. */
   SWITCHYARD_STORE_DEADLINE_MS: int(600_000, 1000),
+  /** The `kubernetes` store runtime is offered when a kubeconfig is given, or in a pod (in-cluster config). */
+  KUBECONFIG: z.string().trim().optional().transform((v) => (v ? v : undefined)),
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
+  /** Stores on Kubernetes are served at `<name>-<short id>.<this domain>`. */
+  SWITCHYARD_STORE_BASE_DOMAIN: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a DNS name').default('stores.localhost'),
+  SWITCHYARD_STORE_INGRESS_NAMESPACE: z.string().min(1).default('ingress-nginx'),
+  SWITCHYARD_STORE_INGRESS_CLASS: z.string().min(1).default('nginx'),
+  SWITCHYARD_STORE_CLUSTER_ISSUER: z.string().min(1).default('letsencrypt'),
+  /** Between rollout (and namespace teardown) polls. */
+  SWITCHYARD_STORE_POLL_MS: int(5000, 10),
+  /** Image overrides; defaults in workers/providers/store/manifests.ts. */
+  SWITCHYARD_STORE_IMAGE_WOOCOMMERCE: z.string().min(1).optional(),
+  SWITCHYARD_STORE_IMAGE_WOOCOMMERCE_DB: z.string().min(1).optional(),
+  SWITCHYARD_STORE_IMAGE_MEDUSA: z.string().min(1).optional(),
+  SWITCHYARD_STORE_IMAGE_MEDUSA_DB: z.string().min(1).optional(),
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
 }).superRefine((c, ctx) => {

@@ -19,6 +19,7 @@ import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
+import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
 import { qstashSettings, type Config } from '../env.ts';
@@ -113,6 +114,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   }
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? url });
+  const kubernetes = kubernetesRuntimeFromConfig(config);
   const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
   const qstash = qstashSettings(config);
   const queue: Queue = qstash
@@ -122,7 +124,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,
-    providers: { project: provisioner, stores: { postgres: storeRuntime } },
+    providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) } },
     workerId: newId('wrk'),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
