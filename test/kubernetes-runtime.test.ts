@@ -4,6 +4,8 @@
  * failure, that a crash at any request of the apply step converges on re-run, and teardown.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
 import { createKubernetesStoreRuntime, loadKubeConfig } from '../workers/providers/store/kubernetes.ts';
 import { DEFAULT_IMAGES, FIELD_MANAGER, PLAN_SIZES, namespaceFor, type ClusterSettings } from '../workers/providers/store/manifests.ts';
 import type { ProvisionStep, StoreInput, StoreRuntime } from '../workers/providers/store/runtime.ts';
@@ -196,5 +198,34 @@ describe('kubernetes store runtime', () => {
     expect(err).toBeInstanceOf(PermanentError);
     expect(String(err)).toMatch(/401.*rbac\.yaml/);
     expect(fake.namespaces()).toEqual([]);
+  });
+
+  it('needs no permission beyond the ClusterRole documented in infra/kubernetes/rbac.yaml', async () => {
+    const docs = loadAllYaml(await readFile(new URL('../infra/kubernetes/rbac.yaml', import.meta.url), 'utf8')) as Array<{ kind: string; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> }>;
+    const role = docs.find((d) => d.kind === 'ClusterRole')!;
+    const granted = new Set(role.rules!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))));
+
+    // A store's whole life, good and bad: provision to ready, a failing one, a crash re-run, teardown.
+    const good = storeInput();
+    await provisionToEnd(runtime, good);
+    await runtime.provision(good, null, signal);
+    await provisionToEnd(runtime, storeInput({ engine: 'medusa' }), 3);
+    let step = await runtime.teardown(good, null, null, signal);
+    while (step.type === 'wait') step = await runtime.teardown(good, null, step.state, signal);
+
+    const needed = new Set<string>();
+    for (const r of fake.requests) {
+      const ns = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(r.path); // the namespaces themselves
+      const m = ns ? null : /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(?:\/([^/]+))?$/.exec(r.path);
+      if (!ns && !m) continue; // discovery: non-resource URLs every authenticated user may read
+      const [group, resource, name] = ns ? ['', 'namespaces', ns[1]] : [m![1] ?? '', m![2]!, m![3]];
+      const verb = r.method === 'PATCH' ? 'patch' : r.method === 'POST' ? 'create' : r.method === 'DELETE' ? 'delete' : name ? 'get' : 'list';
+      needed.add(`${group}/${resource}:${verb}`);
+      if (r.method === 'PATCH') needed.add(`${group}/${resource}:create`); // an apply that creates needs create too
+    }
+    expect(needed.size).toBeGreaterThan(10);
+    for (const n of needed) expect(granted, n).toContain(n);
+    // And nothing granted that the runtime never uses.
+    for (const g of granted) expect(needed, `${g} is granted but never used`).toContain(g);
   });
 });

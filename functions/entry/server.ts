@@ -152,7 +152,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       server.once('error', rej);
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
-    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name });
+    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, store_runtimes: Object.keys(runnerDeps.providers.stores) });
   }
 
   let runner: LocalRunner | null = null;
