@@ -36,6 +36,14 @@ export async function getOperatorTenant(orm: Orm) {
   return row ?? null;
 }
 
+/** The caller's own tenant and key (scoped by both ids). */
+export async function getSelf(orm: Orm, tenantId: string, keyId: string) {
+  const [row] = await orm.select({ tenant: tenants, key: apiKeys }).from(apiKeys)
+    .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
+    .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId)));
+  return row ?? null;
+}
+
 export async function listApiKeys(orm: Orm, tenantId: string) {
   return orm.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.id));
 }

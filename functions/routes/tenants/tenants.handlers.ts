@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import {
+  getSelf,
   insertApiKey,
   insertTenant,
   listApiKeys,
@@ -28,6 +29,14 @@ export function tenantsRouter(deps: AppDeps, authCache: AuthCache) {
   app.use('/v1/tenants/*', operatorOnly());
   app.use('/v1/api-keys', requireRole('admin'));
   app.use('/v1/api-keys/*', requireRole('admin'));
+
+  app.openapi(routes.getMe, async (c) => {
+    const { tenantId, keyId } = c.get('principal');
+    const self = await getSelf(deps.db.orm, tenantId, keyId);
+    if (!self) throw notFound('key');
+    const { id, name, role, prefix } = toApiKey(self.key);
+    return c.json({ tenant: toTenant(self.tenant), api_key: { id, name, role, prefix } }, 200);
+  });
 
   app.openapi(routes.createTenant, async (c) => {
     const body = c.req.valid('json');

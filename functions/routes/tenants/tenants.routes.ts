@@ -82,3 +82,17 @@ export const revokeApiKey = createRoute({
   request: { params: idParam('key') },
   responses: { 200: { description: 'revoked', content: { 'application/json': { schema: z.object({ api_key: ApiKeySchema }) } } }, ...errors },
 });
+
+export const getMe = createRoute({
+  method: 'get',
+  path: '/v1/me',
+  tags: ['api keys'],
+  summary: 'The tenant and key the caller authenticated with (any role; event tokens too)',
+  responses: {
+    200: {
+      description: 'who you are',
+      content: { 'application/json': { schema: z.object({ tenant: TenantSchema, api_key: ApiKeySchema.pick({ id: true, name: true, role: true, prefix: true }) }) } },
+    },
+    401: problemContent('missing or invalid credentials'),
+  },
+});
