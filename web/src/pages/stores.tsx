@@ -1,0 +1,208 @@
+/** Stores: the live table with engine, runtime and urls, the create form, delete, and the detail view. */
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, call, type Store } from '../api/client';
+import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time, Timeline } from '../components/ui';
+import { useSession } from '../context';
+import { jobProgress, useLiveList } from '../live-list';
+
+const DELETABLE: Store['status'][] = ['provisioning', 'ready', 'failed'];
+
+function useDelete(onDone: (s: Store) => void, onError: (e: ApiError) => void) {
+  const { api } = useSession();
+  const [pending, setPending] = useState<Store | null>(null);
+  const run = async () => {
+    const store = pending;
+    setPending(null);
+    if (!store) return;
+    try {
+      onDone((await call(api.DELETE('/v1/stores/{id}', { params: { path: { id: store.id } } }))).store);
+    } catch (e) {
+      onError(e as ApiError);
+    }
+  };
+  const dialog = (
+    <ConfirmDialog open={!!pending} title={`Delete ${pending?.name ?? ''}?`} danger confirmLabel="Delete"
+      message="Its data and everything provisioned for it are removed. This cannot be undone."
+      onConfirm={run} onCancel={() => setPending(null)} />
+  );
+  return { ask: setPending, dialog };
+}
+
+function Urls({ store }: { store: Store }) {
+  if (store.status !== 'ready' || (!store.urls.storefront && !store.urls.admin)) return <span class="muted">—</span>;
+  return (
+    <span class="urls">
+      {store.urls.storefront && <a href={store.urls.storefront} target="_blank" rel="noreferrer">storefront</a>}
+      {store.urls.admin && <a href={store.urls.admin} target="_blank" rel="noreferrer">admin</a>}
+    </span>
+  );
+}
+
+function CreateStoreForm({ onCreated }: { onCreated: (s: Store) => void }) {
+  const { api } = useSession();
+  const [fields, setFields] = useState({ name: '', engine: 'woocommerce' as Store['engine'], runtime: 'postgres' as Store['runtime'] });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [problem, setProblem] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const set = (k: keyof typeof fields) => (e: Event) => setFields({ ...fields, [k]: (e.target as HTMLInputElement).value });
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    setProblem(null);
+    try {
+      const res = await call(api.POST('/v1/stores', { body: fields, headers: { 'Idempotency-Key': crypto.randomUUID() } }));
+      onCreated(res.store);
+      setFields({ ...fields, name: '' });
+    } catch (err) {
+      const apiErr = err as ApiError;
+      const fieldErrors = apiErr.fieldErrors?.() ?? {};
+      setErrors(fieldErrors);
+      if (Object.keys(fieldErrors).filter((f) => f in fields).length === 0) setProblem(apiErr);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const aria = (name: string) => ({ 'aria-invalid': errors[name] ? true : undefined, 'aria-describedby': errors[name] ? `store-${name}-error` : undefined });
+  const err = (name: string) => errors[name] && <small id={`store-${name}-error`} class="field-error" role="alert">{errors[name]}</small>;
+  return (
+    <form class="card create-form" onSubmit={submit} aria-labelledby="create-store-title" noValidate>
+      <h2 id="create-store-title">New store</h2>
+      <div class="fields">
+        <div class={`field ${errors.name ? 'has-error' : ''}`}>
+          <label for="store-name">Name</label>
+          <input id="store-name" name="name" value={fields.name} onInput={set('name')} required {...aria('name')} />
+          {err('name') || <small class="muted">3–40 characters: a letter, then letters, digits, dashes</small>}
+        </div>
+        <div class="field">
+          <label for="store-engine">Engine</label>
+          <select id="store-engine" value={fields.engine} onChange={set('engine')} {...aria('engine')}>
+            <option value="woocommerce">WooCommerce</option><option value="medusa">Medusa</option>
+          </select>
+          {err('engine')}
+        </div>
+        <div class="field">
+          <label for="store-runtime">Runtime</label>
+          <select id="store-runtime" value={fields.runtime} onChange={set('runtime')} {...aria('runtime')}>
+            <option value="postgres">postgres</option><option value="kubernetes">kubernetes</option>
+          </select>
+          {err('runtime')}
+        </div>
+      </div>
+      <ProblemBox error={problem} />
+      <button type="submit" class="primary" disabled={busy}>{busy ? 'Creating…' : 'Create store'}</button>
+    </form>
+  );
+}
+
+export function StoresPage() {
+  const { api } = useSession();
+  const list = useLiveList<Store>({
+    type: 'store',
+    loadPage: (cursor) => call(api.GET('/v1/stores', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
+    loadOne: async (id) => (await call(api.GET('/v1/stores/{id}', { params: { path: { id } } }))).store,
+  });
+  const { ask, dialog } = useDelete(list.upsert, list.setError);
+  return (
+    <section aria-labelledby="stores-title">
+      <h1 id="stores-title">Stores</h1>
+      <CreateStoreForm onCreated={list.upsert} />
+      <ProblemBox error={list.error} onDismiss={() => list.setError(null)} />
+      {list.items === null ? <Loading what="stores" /> : list.items.length === 0 ? (
+        <Empty>No stores yet. Create one above.</Empty>
+      ) : (
+        <table class="resources" aria-label="Stores">
+          <thead><tr><th>Name</th><th>Engine</th><th>Runtime</th><th>Plan</th><th>Status</th><th>URLs</th><th>Updated</th><th><span class="sr-only">Actions</span></th></tr></thead>
+          <tbody>
+            {list.items.map((s) => {
+              const progress = jobProgress(list.jobs[s.id]);
+              return (
+                <tr key={s.id} data-id={s.id} data-name={s.name}>
+                  <td data-label="Name"><a href={`#/stores/${s.id}`}>{s.name}</a></td>
+                  <td data-label="Engine">{s.engine}</td>
+                  <td data-label="Runtime">{s.runtime}</td>
+                  <td data-label="Plan">{s.plan}</td>
+                  <td data-label="Status"><StatusBadge status={s.status} />{progress && <small class="progress">{progress}</small>}</td>
+                  <td data-label="URLs"><Urls store={s} /></td>
+                  <td data-label="Updated"><Time iso={s.updated_at} /></td>
+                  <td data-label="Actions">
+                    {DELETABLE.includes(s.status) && <button type="button" class="danger small" onClick={() => ask(s)} aria-label={`Delete ${s.name}`}>Delete</button>}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      {list.next && <button type="button" onClick={() => list.loadMore(list.next)}>Load more</button>}
+      {dialog}
+    </section>
+  );
+}
+
+export function StorePage({ id }: { id: string }) {
+  const { api, onLive } = useSession();
+  const [store, setStore] = useState<Store | null>(null);
+  const [events, setEvents] = useState<Array<{ id: string; type: string; kind: string; data: Record<string, unknown>; created_at: string }>>([]);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [credentials, setCredentials] = useState<Record<string, string> | null>(null);
+  const { ask, dialog } = useDelete(setStore, setError);
+
+  const load = async () => {
+    try {
+      setStore((await call(api.GET('/v1/stores/{id}', { params: { path: { id } } }))).store);
+      setEvents((await call(api.GET('/v1/stores/{id}/events', { params: { path: { id } } }))).data);
+    } catch (e) {
+      setError(e as ApiError);
+    }
+  };
+  useEffect(() => {
+    void load();
+    return onLive((e) => {
+      if ((e.event === 'status' && e.data.resource.id === id) || (e.event === 'job' && e.data.subject_id === id)) void load();
+    });
+  }, [id]);
+
+  const reveal = async () => {
+    try {
+      setCredentials((await call(api.GET('/v1/stores/{id}/credentials', { params: { path: { id } } }))) as Record<string, string>);
+      void load();
+    } catch (e) {
+      setError(e as ApiError);
+    }
+  };
+
+  if (!store) return error ? <ProblemBox error={error} /> : <Loading what="store" />;
+  return (
+    <section aria-labelledby="store-title">
+      <p><a href="#/stores">← Stores</a></p>
+      <h1 id="store-title">{store.name} <StatusBadge status={store.status} /></h1>
+      <ProblemBox error={error} onDismiss={() => setError(null)} />
+      <dl class="facts">
+        <dt>ID</dt><dd><code>{store.id}</code></dd>
+        <dt>Engine</dt><dd>{store.engine}</dd>
+        <dt>Runtime</dt><dd>{store.runtime}</dd>
+        <dt>Plan</dt><dd>{store.plan}</dd>
+        <dt>URLs</dt><dd><Urls store={store} /></dd>
+        {Object.entries(store.runtime_details).map(([k, v]) => <><dt>{k.replace(/_/g, ' ')}</dt><dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd></>)}
+        <dt>Updated</dt><dd><Time iso={store.updated_at} /></dd>
+        {store.last_error && <><dt>Last error</dt><dd class="error-text">{store.last_error}</dd></>}
+      </dl>
+      <div class="actions">
+        {DELETABLE.includes(store.status) && <button type="button" class="danger" onClick={() => ask(store)}>Delete</button>}
+        {store.credentials_available && !credentials && <button type="button" onClick={reveal}>Reveal admin credentials (once)</button>}
+      </div>
+      {credentials && (
+        <div class="card secret" role="region" aria-label="Admin credentials">
+          <p><strong>Save these now:</strong> they are shown only once.</p>
+          {Object.entries(credentials).map(([k, v]) => (
+            <div class="field"><label for={`cred-${k}`}>{k.replace(/_/g, ' ')}</label><input id={`cred-${k}`} readOnly value={v} /></div>
+          ))}
+        </div>
+      )}
+      <h2>Provisioning timeline</h2>
+      <Timeline events={events} label="Store timeline" />
+      {dialog}
+    </section>
+  );
+}

@@ -1,0 +1,25 @@
+/** Hash routes (#/projects, #/projects/<id>, #/stores, #/stores/<id>): static hosting needs no rewrites. */
+import { useEffect, useState } from 'preact/hooks';
+
+export type Route =
+  | { page: 'projects' }
+  | { page: 'project'; id: string }
+  | { page: 'stores' }
+  | { page: 'store'; id: string };
+
+export function parseRoute(hash: string): Route {
+  const [, section, id] = hash.replace(/^#/, '').split('/');
+  if (section === 'stores') return id ? { page: 'store', id } : { page: 'stores' };
+  if (section === 'projects' && id) return { page: 'project', id };
+  return { page: 'projects' };
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const on = () => setRoute(parseRoute(location.hash));
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return route;
+}
