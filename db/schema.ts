@@ -109,6 +109,53 @@ export const stores = pgTable('stores', {
   index('stores_tenant_id_idx').on(t.tenantId, t.id),
 ]);
 
+/**
+ * Where a project's logs come from: a Supabase project, Render services or a Sentry project.
+ * Credentials (the provider's API token for pulls, the secret it signs webhooks with) are sealed
+ * with AES-256-GCM; responses only ever say which are set. `cursor` is the pull high-water mark,
+ * advanced in the same transaction as the events it covers.
+ */
+export const logSources = pgTable('log_sources', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  projectId: text('project_id').notNull().references(() => projects.id),
+  provider: text('provider').notNull(),
+  config: jsonb('config').notNull().default({}),
+  credentials: text('credentials'),
+  hasApiKey: boolean('has_api_key').notNull().default(false),
+  hasWebhookSecret: boolean('has_webhook_secret').notNull().default(false),
+  cursor: jsonb('cursor').notNull().default({}),
+  lastPulledAt: tstz('last_pulled_at'),
+  lastError: text('last_error'),
+  deletedAt: tstz('deleted_at'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+}, (t) => [
+  check('log_sources_provider_check', sql`${t.provider} in ('supabase', 'render', 'sentry')`),
+  index('log_sources_tenant_project_idx').on(t.tenantId, t.projectId, t.id),
+]);
+
+/**
+ * Every verified webhook delivery, raw, exactly as it arrived: normalized by a worker, and
+ * replayable. A provider's redelivery (same delivery id) is accepted once.
+ */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  sourceId: text('source_id').notNull().references(() => logSources.id),
+  provider: text('provider').notNull(),
+  deliveryId: text('delivery_id').notNull(),
+  resource: text('resource'),
+  headers: jsonb('headers').notNull().default({}),
+  body: text('body').notNull(),
+  receivedAt: tstz('received_at').notNull().defaultNow(),
+  processedAt: tstz('processed_at'),
+  eventCount: integer('event_count'),
+}, (t) => [
+  uniqueIndex('webhook_deliveries_source_delivery_key').on(t.sourceId, t.deliveryId),
+  index('webhook_deliveries_tenant_source_idx').on(t.tenantId, t.sourceId, t.id),
+]);
+
 /** Token buckets for per-tenant rate limits (the local default; Upstash Redis in production). */
 export const rateLimits = pgTable('rate_limits', {
   tenantId: text('tenant_id').notNull(),

@@ -17,6 +17,7 @@ import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
 import { storesRouter } from './routes/stores/stores.handlers.ts';
+import { logsRouter } from './routes/logs/logs.handlers.ts';
 import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
 import { workersRouter } from './routes/workers/workers.handlers.ts';
 
@@ -46,12 +47,14 @@ export function createApp(deps: AppDeps) {
     app.use('/v1/*', limit);
     app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
     app.use('/v1/*', async function authenticateV1(c, next) {
-      if (c.req.path === '/v1/events') return next();
+      // SSE authenticates above; webhooks are authenticated by their signature, in the handler.
+      if (c.req.path === '/v1/events' || c.req.path.startsWith('/v1/webhooks/')) return next();
       return auth(deps, authCache)(c, next);
     });
     app.route('/', tenantsRouter(deps, authCache));
     app.route('/', projectsRouter(deps));
     app.route('/', storesRouter(deps));
+    app.route('/', logsRouter(deps));
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
 

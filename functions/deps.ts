@@ -16,6 +16,7 @@ import type { WorkerHost } from './routes/workers/workers.handlers.ts';
 export type AppConfig = Pick<
   Config,
   | 'SWITCHYARD_MAX_ATTEMPTS'
+  | 'SWITCHYARD_PUBLIC_URL'
   | 'SWITCHYARD_BODY_LIMIT_BYTES'
   | 'SWITCHYARD_SSE_HEARTBEAT_MS'
   | 'SWITCHYARD_EVENT_TOKEN_TTL_S'

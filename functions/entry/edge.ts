@@ -12,6 +12,7 @@ import { createRegistry } from '../../workers/registry.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
+import { logTasks } from '../../workers/tasks/logs.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { createApp, type App } from '../app.ts';
 import { ConfigError, parseConfig, qstashSettings, type Config, type QStashConfig } from '../env.ts';
@@ -71,7 +72,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 
 // Workers forbid random values at global scope: the isolate's worker id is made on first use.
 let workerId: string | undefined;
-const registry = createRegistry([...projectTasks, ...storeTasks]);
+const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks]);
 
 export interface EdgeContext {
   app: App;

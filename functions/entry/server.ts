@@ -18,6 +18,7 @@ import { createPostgresProvisioner } from '../../workers/providers/project/postg
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
+import { logTasks } from '../../workers/tasks/logs.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
@@ -121,7 +122,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
-  const registry = createRegistry([...projectTasks, ...storeTasks, ...(opts.extraTasks ?? [])]);
+  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,

@@ -146,12 +146,18 @@ export async function mutate(
 }
 
 function respondAccepted(c: Context<AppEnv>, deps: AppDeps, res: Accepted): never {
-  // Signals after commit (flow ③ and ⑥); neither is awaited by the client, and losing either
-  // only delays work or an event until the next poll.
+  afterCommit(deps, res.jobs ?? []);
+  return c.json(res.body as object, res.status, res.headers) as never;
+}
+
+/**
+ * Signals after commit (flow ③ and ⑥); neither is awaited by the client, and losing either only
+ * delays work or an event until the next poll or sweep.
+ */
+export function afterCommit(deps: AppDeps, jobs: NonNullable<Accepted['jobs']>): void {
   const signals = Promise.all([
-    res.jobs?.length ? deps.queue.dispatch(res.jobs) : null,
+    jobs.length ? deps.queue.dispatch(jobs) : null,
     deps.signals.signal(EVENTS_CHANNEL),
   ]).catch((err) => deps.log.warn('signal after commit failed; pollers will pick the change up', { err }));
   deps.waitUntil?.(signals);
-  return c.json(res.body as object, res.status, res.headers) as never;
 }

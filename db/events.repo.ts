@@ -1,0 +1,89 @@
+/**
+ * The event store (partitioned by day; see the events migration). Inserts make the partitions
+ * they need and skip rows a source has already delivered; reads are keyset pages, newest first,
+ * always within one tenant.
+ */
+import type { Sql } from './client.ts';
+
+export type EventKind = 'log' | 'error' | 'deploy' | 'alert';
+export type EventLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface NewEvent {
+  ts: string;
+  tenantId: string;
+  projectId: string;
+  sourceId: string;
+  provider: string;
+  service: string | null;
+  environment: string | null;
+  level: EventLevel;
+  kind: EventKind;
+  message: string;
+  fingerprint: string | null;
+  attrs: Record<string, unknown>;
+  sourceEventId: string;
+}
+
+export interface EventRow extends Omit<NewEvent, 'tenantId'> {
+  id: string;
+  ingestedAt: string;
+}
+
+/** Inserts events (one statement per 1,000), creating day partitions first; returns how many were new. */
+export async function insertEvents(sql: Sql, events: NewEvent[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const days = [...new Set(events.map((e) => new Date(e.ts).toISOString().slice(0, 10)))];
+  for (const day of days) await sql`select switchyard_events_partition(${day}::date)`;
+  let inserted = 0;
+  for (let i = 0; i < events.length; i += 1000) {
+    const chunk = events.slice(i, i + 1000);
+    const col = <T>(f: (e: NewEvent) => T) => chunk.map(f);
+    const rows = await sql`
+      insert into events (ts, tenant_id, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id)
+      -- ts travels as text[]: postgres.js doesn't serialize a timestamptz[] parameter.
+      select u.ts::timestamptz, u.tenant_id, u.project_id, u.source_id, u.provider, u.service, u.environment, u.level, u.kind,
+             u.message, u.fingerprint, u.attrs, u.source_event_id
+        from unnest(${col((e) => e.ts)}::text[], ${col((e) => e.tenantId)}::text[], ${col((e) => e.projectId)}::text[],
+                           ${col((e) => e.sourceId)}::text[], ${col((e) => e.provider)}::text[], ${col((e) => e.service)}::text[],
+                           ${col((e) => e.environment)}::text[], ${col((e) => e.level)}::text[], ${col((e) => e.kind)}::text[],
+                           ${col((e) => e.message)}::text[], ${col((e) => e.fingerprint)}::text[],
+                           ${col((e) => JSON.stringify(e.attrs))}::jsonb[], ${col((e) => e.sourceEventId)}::text[])
+             as u(ts, tenant_id, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id)
+      on conflict (source_id, source_event_id, ts) do nothing
+      returning 1`;
+    inserted += rows.length;
+  }
+  return inserted;
+}
+
+export interface EventFilter {
+  projectId?: string;
+  provider?: string;
+  service?: string;
+  level?: string;
+  kind?: string;
+  since?: string;
+  until?: string;
+  q?: string;
+  after?: { ts: string; id: string };
+  limit: number;
+}
+
+export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Promise<EventRow[]> {
+  const like = f.q ? `%${f.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null;
+  return sql<EventRow[]>`
+    select id::text, ts, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id, ingested_at
+      from events
+     where tenant_id = ${tenantId}
+       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
+       ${f.provider ? sql`and provider = ${f.provider}` : sql``}
+       ${f.service ? sql`and service = ${f.service}` : sql``}
+       ${f.level ? sql`and level = ${f.level}` : sql``}
+       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
+       ${f.since ? sql`and ts >= ${f.since}` : sql``}
+       ${f.until ? sql`and ts < ${f.until}` : sql``}
+       ${like ? sql`and message ilike ${like}` : sql``}
+       ${f.after ? sql`and (ts, id) < (${f.after.ts}::timestamptz, ${f.after.id}::bigint)` : sql``}
+     order by ts desc, id desc
+     limit ${f.limit}`;
+}

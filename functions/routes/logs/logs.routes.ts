@@ -1,0 +1,128 @@
+/** Monitoring: log sources per project, signed webhooks from Render and Sentry, and the event store. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { idParam, problemContent } from '../../lib/http.ts';
+
+const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'a slug: lowercase letters, digits, - and _');
+const Credentials = z.strictObject({
+  api_key: z.string().min(8).max(1000).optional().openapi({ description: "the provider's API token, for pulls" }),
+  webhook_secret: z.string().min(8).max(1000).optional()
+    .openapi({ description: "what the provider signs webhooks with: Render's whsec_… secret, Sentry's integration client secret" }),
+}).default({});
+
+export const CreateLogSourceBody = z.discriminatedUnion('provider', [
+  z.strictObject({ provider: z.literal('supabase'), config: z.strictObject({ project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'a 20-character project ref') }), credentials: Credentials }),
+  z.strictObject({ provider: z.literal('render'), config: z.strictObject({ owner_id: z.string().min(1).max(100), resources: z.array(z.string().min(1).max(100)).min(1).max(50) }), credentials: Credentials }),
+  z.strictObject({ provider: z.literal('sentry'), config: z.strictObject({ organization: slug, project: slug }), credentials: Credentials }),
+]).openapi('CreateLogSource');
+
+export const LogSourceSchema = z.object({
+  id: z.string().openapi({ example: 'src_01jd2x3y4z5a6b7c8d9e0f1g2h' }),
+  project_id: z.string(),
+  provider: z.enum(['supabase', 'render', 'sentry']),
+  config: z.record(z.string(), z.unknown()),
+  credentials: z.object({ api_key: z.boolean(), webhook_secret: z.boolean() }).openapi({ description: 'which are set; never their values' }),
+  webhook_url: z.string().nullable().openapi({ description: 'where to point the provider’s webhook (Render, Sentry)' }),
+  last_pulled_at: z.string().nullable(),
+  last_error: z.string().nullable(),
+  created_at: z.string(),
+}).openapi('LogSource');
+
+export const EventSchema = z.object({
+  id: z.string(),
+  ts: z.string(),
+  project_id: z.string(),
+  source_id: z.string(),
+  provider: z.string(),
+  service: z.string().nullable(),
+  environment: z.string().nullable(),
+  level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']),
+  kind: z.enum(['log', 'error', 'deploy', 'alert']),
+  message: z.string(),
+  fingerprint: z.string().nullable(),
+  attrs: z.record(z.string(), z.unknown()),
+}).openapi('Event');
+
+const ProjectParam = idParam('prj');
+const SourceParams = ProjectParam.extend({
+  sid: z.string().regex(/^src_[0-9a-z]{26}$/).openapi({ param: { name: 'sid', in: 'path' } }),
+});
+const errors = {
+  400: problemContent('invalid input'),
+  401: problemContent('missing or invalid API key'),
+  403: problemContent('the key may not do this'),
+  404: problemContent('no such project or source in this tenant'),
+};
+
+export const createLogSource = createRoute({
+  method: 'post', path: '/v1/projects/{id}/log-sources', tags: ['monitoring'],
+  summary: 'Add a log source to a project',
+  request: { params: ProjectParam, body: { required: true, content: { 'application/json': { schema: CreateLogSourceBody } } } },
+  responses: { 201: { description: 'created', content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } }, ...errors },
+});
+
+export const listLogSources = createRoute({
+  method: 'get', path: '/v1/projects/{id}/log-sources', tags: ['monitoring'],
+  summary: "A project's log sources",
+  request: { params: ProjectParam },
+  responses: { 200: { description: 'sources', content: { 'application/json': { schema: z.object({ data: z.array(LogSourceSchema) }) } } }, ...errors },
+});
+
+export const getLogSource = createRoute({
+  method: 'get', path: '/v1/projects/{id}/log-sources/{sid}', tags: ['monitoring'],
+  summary: 'A log source',
+  request: { params: SourceParams },
+  responses: { 200: { description: 'the source', content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } }, ...errors },
+});
+
+export const deleteLogSource = createRoute({
+  method: 'delete', path: '/v1/projects/{id}/log-sources/{sid}', tags: ['monitoring'],
+  summary: 'Remove a log source (its webhooks then answer 404; its events stay until retention)',
+  request: { params: SourceParams },
+  responses: { 204: { description: 'deleted' }, ...errors },
+});
+
+const WebhookParams = z.object({ sourceId: z.string().max(40).openapi({ param: { name: 'sourceId', in: 'path' } }) });
+const webhookResponses = {
+  200: { description: 'a repeated delivery, already accepted', content: { 'application/json': { schema: z.object({ status: z.literal('duplicate'), delivery_id: z.string() }) } } },
+  202: { description: 'accepted: stored raw, normalized by a worker', content: { 'application/json': { schema: z.object({ status: z.literal('accepted'), delivery_id: z.string(), job_id: z.string() }) } } },
+  401: problemContent('missing, invalid or stale signature; nothing stored'),
+  404: problemContent('no such source, or it has no webhook secret'),
+  413: problemContent('body too large'),
+};
+
+export const renderWebhook = createRoute({
+  method: 'post', path: '/v1/webhooks/render/{sourceId}', tags: ['monitoring'],
+  summary: 'Render webhook (Standard Webhooks signature on the raw body, ±5 min)',
+  request: { params: WebhookParams },
+  responses: webhookResponses,
+});
+
+export const sentryWebhook = createRoute({
+  method: 'post', path: '/v1/webhooks/sentry/{sourceId}', tags: ['monitoring'],
+  summary: 'Sentry integration webhook (Sentry-Hook-Signature: HMAC-SHA256 of the raw body)',
+  request: { params: WebhookParams },
+  responses: webhookResponses,
+});
+
+export const listLogs = createRoute({
+  method: 'get', path: '/v1/logs', tags: ['monitoring'],
+  summary: 'Search events, newest first (keyset pages)',
+  request: {
+    query: z.object({
+      project: z.string().regex(/^prj_[0-9a-z]{26}$/).optional(),
+      provider: z.enum(['supabase', 'render', 'sentry', 'switchyard']).optional(),
+      service: z.string().max(200).optional(),
+      level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).optional(),
+      kind: z.enum(['log', 'error', 'deploy', 'alert']).optional(),
+      since: z.string().datetime({ offset: true }).optional(),
+      until: z.string().datetime({ offset: true }).optional(),
+      q: z.string().min(1).max(200).optional().openapi({ description: 'substring of the message' }),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: z.string().max(200).optional(),
+    }),
+  },
+  responses: {
+    200: { description: 'a page of events', content: { 'application/json': { schema: z.object({ data: z.array(EventSchema), next_cursor: z.string().nullable() }) } } },
+    ...errors,
+  },
+});
