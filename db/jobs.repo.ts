@@ -410,3 +410,12 @@ export async function listJobs(
        ${opts.after ? sql`and id < ${opts.after}` : sql``}
      order by id desc limit ${opts.limit}`;
 }
+
+/** The message of the job's latest progress event (what a continuation was waiting for), if any. */
+export async function lastProgressNote(sql: Sql, job: Pick<Job, 'id' | 'tenantId'>): Promise<string | null> {
+  const [row] = await sql<{ message: string | null }[]>`
+    select data->>'message' as message from job_events
+     where job_id = ${job.id} and tenant_id = ${job.tenantId} and type = 'progress'
+     order by id desc limit 1`;
+  return row?.message ?? null;
+}

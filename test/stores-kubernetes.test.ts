@@ -127,7 +127,7 @@ describe('a kubernetes store that cannot start', () => {
       const s = await storeOf(api, id);
       return s.status === 'failed' ? s : null;
     }, 20_000, 'store failed');
-    expect(failed.last_error).toMatch(/provisioning deadline/);
+    expect(failed.last_error).toMatch(/deadline/);
     expect(failed.last_error).toContain('ImagePullBackOff');
     expect(failed.last_error).toContain(BROKEN_IMAGE);
     expect(failed.runtime_details).toMatchObject({ reason: expect.stringContaining('ImagePullBackOff') });

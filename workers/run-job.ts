@@ -6,6 +6,7 @@
  */
 import type { Sql } from '../db/client.ts';
 import {
+  lastProgressNote,
   claimJob,
   completeJob,
   continueJob,
@@ -51,7 +52,9 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
     // Only reachable when earlier attempts died with their worker (lease expiry re-claims).
     outcome = { type: 'fail', error: `gave up after ${job.maxAttempts} attempts: ${job.lastError ?? 'worker lost'}`, retryable: false };
   } else if (job.deadlineAt && Date.parse(job.deadlineAt) < Date.now()) {
-    outcome = { type: 'fail', error: `deadline passed at ${job.deadlineAt}`, retryable: false };
+    // Keep the reason: what the job was last waiting for (e.g. a pod in ImagePullBackOff).
+    const note = await lastProgressNote(deps.db.sql, job).catch(() => null);
+    outcome = { type: 'fail', error: `not done by its deadline (${job.deadlineAt})${note ? `: ${note}` : ''}`, retryable: false };
   } else {
     const parsed = task.payload.safeParse(job.payload);
     if (!parsed.success) {
