@@ -107,7 +107,10 @@ describe('dashboard', () => {
 
     // Create, and watch the row become active with no reload.
     await page.getByLabel('Slug').fill('storefront-db');
-    await page.getByLabel('Name').fill('Storefront DB');
+    // Typed key by key: every keystroke re-renders the form, and the input must keep its focus.
+    await page.getByLabel('Name').fill('');
+    await page.getByLabel('Name').pressSequentially('Storefront DB');
+    expect(await page.getByLabel('Name').inputValue()).toBe('Storefront DB');
     await page.getByRole('button', { name: 'Create project' }).click();
     await row(page, 'storefront-db').waitFor();
     await row(page, 'storefront-db').locator('[data-status="active"]').waitFor({ timeout: 30_000 });

@@ -1,6 +1,7 @@
 /** Projects: the live table, the create form, actions with confirmation, and the detail view. */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, type Job, type JobEvent, type Project } from '../api/client';
+import { useCreateForm } from '../components/create-form';
 import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time, Timeline } from '../components/ui';
 import { useSession } from '../context';
 import { jobProgress, useLiveList } from '../live-list';
@@ -57,59 +58,23 @@ function ActionButtons({ project, ask }: { project: Project; ask: (a: Action, p:
 
 function CreateProjectForm({ onCreated }: { onCreated: (p: Project) => void }) {
   const { api } = useSession();
-  const [fields, setFields] = useState({ name: '', slug: '', plan: 'free' as Project['plan'], region: '' });
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [problem, setProblem] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k: keyof typeof fields) => (e: Event) => setFields({ ...fields, [k]: (e.target as HTMLInputElement).value });
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setProblem(null);
-    try {
-      const body = { name: fields.name, plan: fields.plan, ...(fields.slug ? { slug: fields.slug } : {}), ...(fields.region ? { region: fields.region } : {}) };
-      const res = await call(api.POST('/v1/projects', { body, headers: { 'Idempotency-Key': crypto.randomUUID() } }));
-      onCreated(res.project);
-      setFields({ name: '', slug: '', plan: fields.plan, region: '' });
-    } catch (err) {
-      const apiErr = err as ApiError;
-      const fieldErrors = apiErr.fieldErrors?.() ?? {};
-      setErrors(fieldErrors);
-      // Field errors show next to their fields; anything else as the problem itself.
-      if (Object.keys(fieldErrors).filter((f) => f in fields).length === 0) setProblem(apiErr);
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  const field = (name: keyof typeof fields, label: string, input: preact.JSX.Element, hint?: string) => (
-    <div class={`field ${errors[name] ? 'has-error' : ''}`}>
-      <label for={`project-${name}`}>{label}</label>
-      {input}
-      {hint && !errors[name] && <small id={`project-${name}-hint`} class="muted">{hint}</small>}
-      {errors[name] && <small id={`project-${name}-error`} class="field-error" role="alert">{errors[name]}</small>}
-    </div>
-  );
-  const aria = (name: string) => ({ 'aria-invalid': errors[name] ? true : undefined, 'aria-describedby': errors[name] ? `project-${name}-error` : `project-${name}-hint` });
-
+  const { fields, set, submit, control, field, form } = useCreateForm('project', { name: '', slug: '', plan: 'free', region: '' });
+  const onSubmit = submit(async (f) => {
+    const body = { name: f.name, plan: f.plan as Project['plan'], ...(f.slug ? { slug: f.slug } : {}), ...(f.region ? { region: f.region } : {}) };
+    onCreated((await call(api.POST('/v1/projects', { body, headers: { 'Idempotency-Key': crypto.randomUUID() } }))).project);
+    return { name: '', slug: '', plan: f.plan, region: '' };
+  });
   return (
-    <form class="card create-form" onSubmit={submit} aria-labelledby="create-project-title" noValidate>
-      <h2 id="create-project-title">New project</h2>
-      <div class="fields">
-        {field('name', 'Name', <input id="project-name" name="name" value={fields.name} onInput={set('name')} required maxLength={100} {...aria('name')} />)}
-        {field('slug', 'Slug', <input id="project-slug" name="slug" value={fields.slug} onInput={set('slug')} placeholder="from the name" {...aria('slug')} />, 'lowercase letters, digits and dashes')}
-        {field('plan', 'Plan', (
-          <select id="project-plan" name="plan" value={fields.plan} onChange={set('plan')} {...aria('plan')}>
-            <option value="free">free</option><option value="pro">pro</option><option value="enterprise">enterprise</option>
-          </select>
-        ))}
-        {field('region', 'Region', <input id="project-region" name="region" value={fields.region} onInput={set('region')} placeholder="default" {...aria('region')} />)}
-      </div>
-      <ProblemBox error={problem} />
-      <button type="submit" class="primary" disabled={busy}>{busy ? 'Creating…' : 'Create project'}</button>
-    </form>
+    form('New project', 'Create project', onSubmit, <>
+      {field('name', 'Name', <input {...control('name')} value={fields.name} onInput={set('name')} required maxLength={100} />)}
+      {field('slug', 'Slug', <input {...control('slug')} value={fields.slug} onInput={set('slug')} placeholder="from the name" />, 'lowercase letters, digits and dashes')}
+      {field('plan', 'Plan', (
+        <select {...control('plan')} value={fields.plan} onChange={set('plan')}>
+          <option value="free">free</option><option value="pro">pro</option><option value="enterprise">enterprise</option>
+        </select>
+      ))}
+      {field('region', 'Region', <input {...control('region')} value={fields.region} onInput={set('region')} placeholder="default" />)}
+    </>)
   );
 }
 

@@ -1,6 +1,7 @@
 /** Stores: the live table with engine, runtime and urls, the create form, delete, and the detail view. */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, type Store } from '../api/client';
+import { useCreateForm } from '../components/create-form';
 import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time, Timeline } from '../components/ui';
 import { useSession } from '../context';
 import { jobProgress, useLiveList } from '../live-list';
@@ -40,58 +41,26 @@ function Urls({ store }: { store: Store }) {
 
 function CreateStoreForm({ onCreated }: { onCreated: (s: Store) => void }) {
   const { api } = useSession();
-  const [fields, setFields] = useState({ name: '', engine: 'woocommerce' as Store['engine'], runtime: 'postgres' as Store['runtime'] });
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [problem, setProblem] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k: keyof typeof fields) => (e: Event) => setFields({ ...fields, [k]: (e.target as HTMLInputElement).value });
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setProblem(null);
-    try {
-      const res = await call(api.POST('/v1/stores', { body: fields, headers: { 'Idempotency-Key': crypto.randomUUID() } }));
-      onCreated(res.store);
-      setFields({ ...fields, name: '' });
-    } catch (err) {
-      const apiErr = err as ApiError;
-      const fieldErrors = apiErr.fieldErrors?.() ?? {};
-      setErrors(fieldErrors);
-      if (Object.keys(fieldErrors).filter((f) => f in fields).length === 0) setProblem(apiErr);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const aria = (name: string) => ({ 'aria-invalid': errors[name] ? true : undefined, 'aria-describedby': errors[name] ? `store-${name}-error` : undefined });
-  const err = (name: string) => errors[name] && <small id={`store-${name}-error`} class="field-error" role="alert">{errors[name]}</small>;
+  const { fields, set, submit, control, field, form } = useCreateForm('store', { name: '', engine: 'woocommerce', runtime: 'postgres' });
+  const onSubmit = submit(async (f) => {
+    const body = { name: f.name, engine: f.engine as Store['engine'], runtime: f.runtime as Store['runtime'] };
+    onCreated((await call(api.POST('/v1/stores', { body, headers: { 'Idempotency-Key': crypto.randomUUID() } }))).store);
+    return { ...f, name: '' };
+  });
   return (
-    <form class="card create-form" onSubmit={submit} aria-labelledby="create-store-title" noValidate>
-      <h2 id="create-store-title">New store</h2>
-      <div class="fields">
-        <div class={`field ${errors.name ? 'has-error' : ''}`}>
-          <label for="store-name">Name</label>
-          <input id="store-name" name="name" value={fields.name} onInput={set('name')} required {...aria('name')} />
-          {err('name') || <small class="muted">3–40 characters: a letter, then letters, digits, dashes</small>}
-        </div>
-        <div class="field">
-          <label for="store-engine">Engine</label>
-          <select id="store-engine" value={fields.engine} onChange={set('engine')} {...aria('engine')}>
-            <option value="woocommerce">WooCommerce</option><option value="medusa">Medusa</option>
-          </select>
-          {err('engine')}
-        </div>
-        <div class="field">
-          <label for="store-runtime">Runtime</label>
-          <select id="store-runtime" value={fields.runtime} onChange={set('runtime')} {...aria('runtime')}>
-            <option value="postgres">postgres</option><option value="kubernetes">kubernetes</option>
-          </select>
-          {err('runtime')}
-        </div>
-      </div>
-      <ProblemBox error={problem} />
-      <button type="submit" class="primary" disabled={busy}>{busy ? 'Creating…' : 'Create store'}</button>
-    </form>
+    form('New store', 'Create store', onSubmit, <>
+      {field('name', 'Name', <input {...control('name')} value={fields.name} onInput={set('name')} required />, '3–40 characters: a letter, then letters, digits, dashes')}
+      {field('engine', 'Engine', (
+        <select {...control('engine')} value={fields.engine} onChange={set('engine')}>
+          <option value="woocommerce">WooCommerce</option><option value="medusa">Medusa</option>
+        </select>
+      ))}
+      {field('runtime', 'Runtime', (
+        <select {...control('runtime')} value={fields.runtime} onChange={set('runtime')}>
+          <option value="postgres">postgres</option><option value="kubernetes">kubernetes</option>
+        </select>
+      ))}
+    </>)
   );
 }
 
