@@ -128,7 +128,7 @@ if (ONLY.has('queue')) {
   const deps: RunnerDeps = {
     db, signals, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
     registry: createRegistry([noop]), queue: createLocalQueue(signals),
-    providers: { project: null as never, stores: {} }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
+    providers: { project: null as never, stores: {}, logs: {} }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
   const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
 
@@ -144,7 +144,7 @@ if (ONLY.has('queue')) {
     return round(n / s, 0);
   }
   const startOurs = async () => {
-    const runner = createLocalRunner(deps, { concurrency: CONCURRENCY, pollIntervalMs: 1000, sweepIntervalMs: 60_000, realtimeRetentionHours: 24 });
+    const runner = createLocalRunner(deps, { concurrency: CONCURRENCY, pollIntervalMs: 1000, sweepIntervalMs: 60_000, realtimeRetentionHours: 24, schedule: { retention: { free: 14, pro: 30, enterprise: 90 } } });
     await runner.start();
     return async () => void (await runner.stop(5000));
   };

@@ -87,3 +87,37 @@ export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Pr
      order by ts desc, id desc
      limit ${f.limit}`;
 }
+
+export interface StatsFilter { projectId?: string; provider?: string; kind?: string; since: string; until: string; interval: '1m' | '1h' }
+export interface StatsRow { bucket: string; provider: string; level: string; count: number }
+
+/** Counts per time bucket, provider and level; served by the (tenant, project, ts) index. */
+export async function eventStats(sql: Sql, tenantId: string, f: StatsFilter): Promise<StatsRow[]> {
+  const unit = f.interval === '1m' ? 'minute' : 'hour';
+  return sql<StatsRow[]>`
+    select date_trunc(${unit}, ts) as bucket, provider, level, count(*)::int as count
+      from events
+     where tenant_id = ${tenantId}
+       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
+       ${f.provider ? sql`and provider = ${f.provider}` : sql``}
+       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
+       and ts >= ${f.since} and ts < ${f.until}
+     group by 1, 2, 3
+     order by 1, 2, 3`;
+}
+
+/** Matching events in [since, until): what an alert rule counts. */
+export async function countEvents(sql: Sql, tenantId: string, f: Omit<EventFilter, 'limit' | 'after'> & { since: string; until: string }): Promise<number> {
+  const like = f.q ? `%${f.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null;
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from events
+     where tenant_id = ${tenantId}
+       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
+       ${f.provider ? sql`and provider = ${f.provider}` : sql`and provider <> 'switchyard'`}
+       ${f.service ? sql`and service = ${f.service}` : sql``}
+       ${f.level ? sql`and level = ${f.level}` : sql``}
+       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
+       ${like ? sql`and message ilike ${like}` : sql``}
+       and ts >= ${f.since} and ts < ${f.until}`;
+  return row!.n;
+}

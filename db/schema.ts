@@ -124,8 +124,12 @@ export const logSources = pgTable('log_sources', {
   credentials: text('credentials'),
   hasApiKey: boolean('has_api_key').notNull().default(false),
   hasWebhookSecret: boolean('has_webhook_secret').notNull().default(false),
+  // The pull's high-water mark (provider-specific), advanced in the same transaction as the events it covers.
   cursor: jsonb('cursor').notNull().default({}),
   lastPulledAt: tstz('last_pulled_at'),
+  // Scheduled pulls: the sweeper enqueues one when this is due (null: never, e.g. no API key).
+  nextPullAt: tstz('next_pull_at'),
+  pullIntervalS: integer('pull_interval_s').notNull().default(60),
   lastError: text('last_error'),
   deletedAt: tstz('deleted_at'),
   createdAt: tstz('created_at').notNull().defaultNow(),
@@ -133,7 +137,47 @@ export const logSources = pgTable('log_sources', {
 }, (t) => [
   check('log_sources_provider_check', sql`${t.provider} in ('supabase', 'render', 'sentry')`),
   index('log_sources_tenant_project_idx').on(t.tenantId, t.projectId, t.id),
+  index('log_sources_next_pull_idx').on(t.nextPullAt).where(sql`${t.deletedAt} is null and ${t.nextPullAt} is not null`),
 ]);
+
+/**
+ * Alert rules: every `eval_interval_s` a job counts the project's events matching `filter` over
+ * the last `window_s`; at `threshold` or more it fires (once per `cooldown_s`): an `alert` event,
+ * a realtime `log` event and one signed notification to the channel.
+ */
+export const alertRules = pgTable('alert_rules', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  projectId: text('project_id').notNull().references(() => projects.id),
+  name: text('name').notNull(),
+  filter: jsonb('filter').notNull().default({}),
+  threshold: integer('threshold').notNull(),
+  windowS: integer('window_s').notNull(),
+  cooldownS: integer('cooldown_s').notNull(),
+  channelType: text('channel_type').notNull(),
+  // The URL may embed a token (Slack's incoming webhooks do): sealed, shown back only as its host.
+  channelUrl: text('channel_url').notNull(),
+  channelHost: text('channel_host').notNull(),
+  // The Standard Webhooks signing secret (sealed); returned once, at create.
+  signingSecret: text('signing_secret').notNull(),
+  nextEvalAt: tstz('next_eval_at'),
+  evalIntervalS: integer('eval_interval_s').notNull().default(60),
+  lastFiredAt: tstz('last_fired_at'),
+  firings: integer('firings').notNull().default(0),
+  deletedAt: tstz('deleted_at'),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+}, (t) => [
+  check('alert_rules_channel_check', sql`${t.channelType} in ('slack', 'webhook')`),
+  index('alert_rules_tenant_idx').on(t.tenantId, t.id),
+  index('alert_rules_next_eval_idx').on(t.nextEvalAt).where(sql`${t.deletedAt} is null`),
+]);
+
+/** System-wide periodic chores (retention): run by whichever sweeper finds one due, at most once per interval. */
+export const schedules = pgTable('schedules', {
+  name: text('name').primaryKey(),
+  nextRunAt: tstz('next_run_at').notNull().defaultNow(),
+  lastResult: jsonb('last_result'),
+});
 
 /**
  * Every verified webhook delivery, raw, exactly as it arrived: normalized by a worker, and

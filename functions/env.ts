@@ -81,6 +81,22 @@ export const Config = z.object({
   SWITCHYARD_STORE_IMAGE_WOOCOMMERCE_DB: z.string().min(1).optional(),
   SWITCHYARD_STORE_IMAGE_MEDUSA: z.string().min(1).optional(),
   SWITCHYARD_STORE_IMAGE_MEDUSA_DB: z.string().min(1).optional(),
+  /** Log pulls: the providers' API bases (tests point them at contract fakes). */
+  SWITCHYARD_SUPABASE_API_URL: z.string().url().default('https://api.supabase.com'),
+  SWITCHYARD_RENDER_API_URL: z.string().url().default('https://api.render.com/v1'),
+  SWITCHYARD_SENTRY_API_URL: z.string().url().default('https://sentry.io'),
+  /** Default seconds between scheduled pulls of a source with an API key (a source may set its own). */
+  SWITCHYARD_LOG_PULL_INTERVAL_S: int(60, 1),
+  /** How far back a new source's first pull reaches. */
+  SWITCHYARD_LOG_PULL_LOOKBACK_H: int(1, 0),
+  /** Events are kept this many days, by the tenant's plan; whole day partitions past the longest are dropped. */
+  SWITCHYARD_LOG_RETENTION_DAYS_FREE: int(14, 1),
+  SWITCHYARD_LOG_RETENTION_DAYS_PRO: int(30, 1),
+  SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE: int(90, 1),
+  /** Default seconds between evaluations of an alert rule. */
+  SWITCHYARD_ALERT_EVAL_INTERVAL_S: int(60, 1),
+  /** Development only: let alert notifications go to loopback and private addresses. */
+  SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
 }).superRefine((c, ctx) => {

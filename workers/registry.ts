@@ -11,6 +11,7 @@ import type { SecretBox } from '../functions/lib/crypto.ts';
 import type { Logger } from '../functions/lib/log.ts';
 import type { ProjectProvisioner } from './providers/project/provisioner.ts';
 import type { StoreRuntime } from './providers/store/runtime.ts';
+import type { LogPuller } from './providers/logs/pull/puller.ts';
 import type { StepOutcome } from './step.ts';
 
 export interface WorkerDeps {
@@ -18,7 +19,11 @@ export interface WorkerDeps {
   signals: Signaler;
   box: SecretBox;
   log: Logger;
-  providers: { project: ProjectProvisioner; stores: Partial<Record<string, StoreRuntime>> };
+  providers: {
+    project: ProjectProvisioner;
+    stores: Partial<Record<string, StoreRuntime>>;
+    logs: Partial<Record<string, LogPuller>>;
+  };
 }
 
 export interface TaskContext<P> {

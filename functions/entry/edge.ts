@@ -14,6 +14,7 @@ import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
+import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
 import { createApp, type App } from '../app.ts';
 import { ConfigError, parseConfig, qstashSettings, type Config, type QStashConfig } from '../env.ts';
 import { createSecretBox, parseSecretKey, type SecretBox } from '../lib/crypto.ts';
@@ -100,7 +101,7 @@ export async function createEdgeContext(
 
   const runner: RunnerDeps = {
     db, signals, box, log, registry, queue,
-    providers: { project: provisioner, stores: { postgres: storeRuntime } },
+    providers: { project: provisioner, stores: { postgres: storeRuntime }, logs: logPullersFromConfig(config) },
     workerId: (workerId ??= newId('wrk')),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },

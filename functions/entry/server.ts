@@ -21,6 +21,8 @@ import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
+import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
+import { scheduleOptions } from '../../workers/scheduler.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
 import { qstashSettings, type Config } from '../env.ts';
@@ -126,7 +128,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,
-    providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) } },
+    providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
     workerId: newId('wrk'),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
@@ -168,6 +170,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       pollIntervalMs: config.SWITCHYARD_POLL_INTERVAL_MS,
       sweepIntervalMs: config.SWITCHYARD_SWEEP_INTERVAL_MS,
       realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H,
+      schedule: scheduleOptions(config),
     });
     await runner.start();
   }

@@ -5,7 +5,7 @@
  */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export type IdPrefix = 'ten' | 'key' | 'prj' | 'sto' | 'job' | 'evt' | 'req' | 'wrk' | 'src' | 'whd';
+export type IdPrefix = 'ten' | 'key' | 'prj' | 'sto' | 'job' | 'evt' | 'req' | 'wrk' | 'src' | 'whd' | 'alr';
 
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   let time = '';

@@ -7,12 +7,15 @@ import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.rep
 import { pruneExpired } from './queue.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
+import { scheduleDue, type ScheduleOptions } from '../scheduler.ts';
 
 export interface LocalRunnerOptions {
   concurrency: number;
   pollIntervalMs: number;
   sweepIntervalMs: number;
   realtimeRetentionHours: number;
+  /** Periodic work (pulls, alert evaluations, retention) the sweep enqueues. */
+  schedule: ScheduleOptions;
 }
 
 export interface LocalRunner {
@@ -84,7 +87,10 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
       const requeued = await requeueExpiredLeases(deps.db.sql);
       if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
       await pruneExpired(deps.db.sql, opts.realtimeRetentionHours);
-      if (requeued.length) void fill();
+      const scheduled = await scheduleDue(deps.db.sql, opts.schedule);
+      if (scheduled.retention?.droppedPartitions.length || scheduled.retention?.deletedRows) log.info('retention', { ...scheduled.retention });
+      if (scheduled.jobs.length) await deps.queue.dispatch(scheduled.jobs);
+      if (requeued.length || scheduled.jobs.length) void fill();
     } catch (err) {
       if (!stopping) log.error('sweep failed', { err });
     }

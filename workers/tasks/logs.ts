@@ -6,10 +6,11 @@
  */
 import { z } from 'zod';
 import { insertEvents } from '../../db/events.repo.ts';
-import { getDelivery, getLogSourceForWebhook, markDeliveryProcessed } from '../../db/log-sources.repo.ts';
+import { getDelivery, getLogSourceById, getLogSourceForWebhook, markDeliveryProcessed, recordPull } from '../../db/log-sources.repo.ts';
 import { normalizeRender, normalizeSentry } from '../providers/logs/normalize.ts';
+import { ProviderUnavailable, RateLimited } from '../providers/logs/pull/http.ts';
 import { defineTask } from '../registry.ts';
-import { done, fail, type StepOutcome } from '../step.ts';
+import { continueAfter, done, fail, PermanentError, type StepOutcome } from '../step.ts';
 
 export const IngestDeliveryPayload = z.object({ delivery_id: z.string() });
 
@@ -40,4 +41,75 @@ export const ingestDelivery = defineTask({
   },
 });
 
-export const logTasks = [ingestDelivery];
+export const PullPayload = z.object({ source_id: z.string() });
+
+/** Consecutive outages a pull rides out (backing off) before it gives up until its next schedule. */
+const MAX_OUTAGES = 6;
+const outageBackoffMs = (n: number) => Math.min(300_000, 5_000 * 2 ** (n - 1));
+
+interface PullState { pages: number; events: number; outages: number }
+
+/**
+ * A scheduled (or requested) pull: one page per step, each committed with the source's new
+ * high-water mark, until the source is caught up. The mark is read from the source at every step,
+ * never from the job, so a step re-run after a crash starts from what was committed. Rate limits
+ * and outages are continuations (no attempt used); a refused key or a bad config ends the pull
+ * with the reason on the source, and the next schedule tries again.
+ */
+export const pullSource = defineTask({
+  kind: 'logs.pull',
+  payload: PullPayload,
+  async run(ctx): Promise<StepOutcome> {
+    const sql = ctx.deps.db.sql;
+    const source = await getLogSourceById(sql, ctx.job.tenantId, ctx.payload.source_id);
+    if (!source) return done({ skipped: 'the log source was deleted' });
+    const puller = ctx.deps.providers.logs[source.provider];
+    const st: PullState = { pages: 0, events: 0, outages: 0, ...(ctx.state as Partial<PullState> | null) };
+    const stop = (error: string) => done({ ...st, error }, async (tx) => {
+      await recordPull(tx, source.tenantId, source.id, { finished: true, lastError: error });
+    });
+    if (!puller) return stop(`pulling from ${source.provider} is not configured on this worker`);
+    let creds: { api_key?: string } = {};
+    try {
+      if (source.credentials) creds = JSON.parse(await ctx.deps.box.open(source.credentials, source.id));
+    } catch {
+      return fail("the source's credentials can't be opened: this worker's SWITCHYARD_SECRET_KEY is not the one that sealed them", { retryable: false });
+    }
+    if (!creds.api_key) return stop('the source has no API key to pull with');
+
+    let page;
+    try {
+      page = await puller.pull({
+        config: source.config as Record<string, unknown>, apiKey: creds.api_key,
+        cursor: source.cursor as Record<string, unknown>, now: new Date(), signal: ctx.signal,
+      });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err; // the lease ran out: an ordinary retry
+      if (err instanceof RateLimited) {
+        return continueAfter(Math.max(1000, err.retryAfterMs), st, err.message);
+      }
+      if (err instanceof ProviderUnavailable) {
+        const outages = st.outages + 1;
+        if (outages > MAX_OUTAGES) return stop(`${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`);
+        const wait = Math.max(err.retryAfterMs ?? 0, outageBackoffMs(outages));
+        return continueAfter(wait, { ...st, outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`);
+      }
+      if (err instanceof PermanentError || err instanceof Error) return stop(err.message);
+      throw err;
+    }
+    const events = page.events.map((e) => ({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider }));
+    const next: PullState = { pages: st.pages + 1, events: st.events + events.length, outages: 0 };
+    if (page.more) {
+      return continueAfter(page.minDelayMs, next, page.note, async (tx) => {
+        await insertEvents(tx, events);
+        await recordPull(tx, source.tenantId, source.id, { cursor: page.cursor });
+      });
+    }
+    return done(next, async (tx) => {
+      await insertEvents(tx, events);
+      await recordPull(tx, source.tenantId, source.id, { cursor: page.cursor, finished: true, lastError: null });
+    });
+  },
+});
+
+export const logTasks = [ingestDelivery, pullSource];

@@ -35,7 +35,7 @@ export const listJobs = createRoute({
   summary: 'List jobs, newest first',
   request: {
     query: ListQuery.extend({
-      subject: z.string().regex(/^[a-z]+:[a-z]{3}_[0-9a-z]{26}$/, 'a subject such as project:prj_…').optional(),
+      subject: z.string().regex(/^[a-z_]+:[a-z]{3}_[0-9a-z]{26}$/, 'a subject such as project:prj_…').optional(),
       status: JobStatus.optional(),
     }),
   },

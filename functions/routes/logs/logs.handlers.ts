@@ -5,13 +5,16 @@
  * Normalizing is the worker's (workers/tasks/logs.ts).
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { listEvents, type EventRow } from '../../../db/events.repo.ts';
-import { writeSubjectWithJob } from '../../../db/jobs.repo.ts';
+import { eventStats, listEvents, type EventRow } from '../../../db/events.repo.ts';
+import { insertJob, writeSubjectWithJob } from '../../../db/jobs.repo.ts';
 import {
-  deleteLogSource, getLogSource, getLogSourceForWebhook, insertDeliveryQuery, insertLogSource, listLogSources, type LogSource,
+  deleteLogSource, getDelivery, getLogSource, getLogSourceForWebhook, insertDeliveryQuery, insertLogSource, listDeliveries, listLogSources,
+  type LogSource, type WebhookDelivery,
 } from '../../../db/log-sources.repo.ts';
+import { pullJob } from '../../../workers/scheduler.ts';
+import { toJob } from '../schemas.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
-import { badRequest, notFound, Problem } from '../../errors.ts';
+import { badRequest, notFound, Problem, unprocessable } from '../../errors.ts';
 import { fromBase64Url, toBase64Url } from '../../lib/crypto.ts';
 import { afterCommit, validationHook } from '../../lib/http.ts';
 import { newId } from '../../lib/ids.ts';
@@ -26,9 +29,15 @@ function toLogSource(s: LogSource, origin: string) {
     id: s.id, project_id: s.projectId, provider: s.provider as 'render', config: s.config as Record<string, unknown>,
     credentials: { api_key: s.hasApiKey, webhook_secret: s.hasWebhookSecret },
     webhook_url: s.provider === 'supabase' ? null : `${origin}/v1/webhooks/${s.provider}/${s.id}`,
-    last_pulled_at: s.lastPulledAt, last_error: s.lastError, created_at: s.createdAt,
+    pull_interval_s: s.pullIntervalS, next_pull_at: s.nextPullAt && new Date(s.nextPullAt).toISOString(),
+    last_pulled_at: s.lastPulledAt && new Date(s.lastPulledAt).toISOString(), last_error: s.lastError, created_at: new Date(s.createdAt).toISOString(),
   };
 }
+
+const toDelivery = (d: WebhookDelivery) => ({
+  id: d.id, delivery_id: d.deliveryId, resource: d.resource, received_at: new Date(d.receivedAt).toISOString(),
+  processed_at: d.processedAt && new Date(d.processedAt).toISOString(), event_count: d.eventCount,
+});
 
 const toEvent = (e: EventRow) => ({
   id: e.id, ts: new Date(e.ts).toISOString(), project_id: e.projectId, source_id: e.sourceId, provider: e.provider, service: e.service,
@@ -67,6 +76,7 @@ export function logsRouter(deps: AppDeps) {
       id, tenantId, projectId, provider: body.provider, config: body.config,
       credentials: hasAny ? await deps.box.seal(JSON.stringify(creds), id) : null,
       hasApiKey: !!creds.api_key, hasWebhookSecret: !!creds.webhook_secret,
+      pullIntervalS: body.pull_interval_s ?? deps.config.SWITCHYARD_LOG_PULL_INTERVAL_S,
     });
     if (!source) throw notFound('project');
     return c.json({ log_source: toLogSource(source, origin(c.req.url)) }, 201, { Location: `/v1/projects/${projectId}/log-sources/${id}` });
@@ -89,6 +99,59 @@ export function logsRouter(deps: AppDeps) {
     const { id, sid } = c.req.valid('param');
     if (!(await deleteLogSource(deps.db.sql, c.get('principal').tenantId, id, sid))) throw notFound('log source');
     return c.body(null, 204);
+  });
+
+  app.openapi(routes.pullLogSource, async (c) => {
+    const { id, sid } = c.req.valid('param');
+    const { tenantId } = c.get('principal');
+    const source = await getLogSource(deps.db.sql, tenantId, id, sid);
+    if (!source) throw notFound('log source');
+    if (!source.hasApiKey) throw unprocessable('the source has no API key to pull with; add one by recreating the source with credentials.api_key');
+    // Pulls of one source run one at a time (concurrency key), each from the committed mark.
+    const job = await insertJob(deps.db.sql, pullJob(tenantId, source.id));
+    afterCommit(deps, [job]);
+    return c.json({ job: toJob(job) }, 202, { Location: `/v1/jobs/${job.id}` });
+  });
+
+  app.openapi(routes.listDeliveries, async (c) => {
+    const { id, sid } = c.req.valid('param');
+    const { tenantId } = c.get('principal');
+    if (!(await getLogSource(deps.db.sql, tenantId, id, sid))) throw notFound('log source');
+    const rows = await listDeliveries(deps.db.sql, tenantId, sid, c.req.valid('query').limit);
+    return c.json({ data: rows.map(toDelivery) }, 200);
+  });
+
+  app.openapi(routes.replayDelivery, async (c) => {
+    const { id, sid, did } = c.req.valid('param');
+    const { tenantId } = c.get('principal');
+    if (!(await getLogSource(deps.db.sql, tenantId, id, sid))) throw notFound('log source');
+    const delivery = await getDelivery(deps.db.sql, tenantId, did);
+    if (!delivery || delivery.sourceId !== sid) throw notFound('delivery');
+    const job = await insertJob(deps.db.sql, {
+      id: newId('job'), tenantId, kind: 'logs.ingest_delivery', subjectType: 'webhook_delivery', subjectId: delivery.id,
+      payload: { delivery_id: delivery.id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS,
+    });
+    afterCommit(deps, [job]);
+    return c.json({ job: toJob(job) }, 202, { Location: `/v1/jobs/${job.id}` });
+  });
+
+  app.openapi(routes.logStats, async (c) => {
+    const q = c.req.valid('query');
+    const span = q.interval === '1m' ? 3_600_000 : 86_400_000;
+    const until = q.until ? new Date(q.until) : new Date();
+    const since = q.since ? new Date(q.since) : new Date(until.getTime() - span);
+    const buckets = (until.getTime() - since.getTime()) / (q.interval === '1m' ? 60_000 : 3_600_000);
+    if (!(buckets > 0)) throw badRequest('since must be before until', [{ field: 'since', message: 'after until' }]);
+    if (buckets > 1440) {
+      throw badRequest(`at most 1440 buckets per query (${q.interval === '1m' ? '24 h of minutes' : '60 days of hours'})`, [{ field: 'since', message: 'range too long for this interval' }]);
+    }
+    const rows = await eventStats(deps.db.sql, c.get('principal').tenantId, {
+      projectId: q.project, provider: q.provider, kind: q.kind, since: since.toISOString(), until: until.toISOString(), interval: q.interval,
+    });
+    return c.json({
+      interval: q.interval, since: since.toISOString(), until: until.toISOString(),
+      data: rows.map((r) => ({ ts: new Date(r.bucket).toISOString(), provider: r.provider, level: r.level as 'info', count: r.count })),
+    }, 200);
   });
 
   const receive = (provider: 'render' | 'sentry') => async (c: import('hono').Context<AppEnv>) => {

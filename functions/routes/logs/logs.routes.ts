@@ -1,6 +1,7 @@
 /** Monitoring: log sources per project, signed webhooks from Render and Sentry, and the event store. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { idParam, problemContent } from '../../lib/http.ts';
+import { JobSchema } from '../schemas.ts';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'a slug: lowercase letters, digits, - and _');
 const Credentials = z.strictObject({
@@ -9,10 +10,13 @@ const Credentials = z.strictObject({
     .openapi({ description: "what the provider signs webhooks with: Render's whsec_… secret, Sentry's integration client secret" }),
 }).default({});
 
+const pullInterval = z.number().int().min(10).max(86_400).optional()
+  .openapi({ description: 'seconds between scheduled pulls (default SWITCHYARD_LOG_PULL_INTERVAL_S); pulls run only with an api_key' });
+
 export const CreateLogSourceBody = z.discriminatedUnion('provider', [
-  z.strictObject({ provider: z.literal('supabase'), config: z.strictObject({ project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'a 20-character project ref') }), credentials: Credentials }),
-  z.strictObject({ provider: z.literal('render'), config: z.strictObject({ owner_id: z.string().min(1).max(100), resources: z.array(z.string().min(1).max(100)).min(1).max(50) }), credentials: Credentials }),
-  z.strictObject({ provider: z.literal('sentry'), config: z.strictObject({ organization: slug, project: slug }), credentials: Credentials }),
+  z.strictObject({ provider: z.literal('supabase'), config: z.strictObject({ project_ref: z.string().regex(/^[a-z0-9]{20}$/, 'a 20-character project ref') }), credentials: Credentials, pull_interval_s: pullInterval }),
+  z.strictObject({ provider: z.literal('render'), config: z.strictObject({ owner_id: z.string().min(1).max(100), resources: z.array(z.string().min(1).max(100)).min(1).max(50) }), credentials: Credentials, pull_interval_s: pullInterval }),
+  z.strictObject({ provider: z.literal('sentry'), config: z.strictObject({ organization: slug, project: slug }), credentials: Credentials, pull_interval_s: pullInterval }),
 ]).openapi('CreateLogSource');
 
 export const LogSourceSchema = z.object({
@@ -22,10 +26,23 @@ export const LogSourceSchema = z.object({
   config: z.record(z.string(), z.unknown()),
   credentials: z.object({ api_key: z.boolean(), webhook_secret: z.boolean() }).openapi({ description: 'which are set; never their values' }),
   webhook_url: z.string().nullable().openapi({ description: 'where to point the provider’s webhook (Render, Sentry)' }),
+  pull_interval_s: z.number().int(),
+  next_pull_at: z.string().nullable().openapi({ description: 'null: never pulled on a schedule (no API key)' }),
   last_pulled_at: z.string().nullable(),
-  last_error: z.string().nullable(),
+  last_error: z.string().nullable().openapi({ description: 'why the last pull stopped short, if it did' }),
   created_at: z.string(),
 }).openapi('LogSource');
+
+export const DeliverySchema = z.object({
+  id: z.string(),
+  delivery_id: z.string().openapi({ description: "the provider's delivery id (webhook-id, Request-ID)" }),
+  resource: z.string().nullable(),
+  received_at: z.string(),
+  processed_at: z.string().nullable(),
+  event_count: z.number().int().nullable(),
+}).openapi('WebhookDelivery');
+
+const JobRef = JobSchema;
 
 export const EventSchema = z.object({
   id: z.string(),
@@ -45,6 +62,9 @@ export const EventSchema = z.object({
 const ProjectParam = idParam('prj');
 const SourceParams = ProjectParam.extend({
   sid: z.string().regex(/^src_[0-9a-z]{26}$/).openapi({ param: { name: 'sid', in: 'path' } }),
+});
+const DeliveryParams = SourceParams.extend({
+  did: z.string().regex(/^whd_[0-9a-z]{26}$/).openapi({ param: { name: 'did', in: 'path' } }),
 });
 const errors = {
   400: problemContent('invalid input'),
@@ -79,6 +99,31 @@ export const deleteLogSource = createRoute({
   summary: 'Remove a log source (its webhooks then answer 404; its events stay until retention)',
   request: { params: SourceParams },
   responses: { 204: { description: 'deleted' }, ...errors },
+});
+
+export const pullLogSource = createRoute({
+  method: 'post', path: '/v1/projects/{id}/log-sources/{sid}/pull', tags: ['monitoring'],
+  summary: 'Pull now (a logs.pull job from the high-water mark; follow it with GET /v1/jobs/{id} or SSE)',
+  request: { params: SourceParams },
+  responses: {
+    202: { description: 'pull queued', content: { 'application/json': { schema: z.object({ job: JobRef }) } } },
+    ...errors,
+    422: problemContent('the source has no API key to pull with'),
+  },
+});
+
+export const listDeliveries = createRoute({
+  method: 'get', path: '/v1/projects/{id}/log-sources/{sid}/deliveries', tags: ['monitoring'],
+  summary: "A source's raw webhook deliveries, newest first",
+  request: { params: SourceParams, query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+  responses: { 200: { description: 'deliveries', content: { 'application/json': { schema: z.object({ data: z.array(DeliverySchema) }) } } }, ...errors },
+});
+
+export const replayDelivery = createRoute({
+  method: 'post', path: '/v1/projects/{id}/log-sources/{sid}/deliveries/{did}/replay', tags: ['monitoring'],
+  summary: 'Normalize a stored delivery again (events it already made are not repeated)',
+  request: { params: DeliveryParams },
+  responses: { 202: { description: 'replay queued', content: { 'application/json': { schema: z.object({ job: JobRef }) } } }, ...errors },
 });
 
 const WebhookParams = z.object({ sourceId: z.string().max(40).openapi({ param: { name: 'sourceId', in: 'path' } }) });
@@ -123,6 +168,35 @@ export const listLogs = createRoute({
   },
   responses: {
     200: { description: 'a page of events', content: { 'application/json': { schema: z.object({ data: z.array(EventSchema), next_cursor: z.string().nullable() }) } } },
+    ...errors,
+  },
+});
+
+export const StatsBucket = z.object({
+  ts: z.string().openapi({ description: 'start of the bucket (UTC)' }),
+  provider: z.string(),
+  level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']),
+  count: z.number().int(),
+}).openapi('LogStatsBucket');
+
+export const logStats = createRoute({
+  method: 'get', path: '/v1/logs/stats', tags: ['monitoring'],
+  summary: 'Event counts per bucket, level and provider (for charts); empty buckets are left out',
+  request: {
+    query: z.object({
+      interval: z.enum(['1m', '1h']).default('1m'),
+      project: z.string().regex(/^prj_[0-9a-z]{26}$/).optional(),
+      provider: z.enum(['supabase', 'render', 'sentry', 'switchyard']).optional(),
+      kind: z.enum(['log', 'error', 'deploy', 'alert']).optional(),
+      since: z.string().datetime({ offset: true }).optional().openapi({ description: 'default: 1 h ago for 1m, 24 h ago for 1h' }),
+      until: z.string().datetime({ offset: true }).optional().openapi({ description: 'default: now' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'buckets, oldest first',
+      content: { 'application/json': { schema: z.object({ interval: z.enum(['1m', '1h']), since: z.string(), until: z.string(), data: z.array(StatsBucket) }) } },
+    },
     ...errors,
   },
 });

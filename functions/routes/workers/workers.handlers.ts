@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { getJob } from '../../../db/jobs.repo.ts';
 import { pruneExpired } from '../../../workers/queue/queue.ts';
 import { runJob, type RunnerDeps } from '../../../workers/run-job.ts';
+import { scheduleDue, scheduleOptions, type ScheduleOptions } from '../../../workers/scheduler.ts';
 import { createSignatureVerifier, JOBS_PATH, SWEEP_PATH, sweepDispatches, type SignatureVerifier } from '../../../workers/queue/qstash.ts';
 import type { Config, QStashConfig } from '../../env.ts';
 import type { AppEnv } from '../../deps.ts';
@@ -22,20 +23,20 @@ export interface WorkerHost {
   verifier: SignatureVerifier;
   /** SWITCHYARD_WORKER_URL: signatures are checked against the URL QStash was asked to call. */
   workerUrl: string;
-  sweep: { staleMs: number; limit: number; realtimeRetentionHours: number };
+  sweep: { staleMs: number; limit: number; realtimeRetentionHours: number; schedule: ScheduleOptions };
 }
 
 /** The worker host every runtime builds from its runner and the QStash settings. */
 export function createWorkerHost(
   runner: RunnerDeps,
   qstash: QStashConfig,
-  config: Pick<Config, 'SWITCHYARD_REDISPATCH_AFTER_MS' | 'SWITCHYARD_REALTIME_RETENTION_H'>,
+  config: Config,
 ): WorkerHost {
   return {
     runner,
     verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
     workerUrl: qstash.SWITCHYARD_WORKER_URL,
-    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H },
+    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H, schedule: scheduleOptions(config) },
   };
 }
 
@@ -121,8 +122,11 @@ export function workersRouter(host: WorkerHost) {
 /** One sweep plus housekeeping: the QStash schedule's and the Cron Trigger's work. */
 export async function sweepOnce(host: WorkerHost) {
   const sql = host.runner.db.sql;
+  // Periodic jobs first, so this sweep's dispatch pass sends them too.
+  const scheduled = await scheduleDue(sql, host.sweep.schedule);
   const result = await sweepDispatches(sql, host.runner.queue, host.sweep);
   await pruneExpired(sql, host.sweep.realtimeRetentionHours);
-  if (result.requeued || result.dispatched || result.failed) host.runner.log.info('sweep', { ...result });
-  return result;
+  const summary = { ...result, pulls: scheduled.pulls, evaluations: scheduled.evaluations, retention: scheduled.retention };
+  if (result.requeued || result.dispatched || result.failed || scheduled.retention) host.runner.log.info('sweep', summary);
+  return summary;
 }

@@ -1,0 +1,151 @@
+/**
+ * Periodic work, found by the sweeper (the local runner's timer, the QStash schedule, the Cron
+ * Trigger), so every transport schedules the same way and nothing needs a clock of its own:
+ *
+ * - log sources whose `next_pull_at` is due get a `logs.pull` job (none while one is still queued
+ *   or running for that source, so a slow backlog doesn't pile up pulls);
+ * - alert rules whose `next_eval_at` is due get an `alerts.evaluate` job;
+ * - once an hour, retention: day partitions of `events` past the longest plan's retention are
+ *   dropped whole, and shorter plans' older rows are deleted in bounded batches.
+ *
+ * Claiming a due row and inserting its job happen in one transaction, and the claim moves the row's
+ * next time forward, so two sweepers at once make one job.
+ */
+import type postgres from 'postgres';
+import type { Sql } from '../db/client.ts';
+import { insertJobs, type NewJob } from '../db/jobs.repo.ts';
+import { newId } from '../functions/lib/ids.ts';
+import type { DispatchableJob } from './queue/queue.ts';
+import type { Config } from '../functions/env.ts';
+
+export interface RetentionPolicy { free: number; pro: number; enterprise: number }
+
+export interface ScheduleOptions {
+  retention: RetentionPolicy;
+  /** Most jobs of each kind one sweep makes. */
+  limit?: number;
+}
+
+export function scheduleOptions(config: Config): ScheduleOptions {
+  return {
+    retention: {
+      free: config.SWITCHYARD_LOG_RETENTION_DAYS_FREE,
+      pro: config.SWITCHYARD_LOG_RETENTION_DAYS_PRO,
+      enterprise: config.SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE,
+    },
+  };
+}
+
+export interface ScheduleResult {
+  pulls: number;
+  evaluations: number;
+  retention: RetentionResult | null;
+  jobs: DispatchableJob[];
+}
+
+export async function scheduleDue(sql: postgres.Sql, opts: ScheduleOptions): Promise<ScheduleResult> {
+  const limit = opts.limit ?? 200;
+  const { jobs, pulls, evaluations } = await sql.begin(async (tx) => {
+    const sources = await tx<{ id: string; tenantId: string }[]>`
+      update log_sources s set next_pull_at = now() + s.pull_interval_s * interval '1 second'
+       where s.id in (
+         select id from log_sources
+          where deleted_at is null and next_pull_at <= now()
+          order by next_pull_at limit ${limit}
+          for update skip locked)
+         and not exists (select 1 from jobs j where j.tenant_id = s.tenant_id and j.subject_type = 'log_source'
+                           and j.subject_id = s.id and j.status in ('queued', 'running'))
+      returning s.id, s.tenant_id`;
+    const rules = await tx<{ id: string; tenantId: string }[]>`
+      update alert_rules r set next_eval_at = now() + r.eval_interval_s * interval '1 second'
+       where r.id in (
+         select id from alert_rules
+          where deleted_at is null and next_eval_at <= now()
+          order by next_eval_at limit ${limit}
+          for update skip locked)
+         and not exists (select 1 from jobs j where j.tenant_id = r.tenant_id and j.subject_type = 'alert_rule'
+                           and j.subject_id = r.id and j.status in ('queued', 'running'))
+      returning r.id, r.tenant_id`;
+    const list: NewJob[] = [
+      ...sources.map((s) => pullJob(s.tenantId, s.id)),
+      ...rules.map((r) => evaluateJob(r.tenantId, r.id)),
+    ];
+    await insertJobs(tx, list);
+    return { jobs: list, pulls: sources.length, evaluations: rules.length };
+  });
+  const now = new Date().toISOString();
+  const retention = await runRetentionIfDue(sql, opts.retention);
+  return { pulls, evaluations, retention, jobs: jobs.map((j) => ({ id: j.id, tenantId: j.tenantId, runAt: now, steps: 0, attempts: 0 })) };
+}
+
+export function pullJob(tenantId: string, sourceId: string): NewJob {
+  return {
+    id: newId('job'), tenantId, kind: 'logs.pull', subjectType: 'log_source', subjectId: sourceId,
+    payload: { source_id: sourceId }, maxAttempts: 3, concurrencyKey: `log_source:${sourceId}`,
+  };
+}
+
+export function evaluateJob(tenantId: string, ruleId: string): NewJob {
+  return {
+    id: newId('job'), tenantId, kind: 'alerts.evaluate', subjectType: 'alert_rule', subjectId: ruleId,
+    payload: { rule_id: ruleId }, maxAttempts: 3, concurrencyKey: `alert_rule:${ruleId}`,
+  };
+}
+
+export interface RetentionResult { droppedPartitions: string[]; deletedRows: number }
+
+/** Retention at most once an hour, whichever sweeper gets there first. */
+async function runRetentionIfDue(sql: Sql, policy: RetentionPolicy): Promise<RetentionResult | null> {
+  const [due] = await sql`
+    insert into schedules (name, next_run_at) values ('events.retention', now() + interval '1 hour')
+    on conflict (name) do update set next_run_at = excluded.next_run_at
+      where schedules.next_run_at <= now()
+    returning name`;
+  if (!due) return null;
+  const result = await applyRetention(sql, policy);
+  await sql`update schedules set last_result = ${JSON.stringify(result)}::jsonb where name = 'events.retention'`;
+  return result;
+}
+
+/**
+ * Drops whole day partitions older than the longest retention (cheap: no row is read), then
+ * deletes rows older than each shorter plan's retention, in batches of `batch` rows and at most
+ * `maxBatches` per run, so one sweep stays short; the next run carries on.
+ */
+export async function applyRetention(sql: Sql, policy: RetentionPolicy, now = new Date(), opts = { batch: 5000, maxBatches: 20 }): Promise<RetentionResult> {
+  const dayMs = 86_400_000;
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const longest = Math.max(policy.free, policy.pro, policy.enterprise);
+  const partitions = await sql<{ name: string }[]>`
+    select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+     where i.inhparent = 'events'::regclass`;
+  const droppedPartitions: string[] = [];
+  for (const { name } of partitions) {
+    const m = /^events_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+    if (!m) continue;
+    const dayEnd = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) + dayMs;
+    // A partition goes once every row it can hold is past the longest retention.
+    if (dayEnd <= today - longest * dayMs) {
+      await sql.unsafe(`drop table if exists "${name}"`);
+      droppedPartitions.push(name);
+    }
+  }
+  let deletedRows = 0;
+  for (const plan of ['free', 'pro', 'enterprise'] as const) {
+    const days = policy[plan];
+    if (days >= longest) continue;
+    const cutoff = new Date(now.getTime() - days * dayMs).toISOString();
+    for (let i = 0; i < opts.maxBatches; i++) {
+      const res = await sql`
+        delete from events e using (
+          select ts, id from events
+           where ts < ${cutoff}::timestamptz
+             and tenant_id in (select id from tenants where plan = ${plan})
+           limit ${opts.batch}) d
+         where e.ts = d.ts and e.id = d.id`;
+      deletedRows += res.count;
+      if (res.count < opts.batch) break;
+    }
+  }
+  return { droppedPartitions, deletedRows };
+}
