@@ -18,6 +18,7 @@ import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
 import { storesRouter } from './routes/stores/stores.handlers.ts';
 import { logsRouter } from './routes/logs/logs.handlers.ts';
+import { alertsRouter } from './routes/alerts/alerts.handlers.ts';
 import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
 import { workersRouter } from './routes/workers/workers.handlers.ts';
 
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps) {
     app.route('/', projectsRouter(deps));
     app.route('/', storesRouter(deps));
     app.route('/', logsRouter(deps));
+    app.route('/', alertsRouter(deps));
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
 

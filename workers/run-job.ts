@@ -83,10 +83,11 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
     log.warn('job outcome discarded: lease lost to another worker');
     return { outcome: 'lost_lease', job };
   }
-  const { next, label } = result;
+  const { next, label, spawned } = result;
   wake();
-  if (next.status === 'queued') {
-    await deps.queue.dispatch([next]).catch((err) => log.warn('dispatch failed; the sweeper will resend', { err }));
+  const due = [...(next.status === 'queued' ? [next] : []), ...spawned];
+  if (due.length) {
+    await deps.queue.dispatch(due).catch((err) => log.warn('dispatch failed; the sweeper will resend', { err }));
   }
   log[label === 'dead' ? 'warn' : 'info'](`job ${label}`, label === 'dead' || label === 'retry_scheduled' ? { error: next.lastError } : {});
   return { outcome: label, job: next };
@@ -98,28 +99,28 @@ async function persistOutcome(
   onDead: ((tx: Sql, job: Job, error: string) => Promise<void>) | undefined,
   job: Job,
   outcome: StepOutcome,
-): Promise<{ next: Job; label: Exclude<RunResult['outcome'], 'skipped' | 'lost_lease'> } | null> {
+): Promise<{ next: Job; label: Exclude<RunResult['outcome'], 'skipped' | 'lost_lease'>; spawned: Job[] } | null> {
   switch (outcome.type) {
     case 'done': {
       const next = await completeJob(tx, job, outcome.result);
       if (!next) return null;
-      await outcome.commit?.(tx);
-      return { next, label: 'succeeded' };
+      const spawned = (await outcome.commit?.(tx)) ?? [];
+      return { next, label: 'succeeded', spawned };
     }
     case 'continue': {
       const next = await continueJob(tx, job, outcome.delayMs, outcome.state, outcome.note);
       if (!next) return null;
-      await outcome.commit?.(tx);
-      return { next, label: 'continued' };
+      const spawned = (await outcome.commit?.(tx)) ?? [];
+      return { next, label: 'continued', spawned };
     }
     case 'fail': {
       const next = await failJob(tx, job, outcome.error, outcome.retryable, deps.retry);
       if (!next) return null;
       if (next.status === 'dead') {
         await onDead?.(tx, next, outcome.error);
-        return { next, label: 'dead' };
+        return { next, label: 'dead', spawned: [] };
       }
-      return { next, label: 'retry_scheduled' };
+      return { next, label: 'retry_scheduled', spawned: [] };
     }
   }
 }

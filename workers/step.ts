@@ -4,9 +4,13 @@
  * inside an edge timeout and a job can outlive any of them.
  */
 import type { Sql } from '../db/client.ts';
+import type { Job } from '../db/jobs.repo.ts';
 
-/** Runs inside the outcome transaction, with the job's own update, so both commit or neither. */
-export type Commit = (tx: Sql) => Promise<void>;
+/**
+ * Runs inside the outcome transaction, with the job's own update, so both commit or neither. It
+ * may create follow-up jobs there (insertJob) and return them: they are dispatched after commit.
+ */
+export type Commit = (tx: Sql) => Promise<void | Job[]>;
 
 export type StepOutcome =
   | { type: 'done'; result: unknown; commit?: Commit }

@@ -13,6 +13,7 @@ import type { RunnerDeps } from '../../workers/run-job.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
+import { alertTasks } from '../../workers/tasks/alerts.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
 import { createApp, type App } from '../app.ts';
@@ -73,7 +74,9 @@ function secretBox(secret: string): Promise<SecretBox> {
 
 // Workers forbid random values at global scope: the isolate's worker id is made on first use.
 let workerId: string | undefined;
-const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks]);
+// Alert notifications from the edge: the platform itself keeps fetch away from private networks;
+// the URL check here still refuses loopback and private literals. Never allowed on the edge.
+const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false })]);
 
 export interface EdgeContext {
   app: App;

@@ -19,6 +19,8 @@ import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
+import { alertTasks } from '../../workers/tasks/alerts.ts';
+import { lookup } from 'node:dns/promises';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
@@ -124,7 +126,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
-  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...(opts.extraTasks ?? [])]);
+  const alerts = alertTasks({
+    allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS,
+    resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+  });
+  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue,

@@ -1,0 +1,74 @@
+/** Alert rules and their firings. Every query is scoped by tenant. */
+import type { Sql } from './client.ts';
+import type { alertRules } from './schema.ts';
+
+export type AlertRule = typeof alertRules.$inferSelect;
+
+export interface AlertFilter { provider?: string; service?: string; level?: string; kind?: string; q?: string }
+
+export interface NewAlertRule {
+  id: string;
+  tenantId: string;
+  projectId: string;
+  name: string;
+  filter: AlertFilter;
+  threshold: number;
+  windowS: number;
+  cooldownS: number;
+  channelType: 'slack' | 'webhook';
+  channelUrl: string;
+  channelHost: string;
+  signingSecret: string;
+  evalIntervalS: number;
+}
+
+/** Inserts a rule for a live project of the tenant (first evaluation at once); null when there is no such project. */
+export async function insertAlertRule(sql: Sql, r: NewAlertRule): Promise<AlertRule | null> {
+  const [row] = await sql<AlertRule[]>`
+    insert into alert_rules (id, tenant_id, project_id, name, filter, threshold, window_s, cooldown_s, channel_type, channel_url,
+                             channel_host, signing_secret, eval_interval_s, next_eval_at)
+    select ${r.id}, p.tenant_id, p.id, ${r.name}, ${JSON.stringify(r.filter)}::jsonb, ${r.threshold}, ${r.windowS}, ${r.cooldownS},
+           ${r.channelType}, ${r.channelUrl}, ${r.channelHost}, ${r.signingSecret}, ${r.evalIntervalS}, now()
+      from projects p
+     where p.id = ${r.projectId} and p.tenant_id = ${r.tenantId} and p.status <> 'deleted'
+    returning *`;
+  return row ?? null;
+}
+
+export async function getAlertRule(sql: Sql, tenantId: string, id: string): Promise<AlertRule | null> {
+  const [row] = await sql<AlertRule[]>`select * from alert_rules where id = ${id} and tenant_id = ${tenantId} and deleted_at is null`;
+  return row ?? null;
+}
+
+export async function listAlertRules(sql: Sql, tenantId: string, projectId?: string): Promise<AlertRule[]> {
+  return sql<AlertRule[]>`
+    select * from alert_rules
+     where tenant_id = ${tenantId} and deleted_at is null ${projectId ? sql`and project_id = ${projectId}` : sql``}
+     order by id desc limit 500`;
+}
+
+export async function deleteAlertRule(sql: Sql, tenantId: string, id: string): Promise<boolean> {
+  const rows = await sql`
+    update alert_rules set deleted_at = now(), next_eval_at = null
+     where id = ${id} and tenant_id = ${tenantId} and deleted_at is null returning id`;
+  return rows.length > 0;
+}
+
+/**
+ * Claims a firing: succeeds for at most one caller per cooldown, however many evaluations race
+ * (the row lock serialises them and the loser re-reads `last_fired_at`). Returns the firing's
+ * number, or null when the rule is cooling down or gone.
+ */
+export async function claimFiring(tx: Sql, tenantId: string, ruleId: string): Promise<number | null> {
+  const [row] = await tx<{ firings: number }[]>`
+    update alert_rules set last_fired_at = now(), firings = firings + 1
+     where id = ${ruleId} and tenant_id = ${tenantId} and deleted_at is null
+       and (last_fired_at is null or last_fired_at <= now() - cooldown_s * interval '1 second')
+    returning firings`;
+  return row?.firings ?? null;
+}
+
+/** A realtime event on the given topics, through the same outbox as every status change. */
+export async function publishRealtime(tx: Sql, tenantId: string, topics: string[], event: string, payload: unknown): Promise<void> {
+  await tx`select switchyard_publish(${tenantId}, ${topics}::text[], ${event}, ${JSON.stringify(payload)}::jsonb)`;
+}

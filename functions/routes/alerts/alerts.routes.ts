@@ -1,0 +1,94 @@
+/** Alert rules: count a project's matching events over a window; at the threshold, alert once per cooldown. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { idParam, problemContent } from '../../lib/http.ts';
+
+const duration = (min: number, max: number) => z.string()
+  .regex(/^\d{1,6}(s|m|h)$/, 'a duration such as 30s, 5m or 1h')
+  .transform((v) => Number(v.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[v.slice(-1) as 's'])
+  .refine((s) => s >= min && s <= max, `between ${min} s and ${max / 3600} h`);
+
+export const AlertFilter = z.strictObject({
+  provider: z.enum(['supabase', 'render', 'sentry']).optional(),
+  service: z.string().min(1).max(200).optional(),
+  level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).optional(),
+  kind: z.enum(['log', 'error', 'deploy']).optional(),
+  q: z.string().min(1).max(200).optional().openapi({ description: 'substring of the message' }),
+}).openapi('AlertFilter');
+
+export const CreateAlertRuleBody = z.strictObject({
+  project: z.string().regex(/^prj_[0-9a-z]{26}$/, 'a project id'),
+  name: z.string().trim().min(1).max(100),
+  filter: AlertFilter.default({}),
+  threshold: z.number().int().min(1).max(1_000_000).openapi({ description: 'fire at this many matching events or more within the window' }),
+  window: duration(30, 86_400).openapi({ type: 'string', example: '5m' }),
+  cooldown: duration(0, 7 * 86_400).optional().openapi({ type: 'string', example: '15m', description: 'at most one firing per cooldown (default: the window)' }),
+  channel: z.strictObject({
+    type: z.enum(['slack', 'webhook']),
+    url: z.string().url().max(2000).openapi({ description: 'https; never a private or loopback address' }),
+  }),
+}).openapi('CreateAlertRule');
+
+export const AlertRuleSchema = z.object({
+  id: z.string().openapi({ example: 'alr_01jd2x3y4z5a6b7c8d9e0f1g2h' }),
+  project_id: z.string(),
+  name: z.string(),
+  filter: z.record(z.string(), z.unknown()),
+  threshold: z.number().int(),
+  window_s: z.number().int(),
+  cooldown_s: z.number().int(),
+  channel: z.object({ type: z.enum(['slack', 'webhook']), host: z.string().openapi({ description: 'the URL is sealed; only its host is shown' }) }),
+  evaluated_every_s: z.number().int(),
+  next_eval_at: z.string().nullable(),
+  last_fired_at: z.string().nullable(),
+  firings: z.number().int(),
+  created_at: z.string(),
+}).openapi('AlertRule');
+
+const errors = {
+  400: problemContent('invalid input'),
+  401: problemContent('missing or invalid API key'),
+  403: problemContent('the key may not do this'),
+  404: problemContent('no such project or rule in this tenant'),
+};
+const RuleParam = idParam('alr');
+
+export const createAlertRule = createRoute({
+  method: 'post', path: '/v1/alert-rules', tags: ['monitoring'],
+  summary: 'Create an alert rule (its signing secret is returned once)',
+  request: { body: { required: true, content: { 'application/json': { schema: CreateAlertRuleBody } } } },
+  responses: {
+    201: {
+      description: 'created',
+      content: {
+        'application/json': {
+          schema: z.object({
+            alert_rule: AlertRuleSchema,
+            signing_secret: z.string().openapi({ description: 'whsec_…: verify notifications with Standard Webhooks; shown only now' }),
+          }),
+        },
+      },
+    },
+    ...errors,
+  },
+});
+
+export const listAlertRules = createRoute({
+  method: 'get', path: '/v1/alert-rules', tags: ['monitoring'],
+  summary: 'Alert rules',
+  request: { query: z.object({ project: z.string().regex(/^prj_[0-9a-z]{26}$/).optional() }) },
+  responses: { 200: { description: 'rules', content: { 'application/json': { schema: z.object({ data: z.array(AlertRuleSchema) }) } } }, ...errors },
+});
+
+export const getAlertRule = createRoute({
+  method: 'get', path: '/v1/alert-rules/{id}', tags: ['monitoring'],
+  summary: 'An alert rule',
+  request: { params: RuleParam },
+  responses: { 200: { description: 'the rule', content: { 'application/json': { schema: z.object({ alert_rule: AlertRuleSchema }) } } }, ...errors },
+});
+
+export const deleteAlertRule = createRoute({
+  method: 'delete', path: '/v1/alert-rules/{id}', tags: ['monitoring'],
+  summary: 'Delete an alert rule (no further evaluations or notifications)',
+  request: { params: RuleParam },
+  responses: { 204: { description: 'deleted' }, ...errors },
+});

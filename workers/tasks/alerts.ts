@@ -1,0 +1,87 @@
+/**
+ * Alert work. `alerts.evaluate` counts a rule's matching events over its window; at the threshold
+ * it fires, in one transaction: the firing is claimed (cooldown: at most one per `cooldown_s`,
+ * however many evaluations race), an `alert` event is stored, a realtime `log` event goes to
+ * `project:<id>`, and one `alerts.notify` job is created. `alerts.notify` sends that firing's
+ * signed notification; the queue retries it with backoff, under the same `webhook-id`.
+ */
+import { z } from 'zod';
+import { claimFiring, getAlertRule, publishRealtime, type AlertFilter } from '../../db/alerts.repo.ts';
+import { countEvents, insertEvents } from '../../db/events.repo.ts';
+import { insertJob } from '../../db/jobs.repo.ts';
+import { newId } from '../../functions/lib/ids.ts';
+import { deliver, DeliveryFailed, type Resolver } from '../providers/alerts/outbound.ts';
+import { defineTask } from '../registry.ts';
+import { done, fail, type StepOutcome } from '../step.ts';
+
+export const EvaluatePayload = z.object({ rule_id: z.string() });
+export const NotifyPayload = z.object({ rule_id: z.string(), firing: z.number().int(), alert: z.record(z.string(), z.unknown()) });
+
+const seconds = (s: number) => (s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`);
+
+export const evaluateRule = defineTask({
+  kind: 'alerts.evaluate',
+  payload: EvaluatePayload,
+  async run(ctx): Promise<StepOutcome> {
+    const rule = await getAlertRule(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.rule_id);
+    if (!rule) return done({ skipped: 'the rule was deleted' });
+    const until = new Date();
+    const since = new Date(until.getTime() - rule.windowS * 1000);
+    const filter = rule.filter as AlertFilter;
+    const count = await countEvents(ctx.deps.db.sql, rule.tenantId, {
+      ...filter, projectId: rule.projectId, since: since.toISOString(), until: until.toISOString(),
+    });
+    if (count < rule.threshold) return done({ count, fired: false });
+    const message = `Alert "${rule.name}": ${count} matching events in the last ${seconds(rule.windowS)} (threshold ${rule.threshold})`;
+    // Fires unless the rule is cooling down: decided in the commit, under the rule's row lock.
+    return done({ count, threshold_reached: true }, async (tx) => {
+      const firing = await claimFiring(tx, rule.tenantId, rule.id);
+      if (firing === null) return [];
+      const alert = {
+        rule_id: rule.id, rule_name: rule.name, project_id: rule.projectId, firing, count, threshold: rule.threshold,
+        window_s: rule.windowS, filter, since: since.toISOString(), until: until.toISOString(), message,
+      };
+      await insertEvents(tx, [{
+        ts: until.toISOString(), tenantId: rule.tenantId, projectId: rule.projectId, sourceId: rule.id, provider: 'switchyard',
+        service: null, environment: null, level: 'error', kind: 'alert', message, fingerprint: `alert:${rule.id}`,
+        attrs: alert, sourceEventId: `firing:${firing}`,
+      }]);
+      await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert', alert });
+      const notify = await insertJob(tx, {
+        id: newId('job'), tenantId: rule.tenantId, kind: 'alerts.notify', subjectType: 'alert_rule', subjectId: rule.id,
+        payload: { rule_id: rule.id, firing, alert }, maxAttempts: 8,
+      });
+      return [notify];
+    });
+  },
+});
+
+export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolver }) {
+  return defineTask({
+    kind: 'alerts.notify',
+    payload: NotifyPayload,
+    async run(ctx): Promise<StepOutcome> {
+      const rule = await getAlertRule(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.rule_id);
+      if (!rule) return done({ skipped: 'the rule was deleted' });
+      const [url, secret] = await Promise.all([
+        ctx.deps.box.open(rule.channelUrl, `${rule.id}:url`),
+        ctx.deps.box.open(rule.signingSecret, `${rule.id}:secret`),
+      ]);
+      const alert = ctx.payload.alert;
+      try {
+        const status = await deliver({
+          id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
+          data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
+        }, { ...opts, signal: ctx.signal });
+        return done({ delivered: true, host: rule.channelHost, status });
+      } catch (err) {
+        if (err instanceof DeliveryFailed) return fail(err.message, { retryable: true });
+        throw err; // PermanentError: not retried; anything else: retried
+      }
+    },
+  });
+}
+
+export function alertTasks(opts: { allowPrivate: boolean; resolve?: Resolver }) {
+  return [evaluateRule, createNotifyTask(opts)];
+}
