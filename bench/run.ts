@@ -5,8 +5,10 @@
  *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
  *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
+ *   4. ingestion    events/s through a logs.pull job vs multi-row INSERT and COPY of the same rows
  *
- * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_ONLY=intent,queue,realtime
+ * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
+ *        BENCH_ONLY=intent,queue,realtime,ingestion
  */
 import autocannon from 'autocannon';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -29,18 +31,22 @@ import { createRegistry, defineTask } from '../workers/registry.ts';
 import type { RunnerDeps } from '../workers/run-job.ts';
 import { done } from '../workers/step.ts';
 import { openSse } from '../test/helpers/sse.ts';
+import { FakeSupabaseLogs } from '../test/fakes/log-providers.ts';
+import { createSupabaseLogPuller } from '../workers/providers/logs/pull/supabase.ts';
+import { pullSource } from '../workers/tasks/logs.ts';
 import { freePort, round, startProcess, stopProcess, summarize } from './lib/util.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime').split(','));
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion').split(','));
 const CONCURRENCY = 10;
 
 const results: Record<string, unknown> = {
   started_at: new Date().toISOString(),
   node: process.version,
-  settings: { duration_s: DURATION, connections: CONNECTIONS, jobs: JOBS, concurrency: CONCURRENCY },
+  settings: { duration_s: DURATION, connections: CONNECTIONS, jobs: JOBS, events: EVENTS, concurrency: CONCURRENCY },
 };
 const table: Array<[string, string, string, string]> = [];
 const log = (msg: string) => console.error(`[bench] ${msg}`);
@@ -280,6 +286,96 @@ if (ONLY.has('realtime')) {
   const rawLat = summarize(rawSent.slice(0, rawReceived.length).map((s, k) => rawReceived[k]! - s));
   results.realtime = { switchyard_sse_ms: { ...oursLat, delivered: received.length, sent: N }, raw_notify_ms: rawLat, p95_ratio: round(oursLat.p95 / rawLat.p95, 3), target: 'p95 <= 25 ms' };
   table.push(['realtime: commit → SSE p50 / p95 ms', `${oursLat.p50} / ${oursLat.p95}`, `${rawLat.p50} / ${rawLat.p95}`, `delivered ${received.length}/${N} (target p95 ≤ 25 ms)`]);
+}
+
+// ─── 4. ingestion ────────────────────────────────────────────────────────────────────────────────
+if (ONLY.has('ingestion')) {
+  const url = await freshDb('bench_ingest');
+  const db = createDb(url, { max: 6 });
+  await migrate(db.sql);
+  const tenantId = newId('ten');
+  const projectId = newId('prj');
+  const sourceId = newId('src');
+  const box = await createSecretBox(parseSecretKey(generateSecretKey())!);
+  const token = 'sbp_bench_token_0123456789';
+  await db.sql`insert into tenants (id, name) values (${tenantId}, 'bench')`;
+  await db.sql`insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
+               values (${projectId}, ${tenantId}, 'bench', 'bench', 'free', 'local', 'postgres', 'active')`;
+  await db.sql`insert into log_sources (id, tenant_id, project_id, provider, config, credentials, has_api_key)
+               values (${sourceId}, ${tenantId}, ${projectId}, 'supabase', ${JSON.stringify({ project_ref: 'benchbenchbenchbench' })}::jsonb,
+                       ${await box.seal(JSON.stringify({ api_key: token }), sourceId)}, true)`;
+
+  // The provider: the Supabase logs contract fake, with the analytics budget out of the way.
+  const fake = await new FakeSupabaseLogs(token, { limit: 1e9, windowMs: 60_000 }).start();
+  const now = Date.now();
+  const kinds = ['GET /rest/v1/orders?select=* 200', 'POST /auth/v1/token 400 for user@example.com', 'ERROR: duplicate key value violates unique constraint', 'connection from postgres://app:pw@10.0.0.1/db'];
+  fake.add('benchbenchbenchbench', Array.from({ length: EVENTS }, (_, k) => ({
+    id: `row-${k}`, timestamp: (now - 20 * 3_600_000 + k * 50) * 1000, event_message: `${kinds[k % kinds.length]} #${k}`, log_type: k % 3 ? 'edge_logs' : 'postgres_logs',
+  })));
+
+  const quiet = createLogger('warn');
+  const signals = createSignaler(db.sql);
+  const deps: RunnerDeps = {
+    db, signals, log: quiet, box, registry: createRegistry([pullSource]), queue: createLocalQueue(signals),
+    providers: { project: null as never, stores: {}, logs: { supabase: createSupabaseLogPuller({ baseUrl: fake.url, initialLookbackMs: 23 * 3_600_000, minIntervalMs: 0 }) } },
+    workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
+  };
+  const runner = createLocalRunner(deps, { concurrency: 2, pollIntervalMs: 1000, sweepIntervalMs: 3_600_000, realtimeRetentionHours: 24, schedule: { retention: { free: 14, pro: 30, enterprise: 90 } } });
+  await runner.start();
+  log(`ingestion: ${EVENTS} events through logs.pull (fetch, normalize, mask, insert, mark)`);
+  let t = performance.now();
+  const job = await insertJob(db.sql, { id: newId('job'), tenantId, kind: 'logs.pull', payload: { source_id: sourceId }, maxAttempts: 3, concurrencyKey: `log_source:${sourceId}` });
+  await deps.queue.dispatch([{ ...job }]);
+  for (;;) {
+    const [j] = await db.sql`select status, result from jobs where id = ${job.id}`;
+    if (j!.status === 'succeeded' || j!.status === 'dead') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const oursS = (performance.now() - t) / 1000;
+  await runner.stop(5000);
+  await fake.close();
+  const [{ n: stored }] = await db.sql`select count(*)::int as n from events` as unknown as [{ n: number }];
+  if (stored !== EVENTS) throw new Error(`ingestion stored ${stored} of ${EVENTS} events`);
+  const ours = round(EVENTS / oursS, 0);
+
+  // The same normalized rows, written the plainest ways into the same (emptied) table and indexes.
+  const rows = await db.sql`select ts, tenant_id, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id from events`;
+  const cols = ['ts', 'tenant_id', 'project_id', 'source_id', 'provider', 'service', 'environment', 'level', 'kind', 'message', 'fingerprint', 'attrs', 'source_event_id'] as const;
+  const raw = postgres(url, { max: 1, onnotice: () => {} });
+  const plain = rows.map((r) => ({
+    ts: r.ts, tenant_id: r.tenantId, project_id: r.projectId, source_id: r.sourceId, provider: r.provider, service: r.service,
+    environment: r.environment, level: r.level, kind: r.kind, message: r.message, fingerprint: r.fingerprint, attrs: r.attrs, source_event_id: r.sourceEventId,
+  }));
+  await raw`truncate events`;
+  log(`ingestion: raw multi-row INSERT of the same ${EVENTS} rows (1,000 per statement)`);
+  t = performance.now();
+  for (let k = 0; k < plain.length; k += 1000) await raw`insert into events ${raw(plain.slice(k, k + 1000), ...cols)}`;
+  const insertRate = round(EVENTS / ((performance.now() - t) / 1000), 0);
+  await raw`truncate events`;
+  log(`ingestion: COPY of the same ${EVENTS} rows`);
+  const esc = (v: unknown): string => {
+    if (v === null || v === undefined) return '\\N';
+    const text = v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  };
+  t = performance.now();
+  const copy = await raw.unsafe(`copy events (${cols.join(', ')}) from stdin`).writable();
+  for (let k = 0; k < plain.length; k += 1000) {
+    const chunk = plain.slice(k, k + 1000).map((r) => cols.map((c) => esc((r as Record<string, unknown>)[c])).join('\t')).join('\n') + '\n';
+    if (!copy.write(chunk)) await new Promise((r) => copy.once('drain', r));
+  }
+  await new Promise<void>((res, rej) => copy.end((err?: Error | null) => (err ? rej(err) : res())));
+  const copyRate = round(EVENTS / ((performance.now() - t) / 1000), 0);
+  const [{ n: copied }] = await raw`select count(*)::int as n from events` as unknown as [{ n: number }];
+  if (copied !== EVENTS) throw new Error(`COPY stored ${copied} of ${EVENTS}`);
+  await raw.end();
+  await db.close();
+  const floor = Math.max(insertRate, copyRate);
+  results.ingestion = {
+    events: EVENTS, switchyard_pull_events_per_s: ours, raw_insert_events_per_s: insertRate, copy_events_per_s: copyRate,
+    ratio_vs_fastest_raw: round(ours / floor, 3), ratio_vs_insert: round(ours / insertRate, 3), target: '>= 0.50 of the raw floor',
+  };
+  table.push(['ingestion: events/s (pull job)', `${ours}`, `INSERT ${insertRate} / COPY ${copyRate}`, `${round(ours / floor, 3)} of the faster (target ≥ 0.5)`]);
 }
 
 if (apiChild) await stopProcess(apiChild);

@@ -226,20 +226,20 @@ describe('a pull with its worker killed between pages', () => {
     await crashRender?.close();
   });
 
-  it('resumes at the page it was on: every line once, no page before it fetched again', async () => {
+  it('resumes from its last committed mark: every line once, no committed page fetched again', async () => {
     const { db } = await one(apiOnly.db.sql`select current_database() as db`);
     const env = {
       SWITCHYARD_RENDER_API_URL: `${crashRender.url}/v1`, SWITCHYARD_POLL_INTERVAL_MS: '200', SWITCHYARD_SWEEP_INTERVAL_MS: '300',
       SWITCHYARD_LOG_PULL_INTERVAL_S: '3600', SWITCHYARD_SECRET_KEY: SECRET_KEY,
     };
     const now = Date.now();
-    const logs = Array.from({ length: 350 }, (_, i) => ({
+    const logs = Array.from({ length: 1200 }, (_, i) => ({
       id: `c-${i}`, message: `line ${i}`, timestamp: new Date(now - 40 * MIN + i * 1000).toISOString(), labels: [{ name: 'resource', value: 'srv-a' }],
     }));
     crashRender.add('tea-crash', logs);
     let release!: () => void;
     const held = crashRender.hold(
-      (r) => r.query.get('startTime') === logs[200]!.timestamp,
+      (r) => r.query.get('startTime') === logs[700]!.timestamp,
       new Promise<void>((r) => (release = r)),
     );
 
@@ -250,8 +250,10 @@ describe('a pull with its worker killed between pages', () => {
       body: { provider: 'render', config: { owner_id: 'tea-crash', resources: ['srv-a'] }, credentials: { api_key: RENDER_KEY } },
     })).body.log_source.id;
 
-    await held; // pages 1 and 2 are committed; page 3 is in flight
-    expect(await eventsOf(sid, apiOnly)).toHaveLength(200);
+    // A step reads up to 5 pages of 100 and commits them with their mark: pages 1–5 are
+    // committed, the second step has read pages 6 and 7 and is waiting for page 8.
+    await held;
+    expect(await eventsOf(sid, apiOnly)).toHaveLength(500);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     release();
@@ -265,10 +267,11 @@ describe('a pull with its worker killed between pages', () => {
     expect(timeline.map((e) => e.type)).toContain('lease_expired');
 
     const rows = await apiOnly.db.sql<{ sourceEventId: string }[]>`select source_event_id from events where source_id = ${sid}`;
-    expect(rows).toHaveLength(350);
+    expect(rows).toHaveLength(1200);
     expect(new Set(rows.map((r) => r.sourceEventId))).toEqual(new Set(logs.map((l) => l.id)));
-    const starts = crashRender.requests.filter((r) => r.status !== 0 || r.query.get('startTime') === logs[200]!.timestamp).map((r) => r.query.get('startTime'));
-    // Page 1 (the window start), page 2, page 3 (killed), page 3 again, page 4: nothing before page 3 twice.
-    expect(starts.slice(1)).toEqual([logs[100]!.timestamp, logs[200]!.timestamp, logs[200]!.timestamp, logs[300]!.timestamp]);
+    const starts = crashRender.requests.map((r) => r.query.get('startTime'));
+    const page = (n: number) => logs[(n - 1) * 100]!.timestamp;
+    // Pages 2–5 once (page 1 starts at the window's start); the uncommitted 6–8 again after the kill; then on to 12.
+    expect(starts.slice(1)).toEqual([2, 3, 4, 5, 6, 7, 8, 6, 7, 8, 9, 10, 11, 12].map(page));
   }, 120_000);
 });

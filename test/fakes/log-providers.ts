@@ -90,8 +90,11 @@ export class FakeSupabaseLogs extends FakeBase {
     super(token);
   }
 
+  /** Kept sorted (timestamp, id), so a page is two binary searches and a slice. */
   add(ref: string, rows: SupabaseLogRow[]) {
-    this.rows.set(ref, [...(this.rows.get(ref) ?? []), ...rows]);
+    const all = [...(this.rows.get(ref) ?? []), ...rows];
+    all.sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
+    this.rows.set(ref, all);
   }
 
   start() {
@@ -112,12 +115,24 @@ export class FakeSupabaseLogs extends FakeBase {
       if (end - start > 24 * 3_600_000) return { status: 400, headers, body: { result: [], error: { code: 400, errors: [], message: 'Range must be 24 hours or less', status: 'INVALID' } } };
       const limit = Number(/\blimit\s+(\d+)/i.exec(sql)?.[1] ?? 100);
       const offset = Number(/\boffset\s+(\d+)/i.exec(sql)?.[1] ?? 0);
-      const rows = (this.rows.get(m[1]!) ?? [])
-        .filter((r) => r.timestamp / 1000 >= start && r.timestamp / 1000 < end)
-        .sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
-      return { status: 200, headers, body: { result: rows.slice(offset, offset + limit) } };
+      const rows = this.rows.get(m[1]!) ?? [];
+      const first = lowerBound(rows, start * 1000);
+      const last = lowerBound(rows, end * 1000);
+      return { status: 200, headers, body: { result: rows.slice(Math.min(first + offset, last), Math.min(first + offset + limit, last)) } };
     });
   }
+}
+
+/** The first index whose timestamp (µs) is ≥ t. */
+function lowerBound(rows: SupabaseLogRow[], t: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]!.timestamp < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface RenderLog { id: string; message: string; timestamp: string; labels: { name: string; value: string }[] }

@@ -5,12 +5,14 @@
  * re-run after a crash (or a replay) adds nothing twice.
  */
 import { z } from 'zod';
-import { insertEvents } from '../../db/events.repo.ts';
+import type { Sql } from '../../db/client.ts';
+import { insertEvents, type NewEvent } from '../../db/events.repo.ts';
 import { getDelivery, getLogSourceById, getLogSourceForWebhook, markDeliveryProcessed, recordPull } from '../../db/log-sources.repo.ts';
 import { normalizeRender, normalizeSentry } from '../providers/logs/normalize.ts';
 import { ProviderUnavailable, RateLimited } from '../providers/logs/pull/http.ts';
+import type { PullPage } from '../providers/logs/pull/puller.ts';
 import { defineTask } from '../registry.ts';
-import { continueAfter, done, fail, PermanentError, type StepOutcome } from '../step.ts';
+import { continueAfter, done, fail, type StepOutcome } from '../step.ts';
 
 export const IngestDeliveryPayload = z.object({ delivery_id: z.string() });
 
@@ -43,6 +45,9 @@ export const ingestDelivery = defineTask({
 
 export const PullPayload = z.object({ source_id: z.string() });
 
+/** Pages one step may read before committing (and how long it may keep reading). */
+const PAGES_PER_STEP = 5;
+const STEP_BUDGET_MS = 10_000;
 /** Consecutive outages a pull rides out (backing off) before it gives up until its next schedule. */
 const MAX_OUTAGES = 6;
 const outageBackoffMs = (n: number) => Math.min(300_000, 5_000 * 2 ** (n - 1));
@@ -50,7 +55,7 @@ const outageBackoffMs = (n: number) => Math.min(300_000, 5_000 * 2 ** (n - 1));
 interface PullState { pages: number; events: number; outages: number }
 
 /**
- * A scheduled (or requested) pull: one page per step, each committed with the source's new
+ * A scheduled (or requested) pull: a few pages per step, committed with the source's new
  * high-water mark, until the source is caught up. The mark is read from the source at every step,
  * never from the job, so a step re-run after a crash starts from what was committed. Rate limits
  * and outages are continuations (no attempt used); a refused key or a bad config ends the pull
@@ -77,38 +82,46 @@ export const pullSource = defineTask({
     }
     if (!creds.api_key) return stop('the source has no API key to pull with');
 
-    let page;
+    // One step reads up to PAGES_PER_STEP pages (fewer when the provider wants them paced, or
+    // time runs short) and commits them together with the mark after the last one. A crash
+    // re-reads at most that many pages; their rows are unique per source, so nothing repeats.
+    const events: NewEvent[] = [];
+    let cursor = source.cursor as Record<string, unknown>;
+    let pages = 0;
+    let page: PullPage | null = null;
+    const started = Date.now();
+    const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
+      await insertEvents(tx, events);
+      await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
+    };
+    const progress = (): PullState => ({ pages: st.pages + pages, events: st.events + events.length, outages: 0 });
     try {
-      page = await puller.pull({
-        config: source.config as Record<string, unknown>, apiKey: creds.api_key,
-        cursor: source.cursor as Record<string, unknown>, now: new Date(), signal: ctx.signal,
-      });
+      do {
+        page = await puller.pull({
+          config: source.config as Record<string, unknown>, apiKey: creds.api_key, cursor, now: new Date(), signal: ctx.signal,
+        });
+        pages++;
+        cursor = page.cursor;
+        for (const e of page.events) events.push({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider });
+      } while (page.more && page.minDelayMs === 0 && pages < PAGES_PER_STEP && Date.now() - started < STEP_BUDGET_MS);
     } catch (err) {
       if (ctx.signal.aborted) throw err; // the lease ran out: an ordinary retry
+      // Keep the pages already read: they commit with their mark, whatever comes next.
       if (err instanceof RateLimited) {
-        return continueAfter(Math.max(1000, err.retryAfterMs), st, err.message);
+        return continueAfter(Math.max(1000, err.retryAfterMs), progress(), err.message, commit(false));
       }
       if (err instanceof ProviderUnavailable) {
         const outages = st.outages + 1;
-        if (outages > MAX_OUTAGES) return stop(`${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`);
+        const reason = `${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`;
+        if (outages > MAX_OUTAGES) return done({ ...progress(), error: reason }, commit(true, reason));
         const wait = Math.max(err.retryAfterMs ?? 0, outageBackoffMs(outages));
-        return continueAfter(wait, { ...st, outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`);
+        return continueAfter(wait, { ...progress(), outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`, commit(false));
       }
-      if (err instanceof PermanentError || err instanceof Error) return stop(err.message);
+      if (err instanceof Error) return done({ ...progress(), error: err.message }, commit(true, err.message));
       throw err;
     }
-    const events = page.events.map((e) => ({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider }));
-    const next: PullState = { pages: st.pages + 1, events: st.events + events.length, outages: 0 };
-    if (page.more) {
-      return continueAfter(page.minDelayMs, next, page.note, async (tx) => {
-        await insertEvents(tx, events);
-        await recordPull(tx, source.tenantId, source.id, { cursor: page.cursor });
-      });
-    }
-    return done(next, async (tx) => {
-      await insertEvents(tx, events);
-      await recordPull(tx, source.tenantId, source.id, { cursor: page.cursor, finished: true, lastError: null });
-    });
+    if (page.more) return continueAfter(page.minDelayMs, progress(), page.note, commit(false));
+    return done(progress(), commit(true, null));
   },
 });
 

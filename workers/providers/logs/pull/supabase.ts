@@ -50,7 +50,9 @@ export function normalizeSupabaseRow(row: Record<string, unknown>): PulledEvent 
   };
 }
 
-export function createSupabaseLogPuller(opts: PullerOptions): LogPuller {
+export function createSupabaseLogPuller(opts: PullerOptions & { minIntervalMs?: number }): LogPuller {
+  // 30 requests a minute: one every 2 s.
+  const pace = opts.minIntervalMs ?? 2000;
   return {
     provider: 'supabase',
     async pull({ config, apiKey, cursor: raw, now, signal }) {
@@ -80,9 +82,9 @@ export function createSupabaseLogPuller(opts: PullerOptions): LogPuller {
       const events = rows.map(normalizeSupabaseRow).filter((e): e is PulledEvent => e !== null);
       const note = `window ${window.start} – ${window.end}, offset ${offset}: ${rows.length} lines`;
       if (rows.length >= PAGE) {
-        return { events, cursor: { mark, window, offset: offset + PAGE }, more: true, minDelayMs: 2000, note };
+        return { events, cursor: { mark, window, offset: offset + PAGE }, more: true, minDelayMs: pace, note };
       }
-      return { events, cursor: { mark: window.end }, more: Date.parse(window.end) < horizon, minDelayMs: 2000, note };
+      return { events, cursor: { mark: window.end }, more: Date.parse(window.end) < horizon, minDelayMs: pace, note };
     },
   };
 }
