@@ -6,6 +6,7 @@
  *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
  *   4. ingestion    events/s through a logs.pull job vs multi-row INSERT and COPY of the same rows
+ *   5. log queries  GET /v1/logs and /v1/logs/stats queries over 1M events, with their plans
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
  *        BENCH_ONLY=intent,queue,realtime,ingestion
@@ -19,6 +20,7 @@ import { z } from 'zod';
 import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import { createDb } from '../db/client.ts';
 import { insertJob, insertJobs, type NewJob } from '../db/jobs.repo.ts';
+import { eventStats, listEvents } from '../db/events.repo.ts';
 import { migrate } from '../functions/entry/migrate.ts';
 import { createSignaler, EVENTS_CHANNEL, sendSignals } from '../db/notify.repo.ts';
 import { startEmbeddedPostgres } from '../functions/entry/embedded-postgres.ts';
@@ -40,7 +42,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries').split(','));
 const CONCURRENCY = 10;
 
 const results: Record<string, unknown> = {
@@ -376,6 +378,60 @@ if (ONLY.has('ingestion')) {
     ratio_vs_fastest_raw: round(ours / floor, 3), ratio_vs_insert: round(ours / insertRate, 3), target: '>= 0.50 of the raw floor',
   };
   table.push(['ingestion: events/s (pull job)', `${ours}`, `INSERT ${insertRate} / COPY ${copyRate}`, `${round(ours / floor, 3)} of the faster (target ≥ 0.5)`]);
+}
+
+// ─── 5. log queries over 1M events ───────────────────────────────────────────────────────────────
+if (ONLY.has('queries')) {
+  const N = Number(process.env.BENCH_QUERY_EVENTS ?? 1_000_000);
+  const url = await freshDb('bench_queries');
+  let last: { query: string; params: unknown[] } | null = null;
+  const db = createDb(url, { max: 2, debug: (query, params) => (last = { query, params }) });
+  await migrate(db.sql);
+  log(`queries: loading ${N} events over 14 days, 10 tenants (half of them in one tenant's one project)`);
+  const day = 86_400_000;
+  for (let d = 0; d < 15; d++) await db.sql`select switchyard_events_partition(${new Date(Date.now() - d * day).toISOString().slice(0, 10)}::date)`;
+  const words = ['GET /rest/v1/orders 200', 'POST /auth/v1/token 400', 'ERROR: deadlock detected', 'upstream request timeout', 'cache miss for key', 'deploy live'];
+  await db.sql`
+    insert into events (ts, tenant_id, project_id, source_id, provider, service, environment, level, kind, message, attrs, source_event_id)
+    select now() - (random() * 14 * 86400) * interval '1 second',
+           case when i % 2 = 0 then 'ten_big' else 'ten_' || (i % 9) end,
+           case when i % 2 = 0 then 'prj_big' else 'prj_' || (i % 9) end,
+           'src_' || (i % 3), (array['supabase','render','sentry'])[1 + i % 3], 'svc-' || (i % 7), 'production',
+           (array['info','info','info','warn','error'])[1 + i % 5], 'log',
+           (${words}::text[])[1 + (i::bigint * 7919) % 6] || ' #' || i, '{}'::jsonb, 'e' || i
+      from generate_series(1, ${N}) as i`;
+  await db.sql`analyze events`;
+  const since1h = new Date(Date.now() - 3_600_000).toISOString();
+  const since24h = new Date(Date.now() - day).toISOString();
+  const until = new Date().toISOString();
+  const cases: Array<[string, () => Promise<unknown>]> = [
+    ['newest page of a project', () => listEvents(db.sql, 'ten_big', { projectId: 'prj_big', limit: 50 })],
+    ['errors only', () => listEvents(db.sql, 'ten_big', { projectId: 'prj_big', level: 'error', limit: 50 })],
+    ['text search q=deadlock', () => listEvents(db.sql, 'ten_big', { projectId: 'prj_big', q: 'deadlock', limit: 50 })],
+    ['text search, no match', () => listEvents(db.sql, 'ten_big', { projectId: 'prj_big', q: 'no-such-text', limit: 50 })],
+    ['last 24 h, provider + level', () => listEvents(db.sql, 'ten_big', { projectId: 'prj_big', provider: 'render', level: 'warn', since: since24h, limit: 50 })],
+    ['stats 1m over 1 h', () => eventStats(db.sql, 'ten_big', { projectId: 'prj_big', since: since1h, until, interval: '1m' })],
+    ['stats 1h over 24 h', () => eventStats(db.sql, 'ten_big', { projectId: 'prj_big', since: since24h, until, interval: '1h' })],
+  ];
+  const queries: Record<string, unknown> = {};
+  for (const [name, run] of cases) {
+    await run(); // warm
+    const times: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const t0 = performance.now();
+      await run();
+      times.push(performance.now() - t0);
+    }
+    const captured = last as { query: string; params: unknown[] } | null;
+    const plan = captured
+      ? (await db.sql.unsafe(`explain (analyze, buffers, costs off) ${captured.query}`, captured.params as never[])).map((r) => r['QUERY PLAN'] as string)
+      : [];
+    const ms = summarize(times);
+    queries[name] = { ms, plan };
+    table.push([`logs query: ${name}`, `p50 ${ms.p50} ms`, `${N} events`, `slowest ${round(Math.max(...times), 1)} ms (target ≪ 1000)`]);
+  }
+  results.queries = { events: N, cases: queries };
+  await db.close();
 }
 
 if (apiChild) await stopProcess(apiChild);

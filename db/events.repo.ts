@@ -84,7 +84,8 @@ export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Pr
        ${f.until ? sql`and ts < ${f.until}` : sql``}
        ${like ? sql`and message ilike ${like}` : sql``}
        ${f.after ? sql`and (ts, id) < (${f.after.ts}::timestamptz, ${f.after.id}::bigint)` : sql``}
-     order by ts desc, id desc
+     -- events.id, not the text id of the select list: numeric order, and the index's order.
+     order by ts desc, events.id desc
      limit ${f.limit}`;
 }
 
