@@ -46,26 +46,8 @@ export interface ScheduleResult {
 export async function scheduleDue(sql: postgres.Sql, opts: ScheduleOptions): Promise<ScheduleResult> {
   const limit = opts.limit ?? 200;
   const { jobs, pulls, evaluations } = await sql.begin(async (tx) => {
-    const sources = await tx<{ id: string; tenantId: string }[]>`
-      update log_sources s set next_pull_at = now() + s.pull_interval_s * interval '1 second'
-       where s.id in (
-         select id from log_sources
-          where deleted_at is null and next_pull_at <= now()
-          order by next_pull_at limit ${limit}
-          for update skip locked)
-         and not exists (select 1 from jobs j where j.tenant_id = s.tenant_id and j.subject_type = 'log_source'
-                           and j.subject_id = s.id and j.status in ('queued', 'running'))
-      returning s.id, s.tenant_id`;
-    const rules = await tx<{ id: string; tenantId: string }[]>`
-      update alert_rules r set next_eval_at = now() + r.eval_interval_s * interval '1 second'
-       where r.id in (
-         select id from alert_rules
-          where deleted_at is null and next_eval_at <= now()
-          order by next_eval_at limit ${limit}
-          for update skip locked)
-         and not exists (select 1 from jobs j where j.tenant_id = r.tenant_id and j.subject_type = 'alert_rule'
-                           and j.subject_id = r.id and j.status in ('queued', 'running'))
-      returning r.id, r.tenant_id`;
+    const sources = await claimDue(tx, { table: 'log_sources', next: 'next_pull_at', interval: 'pull_interval_s', subjectType: 'log_source' }, limit);
+    const rules = await claimDue(tx, { table: 'alert_rules', next: 'next_eval_at', interval: 'eval_interval_s', subjectType: 'alert_rule' }, limit);
     const list: NewJob[] = [
       ...sources.map((s) => pullJob(s.tenantId, s.id)),
       ...rules.map((r) => evaluateJob(r.tenantId, r.id)),
@@ -76,6 +58,28 @@ export async function scheduleDue(sql: postgres.Sql, opts: ScheduleOptions): Pro
   const now = new Date().toISOString();
   const retention = await runRetentionIfDue(sql, opts.retention);
   return { pulls, evaluations, retention, jobs: jobs.map((j) => ({ id: j.id, tenantId: j.tenantId, runAt: now, steps: 0, attempts: 0 })) };
+}
+
+/**
+ * Rows of `table` whose `next` time is due: moves it forward by the row's `interval` seconds and
+ * returns them, skipping rows locked by another sweeper and rows whose previous job is still
+ * queued or running.
+ */
+async function claimDue(
+  tx: Sql,
+  t: { table: 'log_sources' | 'alert_rules'; next: string; interval: string; subjectType: string },
+  limit: number,
+): Promise<{ id: string; tenantId: string }[]> {
+  return tx<{ id: string; tenantId: string }[]>`
+    update ${tx(t.table)} r set ${tx(t.next)} = now() + r.${tx(t.interval)} * interval '1 second'
+     where r.id in (
+       select id from ${tx(t.table)}
+        where deleted_at is null and ${tx(t.next)} <= now()
+        order by ${tx(t.next)} limit ${limit}
+        for update skip locked)
+       and not exists (select 1 from jobs j where j.tenant_id = r.tenant_id and j.subject_type = ${t.subjectType}
+                         and j.subject_id = r.id and j.status in ('queued', 'running'))
+    returning r.id, r.tenant_id`;
 }
 
 export function pullJob(tenantId: string, sourceId: string): NewJob {
