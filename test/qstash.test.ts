@@ -14,11 +14,14 @@ import { continueAfter, done } from '../workers/step.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../workers/queue/qstash.ts';
 import { deliveryClaims, FakeQStash, signQStashJwt } from './fakes/qstash.ts';
+import { FakeRenderApi } from './fakes/log-providers.ts';
 import { freePort } from './helpers/net.ts';
 import { workerPool } from './helpers/workers.ts';
 import { createTestDatabase, dbUrl, one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
+const RENDER_KEY = 'rnd_qstash_pull_key_1234';
 let fake: FakeQStash;
+let render: FakeRenderApi;
 let sys: TestSystem;
 let workerUrl: string;
 
@@ -62,13 +65,18 @@ beforeAll(async () => {
   // Fast redeliveries; a Retry-After second lasts 250 ms here.
   fake = await new FakeQStash({ retryDelayMs: (n) => 100 * 2 ** Math.min(n, 4), retryAfterUnitMs: 250 }).start();
   const port = await freePort();
-  sys = await startTestSystem({ ...qstashEnv(port), SWITCHYARD_JOB_LEASE_MS: '3000' }, { extraTasks: [twoSteps, hold] });
+  render = await new FakeRenderApi(RENDER_KEY).start();
+  sys = await startTestSystem(
+    { ...qstashEnv(port), SWITCHYARD_JOB_LEASE_MS: '3000', SWITCHYARD_RENDER_API_URL: `${render.url}/v1` },
+    { extraTasks: [twoSteps, hold] },
+  );
   workerUrl = `http://127.0.0.1:${port}`;
   await sys.db.sql`create table test_holds (id serial, job_id text, tenant_id text, phase text, at timestamptz default clock_timestamp())`;
 });
 afterAll(async () => {
   await sys?.stop();
   await fake?.close();
+  await render?.close();
 });
 
 const job = (id: string) => one(sys.db.sql`select * from jobs where id = ${id}`);
@@ -296,6 +304,28 @@ describe('QStash transport', () => {
     expect(sweep).toBeDefined();
     expect((await events(jobId)).map((e) => e.type).filter((t) => t !== 'dispatched')).toEqual(['created', 'started', 'succeeded']);
     expect((await job(jobId)).dispatchId).toMatch(/^msg_/);
+  });
+
+  it('pulls a log source when the QStash schedule fires the sweep (no local timer in this mode)', async () => {
+    const client = createQStashClient({ QSTASH_TOKEN: fake.token, QSTASH_URL: fake.url });
+    await ensureSweepSchedule(client, workerUrl);
+    const now = Date.now();
+    render.add('tea-qstash', [1, 2, 3].map((i) => ({
+      id: `q-${i}`, message: `line ${i}`, timestamp: new Date(now - i * 60_000).toISOString(), labels: [{ name: 'resource', value: 'srv-q' }],
+    })));
+    const project = (await sys.api('POST', '/v1/projects', { body: { name: 'Pulled over QStash' } })).body.project.id;
+    const source = (await sys.api('POST', `/v1/projects/${project}/log-sources`, {
+      body: { provider: 'render', config: { owner_id: 'tea-qstash', resources: ['srv-q'] }, credentials: { api_key: RENDER_KEY } },
+    })).body.log_source.id;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(render.requests).toHaveLength(0); // due, but nothing runs the schedule until QStash fires it
+
+    fake.fireSchedule(SWEEP_SCHEDULE_ID);
+    await waitFor(async () => (await one(sys.db.sql`select count(*)::int as n from events where source_id = ${source}`)).n === 3, 15_000, 'pulled events');
+    const [pull] = await sys.db.sql`select * from jobs where subject_id = ${source}`;
+    expect(pull).toMatchObject({ kind: 'logs.pull', status: 'succeeded' });
+    expect(pull!.dispatchId).toMatch(/^msg_/);
+    expect(render.requests.map((r) => r.query.get('ownerId'))).toEqual(['tea-qstash']);
   });
 
   it('sends a stale dispatch again: a job QStash gave up on is not stuck', async () => {
