@@ -9,7 +9,7 @@
  *   5. log queries  GET /v1/logs and /v1/logs/stats queries over 1M events, with their plans
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
- *        BENCH_ONLY=intent,queue,realtime,ingestion
+ *        BENCH_ONLY=intent,queue,realtime,ingestion,queries
  */
 import autocannon from 'autocannon';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -56,6 +56,11 @@ const log = (msg: string) => console.error(`[bench] ${msg}`);
 const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
 await chmod(dir, 0o755);
 const pg = await startEmbeddedPostgres(dir, await freePort());
+// A failed section must not leave the embedded server running behind the process.
+process.once('uncaughtException', (err) => {
+  console.error(err);
+  void pg.stop().catch(() => {}).finally(() => process.exit(1));
+});
 const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
 async function freshDb(name: string): Promise<string> {
   await admin.unsafe(`drop database if exists ${name} with (force)`);
@@ -89,7 +94,7 @@ if (ONLY.has('intent') || ONLY.has('realtime')) {
   const port = await freePort();
   apiChild = await startProcess('functions/entry/node.ts', {
     DATABASE_URL: oursDb, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
-  }, '"api listening"');
+  }, '"msg":"listening"');
   apiUrl = `http://127.0.0.1:${port}`;
   apiKey = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
 }
