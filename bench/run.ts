@@ -157,7 +157,7 @@ if (ONLY.has('queue')) {
     return round(n / s, 0);
   }
   const startOurs = async () => {
-    const runner = createLocalRunner(deps, { concurrency: CONCURRENCY, pollIntervalMs: 1000, sweepIntervalMs: 60_000, realtimeRetentionHours: 24, schedule: { retention: { free: 14, pro: 30, enterprise: 90 } } });
+    const runner = createLocalRunner(deps, { concurrency: CONCURRENCY, pollIntervalMs: 1000, sweepIntervalMs: 60_000, housekeeping: { realtimeRetentionHours: 24, retention: { free: 14, pro: 30, enterprise: 90 } } });
     await runner.start();
     return async () => void (await runner.stop(5000));
   };
@@ -327,7 +327,7 @@ if (ONLY.has('ingestion')) {
     providers: { project: null as never, stores: {}, logs: { supabase: createSupabaseLogPuller({ baseUrl: fake.url, initialLookbackMs: 23 * 3_600_000, minIntervalMs: 0 }) } },
     workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
-  const runner = createLocalRunner(deps, { concurrency: 2, pollIntervalMs: 1000, sweepIntervalMs: 3_600_000, realtimeRetentionHours: 24, schedule: { retention: { free: 14, pro: 30, enterprise: 90 } } });
+  const runner = createLocalRunner(deps, { concurrency: 2, pollIntervalMs: 1000, sweepIntervalMs: 3_600_000, housekeeping: { realtimeRetentionHours: 24, retention: { free: 14, pro: 30, enterprise: 90 } } });
   await runner.start();
   log(`ingestion: ${EVENTS} events through logs.pull (fetch, normalize, mask, insert, mark)`);
   let t = performance.now();

@@ -56,7 +56,8 @@ export async function insertEvents(sql: Sql, events: NewEvent[]): Promise<number
   return inserted;
 }
 
-export interface EventFilter {
+/** What events to match; every query adds the tenant. */
+export interface EventMatch {
   projectId?: string;
   provider?: string;
   service?: string;
@@ -65,60 +66,56 @@ export interface EventFilter {
   since?: string;
   until?: string;
   q?: string;
+  /** Leave out Switchyard's own alert events (what an alert rule counts, unless it names a provider). */
+  excludeOwnAlerts?: boolean;
+}
+
+export interface EventFilter extends EventMatch {
   after?: { ts: string; id: string };
   limit: number;
 }
 
-export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Promise<EventRow[]> {
+/** The WHERE clause every event query shares: the tenant, then each filter that is set. */
+function matching(sql: Sql, tenantId: string, f: EventMatch) {
   const like = f.q ? `%${f.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null;
+  return sql`
+    tenant_id = ${tenantId}
+    ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
+    ${f.provider ? sql`and provider = ${f.provider}` : f.excludeOwnAlerts ? sql`and provider <> 'switchyard'` : sql``}
+    ${f.service ? sql`and service = ${f.service}` : sql``}
+    ${f.level ? sql`and level = ${f.level}` : sql``}
+    ${f.kind ? sql`and kind = ${f.kind}` : sql``}
+    ${f.since ? sql`and ts >= ${f.since}` : sql``}
+    ${f.until ? sql`and ts < ${f.until}` : sql``}
+    ${like ? sql`and message ilike ${like}` : sql``}`;
+}
+
+export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Promise<EventRow[]> {
   return sql<EventRow[]>`
     select id::text, ts, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id, ingested_at
       from events
-     where tenant_id = ${tenantId}
-       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
-       ${f.provider ? sql`and provider = ${f.provider}` : sql``}
-       ${f.service ? sql`and service = ${f.service}` : sql``}
-       ${f.level ? sql`and level = ${f.level}` : sql``}
-       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
-       ${f.since ? sql`and ts >= ${f.since}` : sql``}
-       ${f.until ? sql`and ts < ${f.until}` : sql``}
-       ${like ? sql`and message ilike ${like}` : sql``}
+     where ${matching(sql, tenantId, f)}
        ${f.after ? sql`and (ts, id) < (${f.after.ts}::timestamptz, ${f.after.id}::bigint)` : sql``}
      -- events.id, not the text id of the select list: numeric order, and the index's order.
      order by ts desc, events.id desc
      limit ${f.limit}`;
 }
 
-export interface StatsFilter { projectId?: string; provider?: string; kind?: string; since: string; until: string; interval: '1m' | '1h' }
 export interface StatsRow { bucket: string; provider: string; level: string; count: number }
 
 /** Counts per time bucket, provider and level; served by the (tenant, project, ts) index. */
-export async function eventStats(sql: Sql, tenantId: string, f: StatsFilter): Promise<StatsRow[]> {
+export async function eventStats(sql: Sql, tenantId: string, f: EventMatch & { since: string; until: string; interval: '1m' | '1h' }): Promise<StatsRow[]> {
   const unit = f.interval === '1m' ? 'minute' : 'hour';
   return sql<StatsRow[]>`
     select date_trunc(${unit}, ts) as bucket, provider, level, count(*)::int as count
       from events
-     where tenant_id = ${tenantId}
-       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
-       ${f.provider ? sql`and provider = ${f.provider}` : sql``}
-       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
-       and ts >= ${f.since} and ts < ${f.until}
+     where ${matching(sql, tenantId, f)}
      group by 1, 2, 3
      order by 1, 2, 3`;
 }
 
-/** Matching events in [since, until): what an alert rule counts. */
-export async function countEvents(sql: Sql, tenantId: string, f: Omit<EventFilter, 'limit' | 'after'> & { since: string; until: string }): Promise<number> {
-  const like = f.q ? `%${f.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null;
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from events
-     where tenant_id = ${tenantId}
-       ${f.projectId ? sql`and project_id = ${f.projectId}` : sql``}
-       ${f.provider ? sql`and provider = ${f.provider}` : sql`and provider <> 'switchyard'`}
-       ${f.service ? sql`and service = ${f.service}` : sql``}
-       ${f.level ? sql`and level = ${f.level}` : sql``}
-       ${f.kind ? sql`and kind = ${f.kind}` : sql``}
-       ${like ? sql`and message ilike ${like}` : sql``}
-       and ts >= ${f.since} and ts < ${f.until}`;
+/** How many events match (an alert rule's count over its window). */
+export async function countEvents(sql: Sql, tenantId: string, f: EventMatch & { since: string; until: string }): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from events where ${matching(sql, tenantId, f)}`;
   return row!.n;
 }

@@ -173,7 +173,7 @@ describe('queue', () => {
     expect(tenantsOf.filter((t) => t === big)).toHaveLength(3);
     // Give them back, then watch the real runner: the small tenant's jobs all finish before most of the big backlog.
     await sys.db.sql`update jobs set status = 'queued', attempts = 0, locked_by = null where locked_by = 'fairness-test'`;
-    const runner = createLocalRunner(sys.runnerDeps, { concurrency: 2, pollIntervalMs: 200, sweepIntervalMs: 500, realtimeRetentionHours: 24, schedule: { retention: { free: 14, pro: 30, enterprise: 90 } } });
+    const runner = createLocalRunner(sys.runnerDeps, { concurrency: 2, pollIntervalMs: 200, sweepIntervalMs: 500, housekeeping: { realtimeRetentionHours: 24, retention: { free: 14, pro: 30, enterprise: 90 } } });
     await runner.start();
     extraRunner = runner;
     await waitFor(async () => {

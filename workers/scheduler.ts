@@ -1,6 +1,7 @@
 /**
- * Periodic work, found by the sweeper (the local runner's timer, the QStash schedule, the Cron
- * Trigger), so every transport schedules the same way and nothing needs a clock of its own:
+ * Housekeeping and periodic work, run by every sweeper (the local runner's timer, the QStash
+ * schedule, the Cron Trigger) through `housekeep`, so every transport prunes and schedules the
+ * same way and nothing needs a clock of its own:
  *
  * - log sources whose `next_pull_at` is due get a `logs.pull` job (none while one is still queued
  *   or running for that source, so a slow backlog doesn't pile up pulls);
@@ -14,6 +15,8 @@
 import type postgres from 'postgres';
 import type { Sql } from '../db/client.ts';
 import { insertJobs, type NewJob } from '../db/jobs.repo.ts';
+import { pruneIdempotencyKeys } from '../db/idempotency.repo.ts';
+import { pruneRealtimeEvents } from '../db/realtime.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
 import type { DispatchableJob } from './queue/queue.ts';
 import type { Config } from '../functions/env.ts';
@@ -26,14 +29,32 @@ export interface ScheduleOptions {
   limit?: number;
 }
 
-export function scheduleOptions(config: Config): ScheduleOptions {
+export interface HousekeepingOptions extends ScheduleOptions {
+  /** How long SSE clients can resume from: the realtime outbox is pruned past it. */
+  realtimeRetentionHours: number;
+}
+
+export function housekeepingOptions(
+  config: Pick<Config, 'SWITCHYARD_REALTIME_RETENTION_H' | 'SWITCHYARD_LOG_RETENTION_DAYS_FREE' | 'SWITCHYARD_LOG_RETENTION_DAYS_PRO' | 'SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE'>,
+): HousekeepingOptions {
   return {
+    realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H,
     retention: {
       free: config.SWITCHYARD_LOG_RETENTION_DAYS_FREE,
       pro: config.SWITCHYARD_LOG_RETENTION_DAYS_PRO,
       enterprise: config.SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE,
     },
   };
+}
+
+/**
+ * Every sweeper's housekeeping, whichever transport: idempotency keys after 24 h, the realtime
+ * outbox after its retention, then the periodic jobs now due. The caller dispatches `jobs`.
+ */
+export async function housekeep(sql: postgres.Sql, opts: HousekeepingOptions): Promise<ScheduleResult> {
+  await pruneIdempotencyKeys(sql, 24);
+  await pruneRealtimeEvents(sql, opts.realtimeRetentionHours);
+  return scheduleDue(sql, opts);
 }
 
 export interface ScheduleResult {

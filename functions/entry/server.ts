@@ -24,7 +24,7 @@ import { lookup } from 'node:dns/promises';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
-import { scheduleOptions } from '../../workers/scheduler.ts';
+import { housekeepingOptions } from '../../workers/scheduler.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
 import { qstashSettings, type Config } from '../env.ts';
@@ -175,8 +175,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       concurrency: config.SWITCHYARD_WORKER_CONCURRENCY,
       pollIntervalMs: config.SWITCHYARD_POLL_INTERVAL_MS,
       sweepIntervalMs: config.SWITCHYARD_SWEEP_INTERVAL_MS,
-      realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H,
-      schedule: scheduleOptions(config),
+      housekeeping: housekeepingOptions(config),
     });
     await runner.start();
   }

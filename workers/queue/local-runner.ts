@@ -4,18 +4,16 @@
  * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
  */
 import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
-import { pruneExpired } from './queue.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
-import { scheduleDue, type ScheduleOptions } from '../scheduler.ts';
+import { housekeep, type HousekeepingOptions } from '../scheduler.ts';
 
 export interface LocalRunnerOptions {
   concurrency: number;
   pollIntervalMs: number;
   sweepIntervalMs: number;
-  realtimeRetentionHours: number;
-  /** Periodic work (pulls, alert evaluations, retention) the sweep enqueues. */
-  schedule: ScheduleOptions;
+  /** Pruning, and the periodic work (pulls, alert evaluations, retention) each sweep enqueues. */
+  housekeeping: HousekeepingOptions;
 }
 
 export interface LocalRunner {
@@ -86,8 +84,7 @@ export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): L
     try {
       const requeued = await requeueExpiredLeases(deps.db.sql);
       if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
-      await pruneExpired(deps.db.sql, opts.realtimeRetentionHours);
-      const scheduled = await scheduleDue(deps.db.sql, opts.schedule);
+      const scheduled = await housekeep(deps.db.sql, opts.housekeeping);
       if (scheduled.retention?.droppedPartitions.length || scheduled.retention?.deletedRows) log.info('retention', { ...scheduled.retention });
       if (scheduled.jobs.length) await deps.queue.dispatch(scheduled.jobs);
       if (requeued.length || scheduled.jobs.length) void fill();

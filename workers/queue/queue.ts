@@ -5,9 +5,6 @@
  */
 import { JOBS_CHANNEL, type Signaler } from '../../db/notify.repo.ts';
 import type { DispatchRef } from '../../db/jobs.repo.ts';
-import type { Sql } from '../../db/client.ts';
-import { pruneIdempotencyKeys } from '../../db/idempotency.repo.ts';
-import { pruneRealtimeEvents } from '../../db/realtime.repo.ts';
 
 /** A job as a transport needs it: which epoch (step, attempt) is due, and when. */
 export interface DispatchableJob extends DispatchRef {
@@ -33,10 +30,4 @@ export function createLocalQueue(signals: Signaler): Queue {
       if (jobs.length) await signals.signal(JOBS_CHANNEL);
     },
   };
-}
-
-/** The sweepers' housekeeping, whichever transport: idempotency keys after 24 h, the outbox after its retention. */
-export async function pruneExpired(sql: Sql, realtimeRetentionHours: number): Promise<void> {
-  await pruneIdempotencyKeys(sql, 24);
-  await pruneRealtimeEvents(sql, realtimeRetentionHours);
 }

@@ -10,9 +10,9 @@ import { claimFiring, getAlertRule, publishRealtime, type AlertFilter } from '..
 import { countEvents, insertEvents } from '../../db/events.repo.ts';
 import { insertJob } from '../../db/jobs.repo.ts';
 import { newId } from '../../functions/lib/ids.ts';
-import { deliver, DeliveryFailed, type Resolver } from '../providers/alerts/outbound.ts';
+import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
 import { defineTask } from '../registry.ts';
-import { done, fail, type StepOutcome } from '../step.ts';
+import { done, type StepOutcome } from '../step.ts';
 
 export const EvaluatePayload = z.object({ rule_id: z.string() });
 export const NotifyPayload = z.object({ rule_id: z.string(), firing: z.number().int(), alert: z.record(z.string(), z.unknown()) });
@@ -29,7 +29,7 @@ export const evaluateRule = defineTask({
     const since = new Date(until.getTime() - rule.windowS * 1000);
     const filter = rule.filter as AlertFilter;
     const count = await countEvents(ctx.deps.db.sql, rule.tenantId, {
-      ...filter, projectId: rule.projectId, since: since.toISOString(), until: until.toISOString(),
+      ...filter, projectId: rule.projectId, since: since.toISOString(), until: until.toISOString(), excludeOwnAlerts: true,
     });
     if (count < rule.threshold) return done({ count, fired: false });
     const message = `Alert "${rule.name}": ${count} matching events in the last ${seconds(rule.windowS)} (threshold ${rule.threshold})`;
@@ -68,16 +68,12 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
         ctx.deps.box.open(rule.signingSecret, `${rule.id}:secret`),
       ]);
       const alert = ctx.payload.alert;
-      try {
-        const status = await deliver({
-          id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
-          data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
-        }, { ...opts, signal: ctx.signal });
-        return done({ delivered: true, host: rule.channelHost, status });
-      } catch (err) {
-        if (err instanceof DeliveryFailed) return fail(err.message, { retryable: true });
-        throw err; // PermanentError: not retried; anything else: retried
-      }
+      // Failures throw: retried with backoff, or not at all for a PermanentError (e.g. a 404).
+      const status = await deliver({
+        id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
+        data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
+      }, { ...opts, signal: ctx.signal });
+      return done({ delivered: true, host: rule.channelHost, status });
     },
   });
 }

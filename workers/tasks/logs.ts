@@ -70,9 +70,19 @@ export const pullSource = defineTask({
     if (!source) return done({ skipped: 'the log source was deleted' });
     const puller = ctx.deps.providers.logs[source.provider];
     const st: PullState = { pages: 0, events: 0, outages: 0, ...(ctx.state as Partial<PullState> | null) };
-    const stop = (error: string) => done({ ...st, error }, async (tx) => {
-      await recordPull(tx, source.tenantId, source.id, { finished: true, lastError: error });
-    });
+    // One step reads up to PAGES_PER_STEP pages (fewer when the provider wants them paced, or
+    // time runs short) and commits them together with the mark after the last one. A crash
+    // re-reads at most that many pages; their rows are unique per source, so nothing repeats.
+    const events: NewEvent[] = [];
+    let cursor = source.cursor as Record<string, unknown>;
+    let pages = 0;
+    const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
+      await insertEvents(tx, events);
+      await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
+    };
+    const progress = (): PullState => ({ pages: st.pages + pages, events: st.events + events.length, outages: 0 });
+    /** The pull ends short: pages already read commit, and the reason goes on the source. */
+    const stop = (error: string) => done({ ...progress(), error }, commit(true, error));
     if (!puller) return stop(`pulling from ${source.provider} is not configured on this worker`);
     let creds: { api_key?: string } = {};
     try {
@@ -82,19 +92,8 @@ export const pullSource = defineTask({
     }
     if (!creds.api_key) return stop('the source has no API key to pull with');
 
-    // One step reads up to PAGES_PER_STEP pages (fewer when the provider wants them paced, or
-    // time runs short) and commits them together with the mark after the last one. A crash
-    // re-reads at most that many pages; their rows are unique per source, so nothing repeats.
-    const events: NewEvent[] = [];
-    let cursor = source.cursor as Record<string, unknown>;
-    let pages = 0;
     let page: PullPage | null = null;
     const started = Date.now();
-    const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
-      await insertEvents(tx, events);
-      await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
-    };
-    const progress = (): PullState => ({ pages: st.pages + pages, events: st.events + events.length, outages: 0 });
     try {
       do {
         page = await puller.pull({
@@ -112,12 +111,11 @@ export const pullSource = defineTask({
       }
       if (err instanceof ProviderUnavailable) {
         const outages = st.outages + 1;
-        const reason = `${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`;
-        if (outages > MAX_OUTAGES) return done({ ...progress(), error: reason }, commit(true, reason));
+        if (outages > MAX_OUTAGES) return stop(`${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`);
         const wait = Math.max(err.retryAfterMs ?? 0, outageBackoffMs(outages));
         return continueAfter(wait, { ...progress(), outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`, commit(false));
       }
-      if (err instanceof Error) return done({ ...progress(), error: err.message }, commit(true, err.message));
+      if (err instanceof Error) return stop(err.message);
       throw err;
     }
     if (page.more) return continueAfter(page.minDelayMs, progress(), page.note, commit(false));

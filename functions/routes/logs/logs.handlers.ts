@@ -129,6 +129,8 @@ export function logsRouter(deps: AppDeps) {
     if (!delivery || delivery.sourceId !== sid) throw notFound('delivery');
     const job = await insertJob(deps.db.sql, {
       id: newId('job'), tenantId, kind: 'logs.ingest_delivery', subjectType: 'webhook_delivery', subjectId: delivery.id,
+      // The same key as the delivery's first ingest job (writeSubjectWithJob), so the two never run at once.
+      concurrencyKey: `webhook_delivery:${delivery.id}`,
       payload: { delivery_id: delivery.id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS,
     });
     afterCommit(deps, [job]);

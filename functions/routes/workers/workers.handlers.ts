@@ -10,9 +10,8 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { getJob } from '../../../db/jobs.repo.ts';
-import { pruneExpired } from '../../../workers/queue/queue.ts';
 import { runJob, type RunnerDeps } from '../../../workers/run-job.ts';
-import { scheduleDue, scheduleOptions, type ScheduleOptions } from '../../../workers/scheduler.ts';
+import { housekeep, housekeepingOptions, type HousekeepingOptions } from '../../../workers/scheduler.ts';
 import { createSignatureVerifier, JOBS_PATH, SWEEP_PATH, sweepDispatches, type SignatureVerifier } from '../../../workers/queue/qstash.ts';
 import type { Config, QStashConfig } from '../../env.ts';
 import type { AppEnv } from '../../deps.ts';
@@ -23,20 +22,20 @@ export interface WorkerHost {
   verifier: SignatureVerifier;
   /** SWITCHYARD_WORKER_URL: signatures are checked against the URL QStash was asked to call. */
   workerUrl: string;
-  sweep: { staleMs: number; limit: number; realtimeRetentionHours: number; schedule: ScheduleOptions };
+  sweep: { staleMs: number; limit: number; housekeeping: HousekeepingOptions };
 }
 
 /** The worker host every runtime builds from its runner and the QStash settings. */
 export function createWorkerHost(
   runner: RunnerDeps,
   qstash: QStashConfig,
-  config: Config,
+  config: Pick<Config, 'SWITCHYARD_REDISPATCH_AFTER_MS'> & Parameters<typeof housekeepingOptions>[0],
 ): WorkerHost {
   return {
     runner,
     verifier: createSignatureVerifier({ current: qstash.QSTASH_CURRENT_SIGNING_KEY, next: qstash.QSTASH_NEXT_SIGNING_KEY }),
     workerUrl: qstash.SWITCHYARD_WORKER_URL,
-    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H, schedule: scheduleOptions(config) },
+    sweep: { staleMs: config.SWITCHYARD_REDISPATCH_AFTER_MS, limit: 500, housekeeping: housekeepingOptions(config) },
   };
 }
 
@@ -122,10 +121,9 @@ export function workersRouter(host: WorkerHost) {
 /** One sweep plus housekeeping: the QStash schedule's and the Cron Trigger's work. */
 export async function sweepOnce(host: WorkerHost) {
   const sql = host.runner.db.sql;
-  // Periodic jobs first, so this sweep's dispatch pass sends them too.
-  const scheduled = await scheduleDue(sql, host.sweep.schedule);
+  // Housekeeping first, so this sweep's dispatch pass sends the periodic jobs it makes.
+  const scheduled = await housekeep(sql, host.sweep.housekeeping);
   const result = await sweepDispatches(sql, host.runner.queue, host.sweep);
-  await pruneExpired(sql, host.sweep.realtimeRetentionHours);
   const summary = { ...result, pulls: scheduled.pulls, evaluations: scheduled.evaluations, retention: scheduled.retention };
   if (result.requeued || result.dispatched || result.failed || scheduled.retention) host.runner.log.info('sweep', summary);
   return summary;

@@ -3,7 +3,7 @@
  * special-use addresses unless development explicitly allows them — an alert URL is tenant input,
  * and the worker sits inside our network), how they are signed (Standard Webhooks: `webhook-id`,
  * `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`), and the
- * POST itself, sorted into retryable and final failures.
+ * POST itself, failing as the queue expects: retryable errors, or a PermanentError when a retry can't help.
  *
  * The address check resolves the host when the runtime can (Node); the connection then resolves
  * again, so a DNS answer that changes in between (rebinding) is not caught. Workers can't reach
@@ -83,11 +83,10 @@ export function signedRequest(n: Notification, now = new Date()): { headers: Rec
   };
 }
 
-export class DeliveryFailed extends Error {
-  override name = 'DeliveryFailed';
-}
-
-/** POSTs once. 2xx: delivered. 408/429/5xx/network: DeliveryFailed (the queue retries). Other 4xx: PermanentError. */
+/**
+ * POSTs once. 2xx: delivered. 408/429/5xx/network: an Error, which the queue retries with backoff.
+ * Other 4xx: PermanentError (not retried).
+ */
 export async function deliver(n: Notification, opts: { allowPrivate: boolean; resolve?: Resolver; signal: AbortSignal; fetch?: typeof fetch }): Promise<number> {
   const url = await assertDeliverable(n.url, opts);
   const { headers, body } = signedRequest(n);
@@ -99,10 +98,10 @@ export async function deliver(n: Notification, opts: { allowPrivate: boolean; re
     });
   } catch (err) {
     if (opts.signal.aborted) throw err;
-    throw new DeliveryFailed(`could not reach ${url.host}: ${(err as Error).message}`);
+    throw new Error(`could not reach ${url.host}: ${(err as Error).message}`);
   }
   await res.body?.cancel();
   if (res.ok) return res.status;
-  if (res.status === 408 || res.status === 429 || res.status >= 500) throw new DeliveryFailed(`${url.host} answered HTTP ${res.status}`);
+  if (res.status === 408 || res.status === 429 || res.status >= 500) throw new Error(`${url.host} answered HTTP ${res.status}`);
   throw new PermanentError(`${url.host} refused the notification (HTTP ${res.status})`);
 }
