@@ -36,7 +36,7 @@ import { openSse } from '../test/helpers/sse.ts';
 import { FakeSupabaseLogs } from '../test/fakes/log-providers.ts';
 import { createSupabaseLogPuller } from '../workers/providers/logs/pull/supabase.ts';
 import { pullSource } from '../workers/tasks/logs.ts';
-import { freePort, round, startProcess, stopProcess, summarize } from './lib/util.ts';
+import { cpuSeconds, freePort, round, startProcess, stopProcess, summarize } from './lib/util.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -70,7 +70,8 @@ async function freshDb(name: string): Promise<string> {
   return u.toString();
 }
 
-async function load(url: string, headers: Record<string, string>, body: () => string) {
+async function load(url: string, headers: Record<string, string>, body: () => string, serverPid?: number) {
+  const before = cpuSeconds(serverPid ? [serverPid] : []);
   const res = await autocannon({
     url,
     method: 'POST',
@@ -80,7 +81,17 @@ async function load(url: string, headers: Record<string, string>, body: () => st
     requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }],
   } as never);
   const r = res as unknown as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number };
-  return { req_per_s: round(r.requests.average, 0), p50_ms: r.latency.p50, p99_ms: r.latency.p99, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors };
+  const after = cpuSeconds(serverPid ? [serverPid] : []);
+  // CPU per successful request, split between the server process and Postgres.
+  const cpu = before && after && r['2xx'] > 0
+    ? {
+      node_ms: round(((after.node - before.node) * 1000) / r['2xx'], 3),
+      postgres_ms: round(((after.postgres - before.postgres) * 1000) / r['2xx'], 3),
+      read_syscalls: round((after.reads - before.reads) / r['2xx'], 2),
+      write_syscalls: round((after.writes - before.writes) / r['2xx'], 2),
+    }
+    : null;
+  return { req_per_s: round(r.requests.average, 0), p50_ms: r.latency.p50, p99_ms: r.latency.p99, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, cpu_per_request: cpu };
 }
 
 // ─── 1. intent path ──────────────────────────────────────────────────────────────────────────────
@@ -105,14 +116,18 @@ if (ONLY.has('intent')) {
   const base = await startProcess('bench/lib/baseline-server.ts', { DATABASE_URL: baseDb, PORT: String(basePort) }, 'ready');
   let i = 0;
   log(`intent: baseline ${DURATION}s at ${CONNECTIONS} connections`);
-  const baseline = await load(`http://127.0.0.1:${basePort}/items`, {}, () => `{"name":"item ${i++}"}`);
+  const baseline = await load(`http://127.0.0.1:${basePort}/items`, {}, () => `{"name":"item ${i++}"}`, base.pid);
   await stopProcess(base);
   log(`intent: switchyard ${DURATION}s at ${CONNECTIONS} connections`);
-  const ours = await load(`${apiUrl}/v1/projects`, { authorization: `Bearer ${apiKey}` }, () => `{"name":"bench ${i++}"}`);
+  const ours = await load(`${apiUrl}/v1/projects`, { authorization: `Bearer ${apiKey}` }, () => `{"name":"bench ${i++}"}`, apiChild!.pid);
   const ratio = round(ours.req_per_s / baseline.req_per_s, 3);
   results.intent = { baseline, switchyard: ours, throughput_ratio: ratio, target: '>= 0.60' };
   table.push(['intent: POST /v1/projects req/s', String(ours.req_per_s), String(baseline.req_per_s), `${ratio} (target ≥ 0.60)`]);
   table.push(['intent: p50 / p99 ms', `${ours.p50_ms} / ${ours.p99_ms}`, `${baseline.p50_ms} / ${baseline.p99_ms}`, '']);
+  const cpu = (x: typeof ours) => (x.cpu_per_request ? `${x.cpu_per_request.node_ms} / ${x.cpu_per_request.postgres_ms}` : 'n/a');
+  table.push(['intent: CPU ms/request node / pg', cpu(ours), cpu(baseline), '']);
+  const sys = (x: typeof ours) => (x.cpu_per_request ? `${x.cpu_per_request.read_syscalls} / ${x.cpu_per_request.write_syscalls}` : 'n/a');
+  table.push(['intent: syscalls/request read / write', sys(ours), sys(baseline), '']);
 }
 
 // ─── 2. queue ────────────────────────────────────────────────────────────────────────────────────

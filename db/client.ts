@@ -40,11 +40,34 @@ export function toIsoTimestamp(value: string): string {
  */
 export function rowFromJson<T>(json: Record<string, unknown>): T {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(json)) {
-    const key = k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+  for (const k in json) {
+    const v = json[k];
+    let key = camelKeys.get(k);
+    if (key === undefined) {
+      key = k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+      // Column names are a small fixed set; the bound only guards against a caller's own keys.
+      if (camelKeys.size < 1000) camelKeys.set(k, key);
+    }
     out[key] = typeof v === 'string' && k.endsWith('_at') ? new Date(v).toISOString() : v;
   }
   return out as T;
+}
+const camelKeys = new Map<string, string>();
+
+/**
+ * Runs `fn` with a custom plan for every statement (SET LOCAL, in a transaction of its own unless
+ * `sql` already is one). postgres.js prepares statements, and after five runs Postgres may switch
+ * to a generic plan that can't see the parameters: for a rare search pattern over 1M events that
+ * was a full backward index scan (bench: 1.06 s → 0.12 s). Only queries whose best plan depends on
+ * their values use this; forcing custom plans everywhere made every write replan its statement
+ * and tripled the database's CPU per `POST /v1/projects` (bench: 1.44 → 0.51 ms).
+ */
+export async function withCustomPlans<T>(sql: Sql, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const run = async (tx: Sql) => {
+    await tx`set local plan_cache_mode = force_custom_plan`;
+    return fn(tx);
+  };
+  return 'begin' in sql ? ((await sql.begin(run)) as T) : run(sql);
 }
 
 export function createDb(url: string, options: DbOptions = {}): Db {
@@ -53,11 +76,6 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     onnotice: options.onnotice ?? (() => {}),
     connection: {
       application_name: options.applicationName ?? 'switchyard', TimeZone: 'UTC',
-      // With prepared statements, custom plans always: a cached generic plan can't see a search
-      // pattern or a skewed filter value, and chose a full backward index scan for a rare `q`
-      // over 1M events (bench, 1.06 s → 0.12 s). Without them (a pooler) there is no plan cache,
-      // and poolers may refuse unknown startup parameters.
-      ...(options.prepare === false ? {} : { plan_cache_mode: 'force_custom_plan' }),
     },
     // Hyperdrive and a direct connection keep prepared statements; a transaction-mode pooler can't.
     prepare: options.prepare ?? true,

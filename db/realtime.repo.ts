@@ -63,3 +63,9 @@ export async function readOutbox(sql: Sql, horizon: string | null): Promise<Outb
     events: rows.filter((r) => r.id !== null).map((r) => ({ id: r.id!, tenantId: r.tenantId, topics: r.topics, event: r.event, payload: r.payload, tx: r.tx })),
   };
 }
+
+/** The horizon alone (see readOutbox): where a reader with no one to deliver to moves on to. */
+export async function readHorizon(sql: Sql): Promise<string> {
+  const [row] = await sql<{ horizon: string }[]>`select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`;
+  return row!.horizon;
+}

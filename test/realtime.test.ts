@@ -4,13 +4,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSse, type SseClient } from './helpers/sse.ts';
-import { createTenant, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+import { createSignaler, EVENTS_CHANNEL, JOBS_CHANNEL, sendSignals } from '../db/notify.repo.ts';
+import { createRealtimeHub } from '../functions/lib/realtime-hub.ts';
+import { createLogger } from '../functions/lib/log.ts';
+import type { RealtimeEvent } from '../db/realtime.repo.ts';
+import { createDb } from '../db/client.ts';
+import { createTenant, createTestDatabase, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
 let sys: TestSystem;
 let tenantId: string;
+let databaseUrl: string;
 beforeAll(async () => {
   // API only: this file drives status changes itself, in SQL, so it controls commit order.
-  sys = await startTestSystem({ SWITCHYARD_ROLE: 'api' });
+  databaseUrl = await createTestDatabase();
+  sys = await startTestSystem({ SWITCHYARD_ROLE: 'api', DATABASE_URL: databaseUrl });
   tenantId = (await sys.api('GET', '/v1/tenants')).body.data[0].id;
 });
 afterAll(async () => {
@@ -109,5 +116,56 @@ describe('realtime', () => {
     const otherToken = (await other.api('POST', '/v1/events/token')).body.token;
     const cross = await fetch(`${sys.url}/v1/events?topic=tenant:${tenantId}&token=${encodeURIComponent(otherToken)}`);
     expect(cross.status).toBe(404);
+  });
+
+  it('gives a subscriber an event committed after it subscribed, though the idle hub read in flight already saw it', async () => {
+    // With nobody subscribed the hub only moves its horizon, on its poll. Here that read is held
+    // behind a sleeping query on the hub's one connection, so its snapshot is taken after the event
+    // below commits. Its horizon then lies past the event, and the hub must not move to it.
+    const hubDb = createDb(databaseUrl, { max: 1 });
+    const hubSql = hubDb.sql;
+    const hub = await createRealtimeHub(hubSql, createLogger('silent'), { pollMs: 50 });
+    try {
+      const sleeping = hubSql`select pg_sleep(0.4)`.execute();
+      await new Promise((r) => setTimeout(r, 120)); // a poll is now queued behind the sleep
+      const got: RealtimeEvent[] = [];
+      hub.subscribe({ tenantId, topics: new Set(['hubrace:1']), deliver: (e) => void got.push(e) });
+      await sys.db.sql`select switchyard_publish(${tenantId}, ${['hubrace:1']}, 'status', '{}'::jsonb)`;
+      await sendSignals(sys.db.sql, [EVENTS_CHANNEL]);
+      await sleeping;
+      await waitFor(async () => got.length > 0, 3000, 'the event delivered');
+      expect(got.map((e) => e.topics)).toEqual([['hubrace:1']]);
+    } finally {
+      await hub.close();
+      await hubDb.close();
+    }
+  });
+
+  it('coalesces signals: one NOTIFY for a burst, at most one per interval under a steady stream', async () => {
+    const received: number[] = [];
+    const listener = await sys.db.sql.listen(JOBS_CHANNEL, () => void received.push(Date.now()));
+    const signals = createSignaler(sys.db.sql, { minIntervalMs: 20 });
+    try {
+      await Promise.all(Array.from({ length: 50 }, () => signals.signal(JOBS_CHANNEL)));
+      await waitFor(async () => received.length >= 1, 3000, 'the burst NOTIFY');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received).toHaveLength(1);
+
+      received.length = 0;
+      const started = Date.now();
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < 30; i++) {
+        pending.push(signals.signal(JOBS_CHANNEL));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(pending); // every signal is covered by a NOTIFY that was sent
+      const span = Date.now() - started;
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received.length).toBeGreaterThanOrEqual(2);
+      expect(received.length).toBeLessThanOrEqual(Math.ceil(span / 20) + 1);
+      expect(received.length).toBeLessThan(30);
+    } finally {
+      await listener.unlisten();
+    }
   });
 });

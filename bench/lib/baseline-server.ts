@@ -15,3 +15,4 @@ app.post('/items', async (c) => {
   return c.json(row, 201);
 });
 serve({ fetch: app.fetch, hostname: '127.0.0.1', port: Number(process.env.PORT) }, () => console.log('ready'));
+process.on('SIGTERM', () => process.exit(0));

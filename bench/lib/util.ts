@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -16,7 +17,9 @@ export { freePort } from '../../test/helpers/net.ts';
 
 /** Starts a TypeScript entry in its own Node process and waits for `readyText` on its output. */
 export async function startProcess(file: string, env: Record<string, string>, readyText: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of every child process there when it exits.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -35,4 +38,40 @@ export async function stopProcess(child: ChildProcess) {
   const done = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await done;
+}
+
+/**
+ * CPU seconds (user + system) used so far by the given processes and by every `postgres`
+ * process, and the read/write system calls of the given processes, read from /proc (Linux).
+ * Null elsewhere. Sampled around a load run, it splits a
+ * request's cost between the Node server and the database.
+ */
+export function cpuSeconds(pids: number[]): { node: number; postgres: number; reads: number; writes: number } | null {
+  if (!existsSync('/proc/self/stat')) return null;
+  const ticks = (pid: string) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), t: Number(f[11]) + Number(f[12]) };
+    } catch {
+      return null; // exited in between
+    }
+  };
+  const hz = 100;
+  let node = 0;
+  let pgTicks = 0;
+  let reads = 0;
+  let writes = 0;
+  for (const pid of pids) {
+    node += ticks(String(pid))?.t ?? 0;
+    // Read and write system calls (sockets included): what a request costs in kernel crossings.
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    reads += Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0);
+    writes += Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0);
+  }
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const s = ticks(pid);
+    if (s?.comm === 'postgres') pgTicks += s.t;
+  }
+  return { node: node / hz, postgres: pgTicks / hz, reads, writes };
 }

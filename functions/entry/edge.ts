@@ -96,7 +96,7 @@ export async function createEdgeContext(
   const { config, qstash } = edge;
   const log = createLogger(config.LOG_LEVEL);
   const db = createDb(edge.databaseUrl, { max: opts.poolMax ?? 5, prepare: config.DATABASE_PREPARE, applicationName: 'switchyard-edge' });
-  const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
+  const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
   const queue = createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log });
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });

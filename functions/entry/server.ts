@@ -121,7 +121,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const kubernetes = kubernetesRuntimeFromConfig(config);
-  const signals = createSignaler(db.sql, (err) => log.warn('signal failed; pollers will catch up', { err }));
+  const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
   const qstash = qstashSettings(config);
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })

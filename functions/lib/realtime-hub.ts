@@ -2,12 +2,13 @@
  * The realtime hub: one process-wide reader of the realtime outbox, fanning events out to
  * in-memory subscribers (SSE streams). It reads when woken by a `switchyard_events` NOTIFY (sent
  * after each commit that published something) and on a fallback poll, so a lost wake-up delays
- * an event by at most one poll interval and never drops it. Subscribers filter by tenant first,
+ * an event by at most one poll interval and never drops it. While nobody is subscribed it only
+ * moves its horizon forward, on the poll. Subscribers filter by tenant first,
  * then topic: an event never reaches another tenant's stream. Node-only (holds a LISTEN).
  */
 import type postgres from 'postgres';
 import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
-import { readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
+import { readHorizon, readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
 import type { Logger } from './log.ts';
 
 export interface Subscriber {
@@ -31,7 +32,12 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
   let again = false;
   let closed = false;
 
-  async function read(): Promise<void> {
+  // Subscriptions made so far: a read that began before the latest one can't vouch for it.
+  let joined = 0;
+
+  async function read(reason: 'wake' | 'poll'): Promise<void> {
+    // With nobody subscribed a wake-up has no one to deliver to; the poll keeps the horizon fresh.
+    if (reason === 'wake' && subs.size === 0) return;
     if (reading) {
       again = true;
       return;
@@ -40,19 +46,29 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
     try {
       do {
         again = false;
-        // Always read from the horizon, even with nobody subscribed: a subscriber may join while
-        // this read is in flight, and the read's snapshot is taken when Postgres runs it, not when
-        // it was sent, so skipping "because nobody listens" could skip an event that subscriber
-        // must get (its own backlog read may have run before that event committed).
-        const page = await readOutbox(sql, horizon);
-        for (const e of page.events) {
-          if (delivered.has(e.id)) continue;
-          delivered.set(e.id, BigInt(e.tx));
-          for (const s of subs) {
-            if (s.tenantId === e.tenantId && e.topics.some((t) => s.topics.has(t))) s.deliver(e);
+        const seen = joined;
+        if (subs.size === 0) {
+          // Only the horizon: reading and parsing every event of every tenant for no one was the
+          // API's largest cost after the request itself. If someone subscribes while this is in
+          // flight, its snapshot may postdate an event they must get, so the old horizon stays and
+          // the loop reads again, in full: every event committed since then is at or above it.
+          const h = await readHorizon(sql);
+          if (joined !== seen) {
+            again = true;
+            continue;
           }
+          horizon = h;
+        } else {
+          const page = await readOutbox(sql, horizon);
+          for (const e of page.events) {
+            if (delivered.has(e.id)) continue;
+            delivered.set(e.id, BigInt(e.tx));
+            for (const s of subs) {
+              if (s.tenantId === e.tenantId && e.topics.some((t) => s.topics.has(t))) s.deliver(e);
+            }
+          }
+          horizon = page.horizon;
         }
-        horizon = page.horizon;
         const h = BigInt(horizon);
         for (const [id, tx] of delivered) if (tx < h) delivered.delete(id);
       } while (again && !closed);
@@ -63,11 +79,12 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
     }
   }
 
-  await read(); // sets the starting horizon: only events committed from now on are live
-  const listener = await sql.listen(EVENTS_CHANNEL, () => void read(), () => void read());
-  const timer = setInterval(() => void read(), opts.pollMs);
+  await read('poll'); // sets the starting horizon: only events committed from now on are live
+  const listener = await sql.listen(EVENTS_CHANNEL, () => void read('wake'), () => void read('wake'));
+  const timer = setInterval(() => void read('poll'), opts.pollMs);
   return {
     subscribe(sub) {
+      joined++;
       subs.add(sub);
       return () => subs.delete(sub);
     },
