@@ -160,15 +160,22 @@ if (ONLY.has('queue')) {
   };
   const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
 
-  async function processAll(n: number, start: () => Promise<() => Promise<void>>): Promise<number> {
+  // CPU per job (this process, where both runners run, and Postgres), kept for the JSON.
+  const cpuPerJob: Record<string, { node_ms: number; postgres_ms: number }> = {};
+  async function processAll(n: number, start: () => Promise<() => Promise<void>>, label: string): Promise<number> {
     processed = 0;
     const finished = new Promise<void>((r) => (onProcessed = () => processed >= n && r()));
+    const before = cpuSeconds([process.pid]);
     const t0 = performance.now();
     const stop = await start();
     await finished;
     const s = (performance.now() - t0) / 1000;
+    const after = cpuSeconds([process.pid]);
     await stop();
     onProcessed = null;
+    if (before && after) {
+      cpuPerJob[label] = { node_ms: round(((after.node - before.node) * 1000) / n, 3), postgres_ms: round(((after.postgres - before.postgres) * 1000) / n, 3) };
+    }
     return round(n / s, 0);
   }
   const startOurs = async () => {
@@ -181,12 +188,12 @@ if (ONLY.has('queue')) {
   let t = performance.now();
   for (let k = 0; k < JOBS; k++) await insertJob(db.sql, newJob());
   const oursEnqSingle = round(JOBS / ((performance.now() - t) / 1000), 0);
-  const oursRunSingle = await processAll(JOBS, startOurs);
+  const oursRunSingle = await processAll(JOBS, startOurs, 'switchyard_single');
   log(`queue: switchyard enqueue ${JOBS} batched`);
   t = performance.now();
   for (let k = 0; k < JOBS; k += 1000) await insertJobs(db.sql, Array.from({ length: Math.min(1000, JOBS - k) }, () => newJob()));
   const oursEnqBatch = round(JOBS / ((performance.now() - t) / 1000), 0);
-  const oursRunBatch = await processAll(JOBS, startOurs);
+  const oursRunBatch = await processAll(JOBS, startOurs, 'switchyard_batched');
 
   log('queue: switchyard pickup latency');
   const stopOurs = await startOurs();
@@ -225,14 +232,14 @@ if (ONLY.has('queue')) {
   t = performance.now();
   for (let k = 0; k < JOBS; k++) await utils.addJob('noop', {});
   const gwEnqSingle = round(JOBS / ((performance.now() - t) / 1000), 0);
-  const gwRunSingle = await processAll(JOBS, startGraphile);
+  const gwRunSingle = await processAll(JOBS, startGraphile, 'graphile_single');
   log(`queue: graphile-worker enqueue ${JOBS} batched`);
   t = performance.now();
   for (let k = 0; k < JOBS; k += 1000) {
     await utils.addJobs(Array.from({ length: Math.min(1000, JOBS - k) }, () => ({ identifier: 'noop', payload: {} })));
   }
   const gwEnqBatch = round(JOBS / ((performance.now() - t) / 1000), 0);
-  const gwRunBatch = await processAll(JOBS, startGraphile);
+  const gwRunBatch = await processAll(JOBS, startGraphile, 'graphile_batched');
 
   log('queue: graphile-worker pickup latency');
   const stopGw = await startGraphile();
@@ -255,11 +262,14 @@ if (ONLY.has('queue')) {
     graphile_worker: { enqueue_single_per_s: gwEnqSingle, enqueue_batched_per_s: gwEnqBatch, process_per_s_after_single: gwRunSingle, process_per_s_after_batched: gwRunBatch, pickup_ms: gl },
     throughput_ratio: round(((oursRunSingle + oursRunBatch) / 2) / ((gwRunSingle + gwRunBatch) / 2), 3),
     pickup_p95_ratio: round(ol.p95 / gl.p95, 3),
+    cpu_per_job: cpuPerJob,
     target: 'throughput ratio >= 1.0, pickup p95 ratio <= 2.0',
   };
   table.push(['queue: enqueue single jobs/s', String(oursEnqSingle), String(gwEnqSingle), String(round(oursEnqSingle / gwEnqSingle, 3))]);
   table.push(['queue: enqueue batched jobs/s', String(oursEnqBatch), String(gwEnqBatch), String(round(oursEnqBatch / gwEnqBatch, 3))]);
   table.push(['queue: process jobs/s (c=10)', `${oursRunSingle} / ${oursRunBatch}`, `${gwRunSingle} / ${gwRunBatch}`, `${(results.queue as { throughput_ratio: number }).throughput_ratio} (target ≥ 1.0)`]);
+  const jobCpu = (k: string) => (cpuPerJob[k] ? `${cpuPerJob[k].node_ms} / ${cpuPerJob[k].postgres_ms}` : 'n/a');
+  table.push(['queue: CPU ms/job node / pg', jobCpu('switchyard_single'), jobCpu('graphile_single'), '']);
   table.push(['queue: pickup p50 / p95 ms', `${ol.p50} / ${ol.p95}`, `${gl.p50} / ${gl.p95}`, `${(results.queue as { pickup_p95_ratio: number }).pickup_p95_ratio} (target ≤ 2.0)`]);
 }
 
@@ -405,7 +415,8 @@ if (ONLY.has('queries')) {
   const N = Number(process.env.BENCH_QUERY_EVENTS ?? 1_000_000);
   const url = await freshDb('bench_queries');
   let last: { query: string; params: unknown[] } | null = null;
-  const db = createDb(url, { max: 2, debug: (query, params) => (last = { query, params }) });
+  // The statement to EXPLAIN: the query itself, not the transaction and SET LOCAL around it.
+  const db = createDb(url, { max: 2, debug: (query, params) => void (/^\s*(begin|commit|rollback|set local)\b/i.test(query) || (last = { query, params })) });
   await migrate(db.sql);
   log(`queries: loading ${N} events over 14 days, 10 tenants (half of them in one tenant's one project)`);
   const day = 86_400_000;
