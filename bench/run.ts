@@ -173,7 +173,9 @@ if (ONLY.has('queue')) {
     const after = cpuSeconds([process.pid]);
     await stop();
     onProcessed = null;
-    if (before && after) {
+    // Postgres backends that exit during the run take their CPU time with them (graphile-worker's
+    // pool closes idle connections), so a negative figure means "not measurable", not zero.
+    if (before && after && after.postgres >= before.postgres) {
       cpuPerJob[label] = { node_ms: round(((after.node - before.node) * 1000) / n, 3), postgres_ms: round(((after.postgres - before.postgres) * 1000) / n, 3) };
     }
     return round(n / s, 0);
@@ -416,7 +418,7 @@ if (ONLY.has('queries')) {
   const url = await freshDb('bench_queries');
   let last: { query: string; params: unknown[] } | null = null;
   // The statement to EXPLAIN: the query itself, not the transaction and SET LOCAL around it.
-  const db = createDb(url, { max: 2, debug: (query, params) => void (/^\s*(begin|commit|rollback|set local)\b/i.test(query) || (last = { query, params })) });
+  const db = createDb(url, { max: 2, debug: (query, params) => void (/^\s*(begin|commit|rollback|select set_config)\b/i.test(query) || (last = { query, params })) });
   await migrate(db.sql);
   log(`queries: loading ${N} events over 14 days, 10 tenants (half of them in one tenant's one project)`);
   const day = 86_400_000;

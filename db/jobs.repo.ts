@@ -8,7 +8,7 @@
  * attempt's outcome.
  */
 import type postgres from 'postgres';
-import { rowFromJson, type Sql } from './client.ts';
+import { rowFromJson, withPlanCacheMode, type Sql } from './client.ts';
 import type { jobs } from './schema.ts';
 import type { JobStatus } from './status.ts';
 
@@ -154,7 +154,7 @@ export async function claimDueJobs(
   limit: number,
 ): Promise<Job[]> {
   try {
-    return await sql<Job[]>`
+    return await withPlanCacheMode(sql, 'force_generic_plan', (sql) => sql<Job[]>`
       with recursive after_t(tenant_id) as (
         (select tenant_id from jobs
           where status = 'queued' and run_at <= now() and tenant_id > ${afterTenant}
@@ -205,7 +205,7 @@ export async function claimDueJobs(
         insert into job_events (job_id, tenant_id, type, data)
         select id, tenant_id, 'started', jsonb_build_object('attempt', attempts, 'worker', locked_by) from c
       )
-      select * from c order by tenant_id > ${afterTenant} desc, tenant_id`;
+      select * from c order by tenant_id > ${afterTenant} desc, tenant_id`);
   } catch (err) {
     if ((err as { code?: string }).code === '23505') return [];
     throw err;
@@ -285,6 +285,32 @@ export async function completeJob(tx: Sql, job: Claimed, result: unknown): Promi
     )
     select * from c`;
   return row ?? null;
+}
+
+/**
+ * completeJob for many jobs in one statement (the local runner's batches). Each is fenced on its
+ * own claim as completeJob is; the rows returned are those still held, so a job missing from the
+ * result lost its lease.
+ */
+export async function completeJobs(sql: Sql, list: { job: Claimed; result: unknown }[]): Promise<Job[]> {
+  if (list.length === 0) return [];
+  const col = <T>(f: (x: { job: Claimed; result: unknown }) => T) => list.map(f);
+  return sql<Job[]>`
+    with x as (
+      select * from unnest(${col((x) => x.job.id)}::text[], ${col((x) => x.job.lockedBy)}::text[],
+                           ${col((x) => x.job.attempts)}::int[], ${col((x) => JSON.stringify(x.result ?? null))}::jsonb[])
+               as x(id, locked_by, attempts, result)
+    ), c as (
+      update jobs j set status = 'succeeded', result = x.result,
+                        lease_expires_at = null, finished_at = now(), updated_at = now(), last_error = null
+        from x
+       where j.id = x.id and j.status = 'running' and j.locked_by = x.locked_by and j.attempts = x.attempts
+      returning j.*
+    ), e as (
+      insert into job_events (job_id, tenant_id, type, data)
+      select id, tenant_id, 'succeeded', jsonb_build_object('attempt', attempts) from c
+    )
+    select * from c`;
 }
 
 /** A continuation: back to queued with a checkpoint; it starts a fresh count of attempts. */

@@ -4,13 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { claimDueJobs, claimJob, insertJob } from '../db/jobs.repo.ts';
+import { claimDueJobs, claimJob, insertJob, type Job } from '../db/jobs.repo.ts';
+import { createDb } from '../db/client.ts';
+import { createCompletions } from '../workers/queue/completions.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { defineTask } from '../workers/registry.ts';
 import { runJob } from '../workers/run-job.ts';
 import { createLocalRunner } from '../workers/queue/local-runner.ts';
 import { done, fail } from '../workers/step.ts';
-import { one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+import { createTestDatabase, one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
 // Test tasks record every execution in a table, so "ran once" is counted, not assumed.
 const counted = defineTask({
@@ -40,9 +42,11 @@ const permanent = defineTask({
 });
 
 let sys: TestSystem;
+let databaseUrl: string;
 let extraRunner: ReturnType<typeof createLocalRunner> | null = null;
 beforeAll(async () => {
-  sys = await startTestSystem({ SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent] });
+  databaseUrl = await createTestDatabase();
+  sys = await startTestSystem({ DATABASE_URL: databaseUrl, SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent] });
   await sys.db.sql`create table test_runs (job_id text, attempt int, at timestamptz default clock_timestamp())`;
 });
 afterAll(async () => {
@@ -182,6 +186,35 @@ describe('queue', () => {
     }, 20_000, 'small tenant done');
     const { bigDone } = await one(sys.db.sql`select count(*)::int as "bigDone" from jobs where tenant_id = ${big} and status = 'succeeded'`);
     expect(bigDone).toBeLessThan(30);
+  });
+
+  it('completes jobs that finish together in one statement, each fenced on its own claim', async () => {
+    const t = await tenantId();
+    const ids = Array.from({ length: 5 }, () => newId('job'));
+    // Five claimed jobs (running, live leases, so no runner touches them); another worker has
+    // since taken the third one over.
+    for (const [i, id] of ids.entries()) {
+      await sys.db.sql`
+        insert into jobs (id, tenant_id, kind, payload, status, attempts, locked_by, lease_expires_at)
+        values (${id}, ${t}, 'test.counted', '{}', 'running', 1, ${i === 2 ? 'thief' : 'batch-test'}, now() + interval '1 minute')`;
+    }
+    const statements: string[] = [];
+    const db = createDb(databaseUrl, { max: 2, debug: (q) => void (/update jobs j set status = 'succeeded'/.test(q) && statements.push(q)) });
+    try {
+      const completions = createCompletions(db.sql);
+      const rows = await sys.db.sql<Job[]>`select * from jobs where id = any(${ids})`;
+      const claimed = ids.map((id) => ({ ...rows.find((r) => r.id === id)!, lockedBy: 'batch-test', attempts: 1 }));
+      const results = await Promise.all(claimed.map((job, i) => completions.complete(job, { n: i })));
+      expect(statements).toHaveLength(1);
+      expect(results.map((r) => r?.status ?? null)).toEqual(['succeeded', 'succeeded', null, 'succeeded', 'succeeded']);
+      expect(results.map((r) => r?.result ?? null)).toEqual([{ n: 0 }, { n: 1 }, null, { n: 3 }, { n: 4 }]);
+      const after = await sys.db.sql`select id, status from jobs where id = any(${ids})`;
+      expect(ids.map((id) => after.find((r) => r.id === id)!.status)).toEqual(['succeeded', 'succeeded', 'running', 'succeeded', 'succeeded']);
+      const { n } = await one(sys.db.sql`select count(*)::int as n from job_events where job_id = any(${ids}) and type = 'succeeded'`);
+      expect(n).toBe(4);
+    } finally {
+      await db.close();
+    }
   });
 
   it('cancels a queued job and fails its subject; a finished job cannot be canceled', async () => {

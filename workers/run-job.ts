@@ -15,6 +15,7 @@ import {
   type RetryPolicy,
 } from '../db/jobs.repo.ts';
 import type { Queue } from './queue/queue.ts';
+import type { Completions } from './queue/completions.ts';
 import type { Registry, WorkerDeps } from './registry.ts';
 import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
@@ -26,6 +27,8 @@ export interface RunnerDeps extends WorkerDeps {
   workerId: string;
   leaseMs: number;
   retry: RetryPolicy;
+  /** Batches plain completions (the local runner); without it each job completes on its own. */
+  completions?: Completions;
 }
 
 export type RunResult =
@@ -78,7 +81,9 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
   const needsTx = (outcome.type !== 'fail' && outcome.commit) || (outcome.type === 'fail' && task?.onDead);
   const result = needsTx
     ? await deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome))
-    : await persistOutcome(deps.db.sql, deps, undefined, job, outcome);
+    : outcome.type === 'done' && deps.completions
+      ? await deps.completions.complete(job, outcome.result).then((next) => next && { next, label: 'succeeded' as const, spawned: [] })
+      : await persistOutcome(deps.db.sql, deps, undefined, job, outcome);
   if (!result) {
     log.warn('job outcome discarded: lease lost to another worker');
     return { outcome: 'lost_lease', job };

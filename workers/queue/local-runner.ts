@@ -7,6 +7,7 @@ import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.rep
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
 import { housekeep, type HousekeepingOptions } from '../scheduler.ts';
+import { createCompletions } from './completions.ts';
 
 export interface LocalRunnerOptions {
   concurrency: number;
@@ -23,7 +24,9 @@ export interface LocalRunner {
   readonly active: number;
 }
 
-export function createLocalRunner(deps: RunnerDeps, opts: LocalRunnerOptions): LocalRunner {
+export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions): LocalRunner {
+  // Steps that finish together complete in one statement.
+  const deps: RunnerDeps = { ...baseDeps, completions: baseDeps.completions ?? createCompletions(baseDeps.db.sql) };
   const log = deps.log.child({ component: 'runner', worker: deps.workerId });
   let active = 0;
   let stopping = false;
