@@ -48,8 +48,8 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
         again = false;
         const seen = joined;
         if (subs.size === 0) {
-          // Only the horizon: reading and parsing every event of every tenant for no one was the
-          // API's largest cost after the request itself. If someone subscribes while this is in
+          // Only the horizon: otherwise a busy API reads and parses every event of every tenant,
+          // on every wake-up, for no one. If someone subscribes while this is in
           // flight, its snapshot may postdate an event they must get, so the old horizon stays and
           // the loop reads again, in full: every event committed since then is at or above it.
           const h = await readHorizon(sql);
