@@ -273,24 +273,14 @@ export async function nextRunAt(sql: Sql): Promise<string | null> {
 type Claimed = Pick<Job, 'id' | 'lockedBy' | 'attempts'>;
 
 export async function completeJob(tx: Sql, job: Claimed, result: unknown): Promise<Job | null> {
-  const [row] = await tx<Job[]>`
-    with c as (
-      update jobs set status = 'succeeded', result = ${JSON.stringify(result ?? null)}::jsonb,
-                      lease_expires_at = null, finished_at = now(), updated_at = now(), last_error = null
-       where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}
-      returning *
-    ), e as (
-      insert into job_events (job_id, tenant_id, type, data)
-      select id, tenant_id, 'succeeded', jsonb_build_object('attempt', attempts) from c
-    )
-    select * from c`;
+  const [row] = await completeJobs(tx, [{ job, result }]);
   return row ?? null;
 }
 
 /**
- * completeJob for many jobs in one statement (the local runner's batches). Each is fenced on its
- * own claim as completeJob is; the rows returned are those still held, so a job missing from the
- * result lost its lease.
+ * Marks claimed jobs succeeded, in one statement however many (the local runner's batches). Each
+ * is fenced on its own claim: still running, by the same worker, in the same attempt. The rows
+ * returned are those that were still held; a job missing from the result lost its lease.
  */
 export async function completeJobs(sql: Sql, list: { job: Claimed; result: unknown }[]): Promise<Job[]> {
   if (list.length === 0) return [];
