@@ -63,6 +63,8 @@ const camelKeys = new Map<string, string>();
  *     backwards for a rare `q` (bench: 1.06 s → 0.12 s);
  *   - the runner's claim needs a generic one: replanning its recursive CTE cost ~1.8 ms a call, and
  *     the custom plans ran slower too (pg_stat_statements over 10,000 jobs: 7.5 → 1.3 ms a claim).
+ *     The claim is a function that carries the setting itself (switchyard_claim_due_jobs), which
+ *     saves this helper's transaction and three round trips.
  * Forcing custom plans on every connection made each write replan and tripled the database's CPU
  * per `POST /v1/projects` (bench: 1.44 → 0.51 ms), so the default stays Postgres's own.
  */

@@ -8,7 +8,7 @@
  * attempt's outcome.
  */
 import type postgres from 'postgres';
-import { rowFromJson, withPlanCacheMode, type Sql } from './client.ts';
+import { rowFromJson, type Sql } from './client.ts';
 import type { jobs } from './schema.ts';
 import type { JobStatus } from './status.ts';
 
@@ -138,13 +138,12 @@ export async function claimJob(
 }
 
 /**
- * The local runner's claim, in one statement: up to `limit` due jobs, fairly across tenants.
- * Tenants are taken in id order starting after `afterTenant` and wrapping round (the caller passes
- * the last tenant it served, so successive claims go round-robin), by a loose index scan over jobs_queued_idx:
- * finding the next tenant costs one index probe however many jobs another tenant has queued.
- * Jobs are interleaved by tenant (each tenant's oldest first, then each tenant's second …) and
- * at most one per concurrency key is taken. A racing claimer can still make the partial unique
- * index refuse the batch; that is "nothing claimed", and the caller simply tries again.
+ * The local runner's claim, in one statement and one round trip: up to `limit` due jobs, fairly
+ * across tenants (round-robin starting after `afterTenant`, the last tenant the caller served), at
+ * most one per concurrency key. The SQL is the function `switchyard_claim_due_jobs` (migration
+ * 20261123053946, which says how it works and why it is a function). A racing claimer can make
+ * the partial unique index refuse the batch; that is "nothing claimed", and the caller simply
+ * tries again.
  */
 export async function claimDueJobs(
   sql: Sql,
@@ -154,58 +153,7 @@ export async function claimDueJobs(
   limit: number,
 ): Promise<Job[]> {
   try {
-    return await withPlanCacheMode(sql, 'force_generic_plan', (sql) => sql<Job[]>`
-      with recursive after_t(tenant_id) as (
-        (select tenant_id from jobs
-          where status = 'queued' and run_at <= now() and tenant_id > ${afterTenant}
-          order by tenant_id limit 1)
-        union all
-        select (select j.tenant_id from jobs j
-                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > a.tenant_id
-                 order by j.tenant_id limit 1)
-          from after_t a where a.tenant_id is not null
-      ), wrapped_t(tenant_id) as (
-        -- then from the first tenant round to afterTenant itself: the rotation wraps around
-        (select tenant_id from jobs
-          where status = 'queued' and run_at <= now() and tenant_id <= ${afterTenant}
-          order by tenant_id limit 1)
-        union all
-        select (select j.tenant_id from jobs j
-                 where j.status = 'queued' and j.run_at <= now() and j.tenant_id > w.tenant_id
-                   and j.tenant_id <= ${afterTenant}
-                 order by j.tenant_id limit 1)
-          from wrapped_t w where w.tenant_id is not null
-      ), t(tenant_id) as (
-        -- UNION ALL runs its branches in order and LIMIT below stops it early, so only as many
-        -- tenants are probed as there are free slots.
-        select tenant_id from after_t where tenant_id is not null
-        union all
-        select tenant_id from wrapped_t where tenant_id is not null
-      ), candidates as (
-        select c.id, c.tenant_id, c.key,
-               row_number() over (partition by c.tenant_id order by c.run_at, c.id) as rn
-          from (select tenant_id from t limit ${limit}) t2
-          cross join lateral (
-            select j.id, j.tenant_id, j.run_at, coalesce(j.concurrency_key, j.id) as key from jobs j
-             where j.tenant_id = t2.tenant_id and j.status = 'queued' and j.run_at <= now()
-               and (j.concurrency_key is null or not exists (
-                     select 1 from jobs r where r.concurrency_key = j.concurrency_key and r.status = 'running'))
-             order by j.run_at, j.id limit ${limit}
-          ) c
-      ), picked as (
-        select id from (select distinct on (key) id, tenant_id, rn from candidates order by key, rn) d
-         order by rn, tenant_id limit ${limit}
-      ), c as (
-        update jobs j
-           set status = 'running', attempts = j.attempts + 1, locked_by = ${workerId},
-               lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
-         where j.id in (select id from picked) and j.status = 'queued' and j.run_at <= now()
-        returning j.*
-      ), e as (
-        insert into job_events (job_id, tenant_id, type, data)
-        select id, tenant_id, 'started', jsonb_build_object('attempt', attempts, 'worker', locked_by) from c
-      )
-      select * from c order by tenant_id > ${afterTenant} desc, tenant_id`);
+    return await sql<Job[]>`select * from switchyard_claim_due_jobs(${workerId}, ${leaseMs}, ${afterTenant}, ${limit})`;
   } catch (err) {
     if ((err as { code?: string }).code === '23505') return [];
     throw err;
