@@ -231,24 +231,44 @@ export async function completeJob(tx: Sql, job: Claimed, result: unknown): Promi
  * returned are those that were still held; a job missing from the result lost its lease.
  */
 export async function completeJobs(sql: Sql, list: { job: Claimed; result: unknown }[]): Promise<Job[]> {
-  if (list.length === 0) return [];
+  return (await completeAndClaim(sql, list, null)).completed;
+}
+
+/** A claim to make together with completions: as claimDueJobs's arguments. */
+export interface ClaimRequest {
+  workerId: string;
+  leaseMs: number;
+  afterTenant: string;
+  limit: number;
+}
+
+/**
+ * Completions and the next claim in one call and one transaction (`switchyard_complete_and_claim`,
+ * migration 20261123055028): the completions as completeJobs, then, seeing them, a claim as
+ * claimDueJobs. A claim that fails (the per-key unique index refusing a racing claimer's batch)
+ * fails the whole call; the completions are then made alone, and nothing is claimed.
+ */
+export async function completeAndClaim(
+  sql: Sql,
+  list: { job: Claimed; result: unknown }[],
+  claim: ClaimRequest | null,
+): Promise<{ completed: Job[]; claimed: Job[] }> {
+  if (list.length === 0 && !claim) return { completed: [], claimed: [] };
   const col = <T>(f: (x: { job: Claimed; result: unknown }) => T) => list.map(f);
-  return sql<Job[]>`
-    with x as (
-      select * from unnest(${col((x) => x.job.id)}::text[], ${col((x) => x.job.lockedBy)}::text[],
-                           ${col((x) => x.job.attempts)}::int[], ${col((x) => JSON.stringify(x.result ?? null))}::jsonb[])
-               as x(id, locked_by, attempts, result)
-    ), c as (
-      update jobs j set status = 'succeeded', result = x.result,
-                        lease_expires_at = null, finished_at = now(), updated_at = now(), last_error = null
-        from x
-       where j.id = x.id and j.status = 'running' and j.locked_by = x.locked_by and j.attempts = x.attempts
-      returning j.*
-    ), e as (
-      insert into job_events (job_id, tenant_id, type, data)
-      select id, tenant_id, 'succeeded', jsonb_build_object('attempt', attempts) from c
-    )
-    select * from c`;
+  let rows: Job[];
+  try {
+    rows = await sql<Job[]>`
+      select * from switchyard_complete_and_claim(
+        ${col((x) => x.job.id)}::text[], ${col((x) => x.job.lockedBy)}::text[], ${col((x) => x.job.attempts)}::int[],
+        ${col((x) => JSON.stringify(x.result ?? null))}::jsonb[],
+        ${claim?.workerId ?? null}, ${claim?.leaseMs ?? 0}, ${claim?.afterTenant ?? ''}, ${claim?.limit ?? 0})`;
+  } catch (err) {
+    // The claim is what can fail under contention (a unique violation from a racing claimer, a
+    // lock timeout); the completions must not wait for a lease to expire because of it.
+    if (!claim) throw err;
+    return { completed: await completeJobs(sql, list), claimed: [] };
+  }
+  return { completed: rows.filter((r) => r.status !== 'running'), claimed: rows.filter((r) => r.status === 'running') };
 }
 
 /** A continuation: back to queued with a checkpoint; it starts a fresh count of attempts. */

@@ -5,17 +5,19 @@
  * of ~1 ms a claim in the queue benchmark), and nothing but the speed showed it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimDueJobs, insertJobs, type NewJob } from '../db/jobs.repo.ts';
+import { claimDueJobs, insertJobs, type Job, type NewJob } from '../db/jobs.repo.ts';
+import { createCompletions } from '../workers/queue/completions.ts';
 import { createDb, type Db } from '../db/client.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { createTestDatabase, one } from './helpers/system.ts';
 
 let db: Db;
+let url: string;
 const statements: string[] = [];
 const tenant = newId('ten');
 
 beforeAll(async () => {
-  const url = await createTestDatabase();
+  url = await createTestDatabase();
   // One connection, so the statistics this session flushes are the claim's own.
   db = createDb(url, { max: 1, debug: (q) => void statements.push(q) });
   await db.sql`alter table jobs set (autovacuum_enabled = false)`; // keep the statistics stale on purpose
@@ -53,5 +55,124 @@ describe('the runner claim', () => {
     expect(claimed.every((j) => j.status === 'running' && j.lockedBy === 'plan-test' && j.attempts === 1)).toBe(true);
     expect(after.jobs_queued_idx!.scans).toBeGreaterThan(before.jobs_queued_idx!.scans);
     expect(after.jobs_tenant_id_idx!.scans).toBe(before.jobs_tenant_id_idx!.scans);
+  });
+});
+
+describe('claims at once', () => {
+  it('take every job exactly once', async () => {
+    const tenants = [newId('ten'), newId('ten'), newId('ten')];
+    for (const t of tenants) await db.sql`insert into tenants (id, name) values (${t}, 'race')`;
+    const jobs: NewJob[] = Array.from({ length: 300 }, (_, i) => ({ id: newId('job'), tenantId: tenants[i % 3]!, kind: 'test.noop', payload: {}, maxAttempts: 1 }));
+    await insertJobs(db.sql, jobs);
+    const racers = createDb(url, { max: 8 });
+    try {
+      // Eight claimers, each claiming again until nothing is left.
+      const claimedBy = await Promise.all(Array.from({ length: 8 }, async (_, r) => {
+        const mine: string[] = [];
+        for (;;) {
+          const got = await claimDueJobs(racers.sql, `racer-${r}`, 60_000, '', 7);
+          if (got.length === 0) break;
+          mine.push(...got.map((j) => j.id));
+        }
+        return mine;
+      }));
+      const all = claimedBy.flat();
+      const ours = new Set(jobs.map((j) => j.id));
+      const claimedOurs = all.filter((id) => ours.has(id));
+      expect(new Set(claimedOurs).size).toBe(claimedOurs.length); // no job claimed twice
+      expect(claimedOurs.length).toBe(jobs.length); // and none left behind
+      const { started } = await one(db.sql<{ started: number }[]>`
+        select count(*)::int as started from job_events where type = 'started' and job_id = any(${jobs.map((j) => j.id)})`);
+      expect(started).toBe(jobs.length);
+    } finally {
+      await racers.close();
+    }
+  });
+});
+
+describe('a claim beside another one still open', () => {
+  it('takes other jobs at once instead of waiting for its locks', async () => {
+    const t = newId('ten');
+    await db.sql`insert into tenants (id, name) values (${t}, 'beside')`;
+    // Every queued job belongs to this tenant from here on, so both claims compete for the same head.
+    await db.sql`update jobs set status = 'canceled' where status = 'queued'`;
+    await insertJobs(db.sql, Array.from({ length: 20 }, () => ({ id: newId('job'), tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 })));
+    const other = createDb(url, { max: 2 });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let first: string[] = [];
+      const firstClaimed = new Promise<void>((ready) => {
+        void other.sql.begin(async (tx) => {
+          first = (await claimDueJobs(tx, 'first', 60_000, '', 5)).map((j) => j.id);
+          ready();
+          await held; // the first claim's transaction stays open, its rows locked
+        });
+      });
+      await firstClaimed;
+      const second = await other.sql.begin(async (tx) => {
+        await tx`set local lock_timeout = '2s'`; // waiting on the first claim's locks fails the test
+        return (await claimDueJobs(tx, 'second', 60_000, '', 5)).map((j) => j.id);
+      });
+      release();
+      expect(first).toHaveLength(5);
+      expect(second).toHaveLength(5);
+      expect(second.filter((id) => first.includes(id))).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('completions that carry the next claim', () => {
+  it('complete and claim in one statement; the claim sees the completions', async () => {
+    const t = newId('ten');
+    await db.sql`insert into tenants (id, name) values (${t}, 'refill')`;
+    await db.sql`update jobs set status = 'canceled' where status = 'queued'`;
+    const key = `project:${newId('prj')}`;
+    // Three claimed jobs, one of them holding a concurrency key; behind it, a queued job on the
+    // same key (claimable only once the first is done) and one more queued job.
+    const running = [newId('job'), newId('job'), newId('job')];
+    for (const [i, id] of running.entries()) {
+      await db.sql`
+        insert into jobs (id, tenant_id, kind, payload, status, attempts, locked_by, lease_expires_at, concurrency_key, run_at)
+        values (${id}, ${t}, 'test.noop', '{}', 'running', 1, 'refill-test', now() + interval '1 minute',
+                ${i === 0 ? key : null}, now() - interval '1 minute')`;
+    }
+    const sameKey = newId('job');
+    const plain = newId('job');
+    await insertJobs(db.sql, [
+      { id: sameKey, tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1, concurrencyKey: key },
+      { id: plain, tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 },
+    ]);
+
+    const requests: number[] = [];
+    let claimed: Job[] = [];
+    const completions = createCompletions(db.sql, {
+      refill: {
+        request(freeing) {
+          requests.push(freeing);
+          return { workerId: 'refill-test', leaseMs: 60_000, afterTenant: '', limit: 2 };
+        },
+        claimed(jobs) {
+          claimed = jobs;
+        },
+      },
+    });
+    const rows = await db.sql<Job[]>`select * from jobs where id = any(${running})`;
+    statements.length = 0;
+    const results = await Promise.all(running.map((id) => completions.complete(rows.find((r) => r.id === id)!, { id })));
+
+    expect(statements.filter((q) => q.includes('switchyard_complete_and_claim'))).toHaveLength(1);
+    expect(statements).toHaveLength(1);
+    expect(requests).toEqual([3]);
+    expect(results.map((r) => r?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(results.map((r) => r?.result)).toEqual(running.map((id) => ({ id })));
+    expect(claimed.map((j) => j.id).sort()).toEqual([sameKey, plain].sort());
+    expect(claimed.every((j) => j.status === 'running' && j.lockedBy === 'refill-test')).toBe(true);
+    const events = await db.sql<{ jobId: string; type: string }[]>`
+      select job_id, type from job_events where job_id = any(${[...running, sameKey, plain]}) and type in ('succeeded', 'started')`;
+    expect(events.filter((e) => e.type === 'succeeded').map((e) => e.jobId).sort()).toEqual([...running].sort());
+    expect(events.filter((e) => e.type === 'started').map((e) => e.jobId).sort()).toEqual([sameKey, plain].sort());
   });
 });

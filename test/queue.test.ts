@@ -199,7 +199,7 @@ describe('queue', () => {
         values (${id}, ${t}, 'test.counted', '{}', 'running', 1, ${i === 2 ? 'thief' : 'batch-test'}, now() + interval '1 minute')`;
     }
     const statements: string[] = [];
-    const db = createDb(databaseUrl, { max: 2, debug: (q) => void (/update jobs j set status = 'succeeded'/.test(q) && statements.push(q)) });
+    const db = createDb(databaseUrl, { max: 2, debug: (q) => void (/switchyard_complete_and_claim/.test(q) && statements.push(q)) });
     try {
       const completions = createCompletions(db.sql);
       const rows = await sys.db.sql<Job[]>`select * from jobs where id = any(${ids})`;

@@ -1,4 +1,4 @@
--- The local runner's claim (db/jobs.repo.ts, claimDueJobs) as a function, for two reasons.
+-- The local runner's claim (db/jobs.repo.ts, claimDueJobs) as a function, for three reasons.
 --   * One round trip. The claim needs a generic plan (replanning its recursive CTE cost ~1.8 ms a
 --     call, and the custom plans ran slower), and setting plan_cache_mode for one statement took a
 --     transaction of its own: BEGIN, set_config, the claim, COMMIT. A function carries the
@@ -9,6 +9,10 @@
 --     jobs_tenant_id_idx and filter on status; it did so whenever the statistics said most jobs
 --     were queued (right after a burst of enqueues), and then stepped over every finished job:
 --     ~4,700 buffers and ~5 ms a claim instead of ~150 buffers and ~1.2 ms.
+--   * Claims that don't wait for each other. Candidates are locked FOR UPDATE SKIP LOCKED, so
+--     two claims at once (two runner processes, or a runner's own claim beside the one riding on
+--     its completions) take disjoint jobs. Without it, both picked the same jobs and updated them
+--     in hash order: one waited for the other, or both deadlocked.
 --
 -- What it does: up to p_limit due jobs, fairly across tenants. Tenants are taken in id order
 -- starting after p_after and wrapping round (the caller passes the last tenant it served, so
@@ -60,6 +64,7 @@ BEGIN
            and (j.concurrency_key is null or not exists (
                  select 1 from jobs r where r.concurrency_key = j.concurrency_key and r.status = 'running'))
          order by j.run_at, j.id limit p_limit
+         for update of j skip locked
       ) c
   ), picked as (
     select d.id from (select distinct on (cd.key) cd.id, cd.tenant_id, cd.rn from candidates cd order by cd.key, cd.rn) d

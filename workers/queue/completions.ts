@@ -1,15 +1,34 @@
 /**
- * Batched completions for the local runner. Its no-op-sized steps finish many at a time, and one
- * UPDATE per finished job was the largest cost left per job (pg_stat_statements over 10,000 jobs).
- * Completions asked for in the same turn of the event loop, or while a batch is being written,
- * go out together in one statement; a lone completion goes out at once, so nothing waits on a
- * timer. Each caller still gets its own answer: its job's new row, or null if its lease was lost.
+ * Batched completions for the local runner, each batch carrying the runner's next claim.
+ *
+ * Its no-op-sized steps finish many at a time, and one UPDATE per finished job was the largest
+ * cost left per job (pg_stat_statements over 10,000 jobs). Completions asked for in the same turn
+ * of the event loop, or while a batch is being written, go out together in one statement; a lone
+ * completion goes out at once, so nothing waits on a timer. Each caller still gets its own answer:
+ * its job's new row, or null if its lease was lost.
+ *
+ * A finished job frees a slot, and the runner's next move is to fill it. With `refill`, each batch
+ * asks the runner how many jobs to claim and claims them in the same call
+ * (switchyard_complete_and_claim), so a job's turn costs one round trip and one commit, not two.
  */
 import type { Sql } from '../../db/client.ts';
-import { completeJobs, type Job } from '../../db/jobs.repo.ts';
+import { completeAndClaim, type ClaimRequest, type Job } from '../../db/jobs.repo.ts';
 
 export interface Completions {
   complete(job: Job, result: unknown): Promise<Job | null>;
+}
+
+export interface Refill {
+  /**
+   * Called as a batch goes out, with the number of slots its jobs will free: the claim to make
+   * with it, or null for none. The caller reserves the slots it asks for until `claimed`.
+   */
+  request(freeing: number): ClaimRequest | null;
+  /**
+   * The claim's answer (empty when the call failed), before any of the batch's callers hear back,
+   * so the new jobs hold their slots before the finished ones give theirs up.
+   */
+  claimed(jobs: Job[], request: ClaimRequest): void;
 }
 
 interface Waiting {
@@ -19,11 +38,28 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-export function createCompletions(sql: Sql, maxBatch = 100): Completions {
+export function createCompletions(sql: Sql, options: { maxBatch?: number; refill?: Refill } = {}): Completions {
+  const maxBatch = options.maxBatch ?? 100;
   let waiting: Waiting[] = [];
-  let writing = false;
   let scheduled = false;
 
+  let writing = false;
+
+  async function write(batch: Waiting[]): Promise<void> {
+    const claim = options.refill?.request(batch.length) ?? null;
+    try {
+      const { completed, claimed } = await completeAndClaim(sql, batch, claim);
+      if (claim) options.refill!.claimed(claimed, claim);
+      const byId = new Map(completed.map((r) => [r.id, r]));
+      for (const w of batch) w.resolve(byId.get(w.job.id) ?? null);
+    } catch (err) {
+      if (claim) options.refill!.claimed([], claim);
+      for (const w of batch) w.reject(err);
+    }
+  }
+
+  // One write at a time: what finishes meanwhile waits and goes out with the next one. (Two at
+  // once made batches smaller, and a call's fixed cost is most of it at these sizes.)
   async function flush(): Promise<void> {
     scheduled = false;
     if (writing) return; // the write in flight flushes again when it ends
@@ -32,13 +68,7 @@ export function createCompletions(sql: Sql, maxBatch = 100): Completions {
       while (waiting.length > 0) {
         const batch = waiting.slice(0, maxBatch);
         waiting = waiting.slice(batch.length);
-        try {
-          const rows = await completeJobs(sql, batch);
-          const byId = new Map(rows.map((r) => [r.id, r]));
-          for (const w of batch) w.resolve(byId.get(w.job.id) ?? null);
-        } catch (err) {
-          for (const w of batch) w.reject(err);
-        }
+        await write(batch);
       }
     } finally {
       writing = false;

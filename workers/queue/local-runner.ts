@@ -3,7 +3,7 @@
  * poll as the fallback for lost signals and delayed jobs, `concurrency` slots, and round-robin
  * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
  */
-import { claimDueJobs, nextRunAt, requeueExpiredLeases } from '../../db/jobs.repo.ts';
+import { claimDueJobs, nextRunAt, requeueExpiredLeases, type Job } from '../../db/jobs.repo.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
 import { JOBS_CHANNEL } from '../../db/notify.repo.ts';
 import { housekeep, type HousekeepingOptions } from '../scheduler.ts';
@@ -25,10 +25,10 @@ export interface LocalRunner {
 }
 
 export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions): LocalRunner {
-  // Steps that finish together complete in one statement.
-  const deps: RunnerDeps = { ...baseDeps, completions: baseDeps.completions ?? createCompletions(baseDeps.db.sql) };
-  const log = deps.log.child({ component: 'runner', worker: deps.workerId });
+  const log = baseDeps.log.child({ component: 'runner', worker: baseDeps.workerId });
   let active = 0;
+  /** Slots promised to a claim in flight (the runner's own, or one riding on a completion batch). */
+  let reserved = 0;
   let stopping = false;
   let filling = false;
   let fillAgain = false;
@@ -38,10 +38,49 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
   let unlisten: (() => Promise<void>) | undefined;
   const idle: Array<() => void> = [];
 
+  // Steps that finish together complete in one statement, which also claims their successors.
+  const deps: RunnerDeps = {
+    ...baseDeps,
+    completions: baseDeps.completions ?? createCompletions(baseDeps.db.sql, {
+      refill: {
+        request(freeing) {
+          const limit = opts.concurrency - active - reserved + freeing;
+          if (stopping || limit <= 0) return null;
+          reserved += limit;
+          return { workerId: baseDeps.workerId, leaseMs: baseDeps.leaseMs, afterTenant: lastTenant, limit };
+        },
+        claimed(jobs, request) {
+          reserved -= request.limit;
+          start(jobs);
+          settle();
+        },
+      },
+    }),
+  };
+
   function schedulePoll(ms: number) {
     if (stopping) return;
     clearTimeout(pollTimer);
     pollTimer = setTimeout(() => void fill(), Math.max(0, Math.min(ms, opts.pollIntervalMs)));
+  }
+
+  /** Wakes stop() once nothing runs and no claim is in flight. */
+  function settle() {
+    if (active === 0 && reserved === 0) idle.splice(0).forEach((r) => r());
+  }
+
+  function start(claimed: Job[]) {
+    for (const job of claimed) {
+      lastTenant = job.tenantId;
+      active++;
+      void executeClaimedJob(deps, job)
+        .catch((err) => log.error('job execution failed', { job_id: job.id, err }))
+        .finally(() => {
+          active--;
+          settle();
+          void fill();
+        });
+    }
   }
 
   async function fill(): Promise<void> {
@@ -54,28 +93,27 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
     try {
       do {
         fillAgain = false;
-        const free = opts.concurrency - active;
+        const free = opts.concurrency - active - reserved;
         if (free <= 0) break;
-        const claimed = stopping ? [] : await claimDueJobs(deps.db.sql, deps.workerId, deps.leaseMs, lastTenant, free);
-        for (const job of claimed) {
-          lastTenant = job.tenantId;
-          active++;
-          void executeClaimedJob(deps, job)
-            .catch((err) => log.error('job execution failed', { job_id: job.id, err }))
-            .finally(() => {
-              active--;
-              if (active === 0) idle.splice(0).forEach((r) => r());
-              void fill();
-            });
+        reserved += free;
+        let claimed: Job[];
+        try {
+          claimed = await claimDueJobs(deps.db.sql, deps.workerId, deps.leaseMs, lastTenant, free);
+        } finally {
+          reserved -= free;
         }
+        start(claimed); // even when stopping meanwhile: they hold leases, and stop() waits for them
+        settle();
+        if (stopping) break;
         if (claimed.length === free) fillAgain = true;
         if (claimed.length === 0) {
           // Idle: sleep until the next delayed job is due, or the poll interval, whichever is first.
           const next = await nextRunAt(deps.db.sql);
           schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
         }
-      } while (fillAgain && !stopping && active < opts.concurrency);
+      } while (fillAgain && !stopping);
     } catch (err) {
+      settle();
       if (!stopping) log.error('runner poll failed', { err });
       schedulePoll(opts.pollIntervalMs);
     } finally {
@@ -112,7 +150,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
       clearTimeout(pollTimer);
       clearInterval(sweepTimer);
       await unlisten?.().catch(() => {});
-      if (active > 0) {
+      if (active > 0 || reserved > 0) {
         await Promise.race([
           new Promise<void>((r) => idle.push(r)),
           new Promise<void>((r) => setTimeout(r, graceMs)),
