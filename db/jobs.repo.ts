@@ -140,10 +140,11 @@ export async function claimJob(
 /**
  * The local runner's claim, in one statement and one round trip: up to `limit` due jobs, fairly
  * across tenants (round-robin starting after `afterTenant`, the last tenant the caller served), at
- * most one per concurrency key. The SQL is the function `switchyard_claim_due_jobs` (migration
- * 20261123053946, which says how it works and why it is a function). A racing claimer can make
- * the partial unique index refuse the batch; that is "nothing claimed", and the caller simply
- * tries again.
+ * most one per concurrency key. The SQL is the function `switchyard_claim_due_jobs` (migrations
+ * 20261123053946 and 20261123060656 say how it works and why it is a function). Candidates are
+ * locked SKIP LOCKED, so claims at once take disjoint jobs. A racing claimer can still make the
+ * partial unique index refuse the batch; that is "nothing claimed", and the caller simply tries
+ * again.
  */
 export async function claimDueJobs(
   sql: Sql,
@@ -263,8 +264,8 @@ export async function completeAndClaim(
         ${col((x) => JSON.stringify(x.result ?? null))}::jsonb[],
         ${claim?.workerId ?? null}, ${claim?.leaseMs ?? 0}, ${claim?.afterTenant ?? ''}, ${claim?.limit ?? 0})`;
   } catch (err) {
-    // The claim is what can fail under contention (a unique violation from a racing claimer, a
-    // lock timeout); the completions must not wait for a lease to expire because of it.
+    // The claim is the part that can fail under contention (the per-key unique index refusing a
+    // racing claimer's batch); the completions must not wait for a lease to expire because of it.
     if (!claim) throw err;
     return { completed: await completeJobs(sql, list), claimed: [] };
   }

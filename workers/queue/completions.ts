@@ -42,7 +42,6 @@ export function createCompletions(sql: Sql, options: { maxBatch?: number; refill
   const maxBatch = options.maxBatch ?? 100;
   let waiting: Waiting[] = [];
   let scheduled = false;
-
   let writing = false;
 
   async function write(batch: Waiting[]): Promise<void> {
