@@ -33,6 +33,14 @@ afterAll(async () => {
   await db?.close();
 });
 
+/** A new tenant, and every job still queued from earlier tests canceled: claims now see only this one's. */
+async function soleTenant(name: string): Promise<string> {
+  const t = newId('ten');
+  await db.sql`insert into tenants (id, name) values (${t}, ${name})`;
+  await db.sql`update jobs set status = 'canceled' where status = 'queued'`;
+  return t;
+}
+
 async function indexScans(): Promise<Record<string, { scans: number }>> {
   await db.sql`select pg_stat_force_next_flush()`;
   await db.sql`select pg_stat_clear_snapshot()`;
@@ -92,10 +100,7 @@ describe('claims at once', () => {
 
 describe('a claim beside another one still open', () => {
   it('takes other jobs at once instead of waiting for its locks', async () => {
-    const t = newId('ten');
-    await db.sql`insert into tenants (id, name) values (${t}, 'beside')`;
-    // Every queued job belongs to this tenant from here on, so both claims compete for the same head.
-    await db.sql`update jobs set status = 'canceled' where status = 'queued'`;
+    const t = await soleTenant('beside'); // so both claims compete for the same head
     await insertJobs(db.sql, Array.from({ length: 20 }, () => ({ id: newId('job'), tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 })));
     const other = createDb(url, { max: 2 });
     try {
@@ -126,9 +131,7 @@ describe('a claim beside another one still open', () => {
 
 describe('completions that carry the next claim', () => {
   it('complete and claim in one statement; the claim sees the completions', async () => {
-    const t = newId('ten');
-    await db.sql`insert into tenants (id, name) values (${t}, 'refill')`;
-    await db.sql`update jobs set status = 'canceled' where status = 'queued'`;
+    const t = await soleTenant('refill');
     const key = `project:${newId('prj')}`;
     // Three claimed jobs, one of them holding a concurrency key; behind it, a queued job on the
     // same key (claimable only once the first is done) and one more queued job.
