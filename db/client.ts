@@ -55,26 +55,18 @@ export function rowFromJson<T>(json: Record<string, unknown>): T {
 const camelKeys = new Map<string, string>();
 
 /**
- * Runs `fn` with Postgres's plan cache mode set for its statements (SET LOCAL, in a transaction of
- * its own unless `sql` already is one). postgres.js prepares every statement, and Postgres then
- * decides per statement between a generic plan and replanning with the values; for two kinds of
- * query that choice is known to be wrong, and they say so here:
- *   - a log search needs a custom plan: a generic one can't see the pattern, and walked 1M events
- *     backwards for a rare `q` (bench: 1.06 s → 0.12 s);
- *   - the runner's claim needs a generic one: replanning its recursive CTE cost ~1.8 ms a call, and
- *     the custom plans ran slower too (pg_stat_statements over 10,000 jobs: 7.5 → 1.3 ms a claim).
- *     The claim is a function that carries the setting itself (switchyard_claim_due_jobs), which
- *     saves this helper's transaction and three round trips.
- * Forcing custom plans on every connection made each write replan and tripled the database's CPU
- * per `POST /v1/projects` (bench: 1.44 → 0.51 ms), so the default stays Postgres's own.
+ * Runs `fn` with custom plans forced for its statements (SET LOCAL, in a transaction of its own
+ * unless `sql` already is one). postgres.js prepares every statement, and Postgres then decides per
+ * statement between a generic plan and replanning with the values. A log search needs a custom
+ * plan: a generic one can't see the pattern, and walked 1M events backwards for a rare `q` (bench:
+ * 1.06 s → 0.12 s). Forcing custom plans on every connection made each write replan and tripled
+ * the database's CPU per `POST /v1/projects` (bench: 1.44 → 0.51 ms), so the default stays
+ * Postgres's own. (The runner's claim needs the opposite, a generic plan; it is a SQL function that
+ * carries that setting itself: switchyard_claim_due_jobs.)
  */
-export async function withPlanCacheMode<T>(
-  sql: Sql,
-  mode: 'force_custom_plan' | 'force_generic_plan',
-  fn: (sql: Sql) => Promise<T>,
-): Promise<T> {
+export async function withCustomPlans<T>(sql: Sql, fn: (sql: Sql) => Promise<T>): Promise<T> {
   const run = async (tx: Sql) => {
-    await tx`select set_config('plan_cache_mode', ${mode}, true)`;
+    await tx`select set_config('plan_cache_mode', 'force_custom_plan', true)`;
     return fn(tx);
   };
   return 'begin' in sql ? ((await sql.begin(run)) as T) : run(sql);

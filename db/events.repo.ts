@@ -3,7 +3,7 @@
  * they need and skip rows a source has already delivered; reads are keyset pages, newest first,
  * always within one tenant.
  */
-import { withPlanCacheMode, type Sql } from './client.ts';
+import { withCustomPlans, type Sql } from './client.ts';
 
 export type EventKind = 'log' | 'error' | 'deploy' | 'alert';
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -91,7 +91,7 @@ function matching(sql: Sql, tenantId: string, f: EventMatch) {
 }
 
 export async function listEvents(sql: Sql, tenantId: string, f: EventFilter): Promise<EventRow[]> {
-  return withPlanCacheMode(sql, 'force_custom_plan', (sql) => sql<EventRow[]>`
+  return withCustomPlans(sql, (sql) => sql<EventRow[]>`
     select id::text, ts, project_id, source_id, provider, service, environment, level, kind, message, fingerprint, attrs, source_event_id, ingested_at
       from events
      where ${matching(sql, tenantId, f)}
@@ -106,7 +106,7 @@ export interface StatsRow { bucket: string; provider: string; level: string; cou
 /** Counts per time bucket, provider and level; served by the (tenant, project, ts) index. */
 export async function eventStats(sql: Sql, tenantId: string, f: EventMatch & { since: string; until: string; interval: '1m' | '1h' }): Promise<StatsRow[]> {
   const unit = f.interval === '1m' ? 'minute' : 'hour';
-  return withPlanCacheMode(sql, 'force_custom_plan', (sql) => sql<StatsRow[]>`
+  return withCustomPlans(sql, (sql) => sql<StatsRow[]>`
     select date_trunc(${unit}, ts) as bucket, provider, level, count(*)::int as count
       from events
      where ${matching(sql, tenantId, f)}
@@ -116,6 +116,6 @@ export async function eventStats(sql: Sql, tenantId: string, f: EventMatch & { s
 
 /** How many events match (an alert rule's count over its window). */
 export async function countEvents(sql: Sql, tenantId: string, f: EventMatch & { since: string; until: string }): Promise<number> {
-  const [row] = await withPlanCacheMode(sql, 'force_custom_plan', (sql) => sql<{ n: number }[]>`select count(*)::int as n from events where ${matching(sql, tenantId, f)}`);
+  const [row] = await withCustomPlans(sql, (sql) => sql<{ n: number }[]>`select count(*)::int as n from events where ${matching(sql, tenantId, f)}`);
   return row!.n;
 }
