@@ -29,8 +29,13 @@ export function createApp(deps: AppDeps) {
   app.use(requestId({ generator: () => newId('req') }));
   app.use(accessLog(deps.log));
   app.use(async function secureHeaders(c, next) {
-    await next();
+    // Set before the handler runs, so every response built through the context carries it. Set
+    // on a finished response instead, Hono rebuilds it (a full Response and a body stream): that
+    // was ~15% of the API's CPU on POST /v1/projects. A response made without the context gets
+    // it after the fact.
     c.header('X-Content-Type-Options', 'nosniff');
+    await next();
+    if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });
   const limit = bodyLimit({
     maxSize: deps.config.SWITCHYARD_BODY_LIMIT_BYTES,

@@ -30,6 +30,7 @@ describe('bad input', () => {
     const res = await sys.api('POST', '/v1/projects', { ...input, headers: { 'Idempotency-Key': `bad-${_label}` } } as never);
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.body).toMatchObject({ status, title: expect.any(String), request_id: expect.stringMatching(/^req_/) });
     if (fields) expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([...fields].sort());
     expect(JSON.stringify(res.body)).not.toMatch(/at \w+ \(|node_modules/); // no stack traces
@@ -41,7 +42,11 @@ describe('bad input', () => {
       const res = await sys.api('GET', path);
       expect(res.status, path).toBe(404);
       expect(res.headers.get('content-type')).toContain('problem+json');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }
+    // An unknown route too, and a success.
+    expect((await sys.api('GET', '/v1/nowhere')).headers.get('x-content-type-options')).toBe('nosniff');
+    expect((await sys.api('GET', '/v1/projects')).headers.get('x-content-type-options')).toBe('nosniff');
     expect((await sys.api('POST', '/v1/projects/nope/suspend')).status).toBe(404);
   });
 

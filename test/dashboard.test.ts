@@ -70,7 +70,12 @@ describe('dashboard', () => {
     const js = await fetch(`${sys.url}${asset}`);
     expect(js.status).toBe(200);
     expect(js.headers.get('cache-control')).toContain('immutable');
-    expect((await fetch(`${sys.url}/assets/nope.js`)).status).toBe(404);
+    const missing = await fetch(`${sys.url}/assets/nope.js`);
+    expect(missing.status).toBe(404);
+    for (const r of [res, js, missing]) {
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    }
     // No CDN at runtime: every script and style is on our origin.
     expect(html).not.toMatch(/(src|href)="https?:/);
     // The client's types are the app's routes: regenerating gives the committed file.

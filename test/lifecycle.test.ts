@@ -37,6 +37,7 @@ describe('project lifecycle over HTTP', () => {
 
     const created = await sys.api('POST', '/v1/projects', { body: { name: 'Lifecycle', slug: 'lifecycle', plan: 'pro' } });
     expect(created.status).toBe(202);
+    expect(created.headers.get('x-content-type-options')).toBe('nosniff');
     expect(created.headers.get('location')).toBe(`/v1/projects/${created.body.project.id}`);
     expect(created.body.project.status).toBe('provisioning');
     expect(created.body.job).toMatchObject({ kind: 'project.provision', status: 'queued' });

@@ -24,9 +24,10 @@ export function isDashboardPath(method: string, path: string): boolean {
 export function createDashboard(webDir = DEFAULT_WEB_DIR) {
   const app = new Hono();
   app.use('*', async (c, next) => {
-    await next();
+    // Before the handler, not after: see secureHeaders in functions/app.ts.
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
+    await next();
   });
   app.get('/assets/*', serveStatic({
     root: webDir,
