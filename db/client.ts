@@ -14,6 +14,12 @@ export interface Db {
   sql: postgres.Sql;
   orm: Orm;
   close(timeoutSeconds?: number): Promise<void>;
+  /**
+   * A client of its own over one connection, with the same settings. Queries issued on it while
+   * one is running are pipelined: sent at once, and run by Postgres back to back, in order. (The
+   * local runner's claims and completions use one; see workers/queue/local-runner.ts.)
+   */
+  dedicated(applicationName: string): Db;
 }
 
 export interface DbOptions {
@@ -93,5 +99,6 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     sql,
     orm,
     close: (timeout = 5) => sql.end({ timeout }),
+    dedicated: (applicationName) => createDb(url, { ...options, max: 1, applicationName }),
   };
 }

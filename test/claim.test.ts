@@ -179,3 +179,59 @@ describe('completions that carry the next claim', () => {
     expect(events.filter((e) => e.type === 'started').map((e) => e.jobId).sort()).toEqual([sameKey, plain].sort());
   });
 });
+
+describe('completions with two writes in flight', () => {
+  /** Completes job A (its row locked elsewhere, so its write hangs) and then job B; counts the writes sent meanwhile. */
+  async function whileOneHangs(maxInFlight: number) {
+    const t = await soleTenant(`in-flight-${maxInFlight}`);
+    const ids = [newId('job'), newId('job'), newId('job')];
+    for (const id of ids) {
+      await db.sql`
+        insert into jobs (id, tenant_id, kind, payload, status, attempts, locked_by, lease_expires_at)
+        values (${id}, ${t}, 'test.noop', '{}', 'running', 1, 'in-flight-test', now() + interval '1 minute')`;
+    }
+    const rows = await db.sql<Job[]>`select * from jobs where id = any(${ids}) order by id`;
+    const [warm, a, b] = ids.map((id) => rows.find((r) => r.id === id)!);
+    const pipe = db.dedicated('in-flight-test');
+    const blocker = createDb(url, { max: 1 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = blocker.sql.begin(async (tx) => {
+      await tx`select id from jobs where id = ${a!.id} for update`;
+      locked();
+      await released;
+    });
+    try {
+      await isLocked;
+      const completions = createCompletions(pipe.sql, { maxInFlight });
+      // postgres.js waits for a statement's first run to describe it before sending another.
+      await completions.complete(warm!, 'warm');
+      statements.length = 0;
+      const first = completions.complete(a!, 'a');
+      await new Promise((r) => setTimeout(r, 100)); // A's write is out, and waits on the lock
+      const second = completions.complete(b!, 'b');
+      await new Promise((r) => setTimeout(r, 200));
+      const sentWhileHung = statements.filter((q) => q.includes('switchyard_complete_and_claim')).length;
+      const backends = await one(db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where application_name = 'in-flight-test'`);
+      release();
+      await holding;
+      const done = await Promise.all([first, second]);
+      expect(done.map((r) => r?.status)).toEqual(['succeeded', 'succeeded']);
+      return { sentWhileHung, backends: backends.n };
+    } finally {
+      release();
+      await blocker.close();
+      await pipe.close();
+    }
+  }
+
+  it('sends the next batch behind the one running, on the same connection', async () => {
+    // One in flight: B waits for A's write to come back.
+    expect(await whileOneHangs(1)).toEqual({ sentWhileHung: 1, backends: 1 });
+    // Two: B's write is sent at once, pipelined behind A's on the one connection.
+    expect(await whileOneHangs(2)).toEqual({ sentWhileHung: 2, backends: 1 });
+  });
+});

@@ -38,11 +38,23 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-export function createCompletions(sql: Sql, options: { maxBatch?: number; refill?: Refill } = {}): Completions {
+export interface CompletionsOptions {
+  maxBatch?: number;
+  refill?: Refill;
+  /**
+   * Writes in flight at once (default 1). More than one only pays on a dedicated connection,
+   * where the next call is pipelined behind the one running (see workers/queue/local-runner.ts);
+   * on a pool the calls run side by side and their claims contend for the same queue head.
+   */
+  maxInFlight?: number;
+}
+
+export function createCompletions(sql: Sql, options: CompletionsOptions = {}): Completions {
   const maxBatch = options.maxBatch ?? 100;
+  const maxInFlight = options.maxInFlight ?? 1;
   let waiting: Waiting[] = [];
   let scheduled = false;
-  let writing = false;
+  let writing = 0;
 
   async function write(batch: Waiting[]): Promise<void> {
     const claim = options.refill?.request(batch.length) ?? null;
@@ -57,12 +69,12 @@ export function createCompletions(sql: Sql, options: { maxBatch?: number; refill
     }
   }
 
-  // One write at a time: what finishes meanwhile waits and goes out with the next one. (Two at
-  // once made batches smaller, and a call's fixed cost is most of it at these sizes.)
+  // Up to maxInFlight writes at a time: what finishes meanwhile waits and goes out with the next
+  // one. Each flusher keeps writing until nothing waits.
   async function flush(): Promise<void> {
     scheduled = false;
-    if (writing) return; // the write in flight flushes again when it ends
-    writing = true;
+    if (writing >= maxInFlight) return; // a write in flight flushes again when it ends
+    writing++;
     try {
       while (waiting.length > 0) {
         const batch = waiting.slice(0, maxBatch);
@@ -70,7 +82,7 @@ export function createCompletions(sql: Sql, options: { maxBatch?: number; refill
         await write(batch);
       }
     } finally {
-      writing = false;
+      writing--;
     }
   }
 
@@ -78,7 +90,7 @@ export function createCompletions(sql: Sql, options: { maxBatch?: number; refill
     complete(job, result) {
       return new Promise<Job | null>((resolve, reject) => {
         waiting.push({ job, result, resolve, reject });
-        if (!scheduled && !writing) {
+        if (!scheduled && writing < maxInFlight) {
           scheduled = true;
           setImmediate(() => void flush());
         }

@@ -2,6 +2,12 @@
  * The local runner (embedded default and self-hosted workers): LISTEN for immediate pickup, a
  * poll as the fallback for lost signals and delayed jobs, `concurrency` slots, and round-robin
  * across tenants so one tenant's backlog can't starve another. Node-only (long-lived process).
+ *
+ * Claims and completions go over a connection of the runner's own, with up to two calls in
+ * flight. The second is pipelined behind the first, so Postgres starts it the moment the first
+ * ends, while Node is still handing out the first one's jobs; one call at a time left each side
+ * idle while the other worked. Over the pool, the two calls ran side by side instead, and their
+ * claims contended for the same index head (Postgres CPU per job 0.6 → 0.9–1.3 ms).
  */
 import { claimDueJobs, nextRunAt, requeueExpiredLeases, type Job } from '../../db/jobs.repo.ts';
 import { executeClaimedJob, type RunnerDeps } from '../run-job.ts';
@@ -38,10 +44,13 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
   let unlisten: (() => Promise<void>) | undefined;
   const idle: Array<() => void> = [];
 
+  // Connects on first use; closed by stop().
+  const queueDb = baseDeps.db.dedicated('switchyard-runner');
   // Steps that finish together complete in one statement, which also claims their successors.
   const deps: RunnerDeps = {
     ...baseDeps,
-    completions: baseDeps.completions ?? createCompletions(baseDeps.db.sql, {
+    completions: baseDeps.completions ?? createCompletions(queueDb.sql, {
+      maxInFlight: 2,
       refill: {
         request(freeing) {
           const limit = opts.concurrency - active - reserved + freeing;
@@ -98,7 +107,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
         reserved += free;
         let claimed: Job[];
         try {
-          claimed = await claimDueJobs(deps.db.sql, deps.workerId, deps.leaseMs, lastTenant, free);
+          claimed = await claimDueJobs(queueDb.sql, deps.workerId, deps.leaseMs, lastTenant, free);
         } finally {
           reserved -= free;
         }
@@ -108,7 +117,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
         if (claimed.length === free) fillAgain = true;
         if (claimed.length === 0) {
           // Idle: sleep until the next delayed job is due, or the poll interval, whichever is first.
-          const next = await nextRunAt(deps.db.sql);
+          const next = await nextRunAt(queueDb.sql);
           schedulePoll(next ? Date.parse(next) - Date.now() + 5 : opts.pollIntervalMs);
         }
       } while (fillAgain && !stopping);
@@ -157,6 +166,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
         ]);
       }
       if (active > 0) log.warn('stopped with steps still running; their leases will expire and be re-claimed', { active });
+      await queueDb.close().catch((err) => log.warn('could not close the runner connection', { err }));
       return { unfinished: active };
     },
   };
