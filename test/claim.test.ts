@@ -5,7 +5,7 @@
  * of ~1 ms a claim in the queue benchmark), and nothing but the speed showed it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimDueJobs, insertJobs, type Job, type NewJob } from '../db/jobs.repo.ts';
+import { claimDueJobs, completeJobs, insertJobs, type Job, type NewJob } from '../db/jobs.repo.ts';
 import { createCompletions } from '../workers/queue/completions.ts';
 import { createDb, type Db } from '../db/client.ts';
 import { newId } from '../functions/lib/ids.ts';
@@ -233,5 +233,40 @@ describe('completions with two writes in flight', () => {
     expect(await whileOneHangs(1)).toEqual({ sentWhileHung: 1, backends: 1 });
     // Two: B's write is sent at once, pipelined behind A's on the one connection.
     expect(await whileOneHangs(2)).toEqual({ sentWhileHung: 2, backends: 1 });
+  });
+});
+
+describe('completions on a table never analyzed', () => {
+  it('find each job by primary key, not by walking every job that ever ran', async () => {
+    // A new database: no statistics yet, as right after the first burst of enqueues.
+    const fresh = createDb(await createTestDatabase(), { max: 1 });
+    try {
+      await fresh.sql`alter table jobs set (autovacuum_enabled = false)`;
+      const t = newId('ten');
+      await fresh.sql`insert into tenants (id, name) values (${t}, 'fresh')`;
+      await insertJobs(fresh.sql, Array.from({ length: 2000 }, () => ({ id: newId('job'), tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 })));
+      // Every job has been through 'running': their entries stay in jobs_running_lease_idx until vacuum.
+      await fresh.sql`update jobs set status = 'running', attempts = 1, locked_by = 'fresh', lease_expires_at = now() + interval '1 minute'`;
+      await fresh.sql`update jobs set status = 'succeeded', lease_expires_at = null where id not in (select id from jobs order by id limit 40)`;
+      const running = await fresh.sql<Job[]>`select * from jobs where status = 'running' order by id`;
+      const scans = async () => {
+        await fresh.sql`select pg_stat_force_next_flush()`;
+        await fresh.sql`select pg_stat_clear_snapshot()`;
+        const rows = await fresh.sql<{ name: string; scans: number }[]>`
+          select indexrelname as name, idx_scan::int as scans from pg_stat_user_indexes where relname = 'jobs'`;
+        return Object.fromEntries(rows.map((r) => [r.name, r.scans]));
+      };
+      const before = await scans();
+      // Past the five custom plans Postgres tries before it settles on a generic one.
+      for (let k = 0; k < 8; k++) {
+        const done = await completeJobs(fresh.sql, running.slice(k * 5, k * 5 + 5).map((job) => ({ job, result: null })));
+        expect(done.map((j) => j.status)).toEqual(Array(5).fill('succeeded'));
+      }
+      const after = await scans();
+      expect(after.jobs_running_lease_idx).toBe(before.jobs_running_lease_idx);
+      expect(after.jobs_pkey! - before.jobs_pkey!).toBeGreaterThanOrEqual(40);
+    } finally {
+      await fresh.close();
+    }
   });
 });
