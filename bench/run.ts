@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { z } from 'zod';
-import { makeWorkerUtils, run as runGraphile } from 'graphile-worker';
+import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphile } from 'graphile-worker';
 import { createDb } from '../db/client.ts';
 import { insertJob, insertJobs, type NewJob } from '../db/jobs.repo.ts';
 import { eventStats, listEvents } from '../db/events.repo.ts';
@@ -198,8 +198,12 @@ if (ONLY.has('queue')) {
       onProcessed?.();
     },
   };
+  // Its default logger writes a line per finished job; ours runs at warn, so this one does too.
+  const gwLogger = new GraphileLogger(() => (level, message) => {
+    if (level === 'error' || level === 'warning') console.error(`[graphile-worker] ${message}`);
+  });
   const startGraphile = async () => {
-    const runner = await runGraphile({ connectionString: gwDb, concurrency: CONCURRENCY, noHandleSignals: true, taskList: taskList as never, logger: undefined });
+    const runner = await runGraphile({ connectionString: gwDb, concurrency: CONCURRENCY, noHandleSignals: true, taskList: taskList as never, logger: gwLogger });
     return async () => runner.stop();
   };
 
