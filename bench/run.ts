@@ -186,7 +186,7 @@ if (ONLY.has('queue')) {
     return async () => void (await runner.stop(5000));
   };
 
-  // graphile-worker, default configuration, run the same way.
+  // graphile-worker, default configuration (but for a quieter logger, below), run the same way.
   const gwDb = await freshDb('bench_graphile');
   const utils = await makeWorkerUtils({ connectionString: gwDb });
   await utils.migrate();
