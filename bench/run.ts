@@ -3,7 +3,7 @@
  * Postgres, because these machines are noisy. Prints a table; writes bench/results/<time>.json.
  *
  *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
- *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration
+ *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration (logger at warning)
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
  *   4. ingestion    events/s through a logs.pull job vs multi-row INSERT and COPY of the same rows
  *   5. log queries  GET /v1/logs and /v1/logs/stats queries over 1M events, with their plans
