@@ -21,14 +21,17 @@ export interface Completions {
 export interface Refill {
   /**
    * Called as a batch goes out, with the number of slots its jobs will free: the claim to make
-   * with it, or null for none. The caller reserves the slots it asks for until `claimed`.
+   * with it (a limit of 0 claims nothing). The caller reserves the slots it asks for until
+   * `claimed`.
    */
-  request(freeing: number): ClaimRequest | null;
+  request(freeing: number): ClaimRequest;
   /**
-   * The claim's answer (empty when the call failed), before any of the batch's callers hear back,
-   * so the new jobs hold their slots before the finished ones give theirs up.
+   * Called for every batch once its call has answered, before any of the batch's callers hear
+   * back, so the new jobs hold their slots before the finished ones give theirs up: the claimed
+   * jobs (none when the call failed), the request, and the batch's finished jobs, which are done
+   * with their slots whatever the answer.
    */
-  claimed(jobs: Job[], request: ClaimRequest): void;
+  claimed(jobs: Job[], request: ClaimRequest, finished: Job[]): void;
 }
 
 interface Waiting {
@@ -59,12 +62,12 @@ export function createCompletions(sql: Sql, options: CompletionsOptions = {}): C
   async function write(batch: Waiting[]): Promise<void> {
     const claim = options.refill?.request(batch.length) ?? null;
     try {
-      const { completed, claimed } = await completeAndClaim(sql, batch, claim);
-      if (claim) options.refill!.claimed(claimed, claim);
+      const { completed, claimed } = await completeAndClaim(sql, batch, claim && claim.limit > 0 ? claim : null);
+      if (claim) options.refill!.claimed(claimed, claim, batch.map((w) => w.job));
       const byId = new Map(completed.map((r) => [r.id, r]));
       for (const w of batch) w.resolve(byId.get(w.job.id) ?? null);
     } catch (err) {
-      if (claim) options.refill!.claimed([], claim);
+      if (claim) options.refill!.claimed([], claim, batch.map((w) => w.job));
       for (const w of batch) w.reject(err);
     }
   }
