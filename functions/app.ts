@@ -4,14 +4,14 @@
  * kind leave through onError as problem+json.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { createErrorHandler, notFound, payloadTooLarge, problemResponse } from './errors.ts';
+import { createErrorHandler, notFound, problemResponse } from './errors.ts';
 import { newId } from './lib/ids.ts';
 import { validationHook } from './lib/http.ts';
 import { auth, createAuthCache } from './middleware/auth.ts';
 import { accessLog } from './middleware/access-log.ts';
+import { readBody } from './middleware/body.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
@@ -37,12 +37,7 @@ export function createApp(deps: AppDeps) {
     await next();
     if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });
-  const limit = bodyLimit({
-    maxSize: deps.config.SWITCHYARD_BODY_LIMIT_BYTES,
-    onError: () => {
-      throw payloadTooLarge(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
-    },
-  });
+  const limit = readBody(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
 
   app.route('/', healthRouter(deps));
   if (deps.worker) {
