@@ -236,26 +236,37 @@ describe('completions with two writes in flight', () => {
   });
 });
 
+/**
+ * A new database of its own, autovacuum off so only the test decides when statistics are taken,
+ * with one tenant; and its jobs indexes' counters, flushed so they include this session's work.
+ */
+async function freshJobsTable(name: string) {
+  const fresh = createDb(await createTestDatabase(), { max: 1 });
+  await fresh.sql`alter table jobs set (autovacuum_enabled = false)`;
+  const tenantId = newId('ten');
+  await fresh.sql`insert into tenants (id, name) values (${tenantId}, ${name})`;
+  const indexStats = async () => {
+    await fresh.sql`select pg_stat_force_next_flush()`;
+    await fresh.sql`select pg_stat_clear_snapshot()`;
+    const rows = await fresh.sql<{ name: string; scans: number; read: number }[]>`
+      select indexrelname as name, idx_scan::int as scans, idx_tup_read::int as read from pg_stat_user_indexes where relname = 'jobs'`;
+    return Object.fromEntries(rows.map((r) => [r.name, r]));
+  };
+  return { sql: fresh.sql, tenantId, indexStats, close: () => fresh.close() };
+}
+
 describe('completions on a table never analyzed', () => {
   it('find each job by primary key, not by walking every job that ever ran', async () => {
     // A new database: no statistics yet, as right after the first burst of enqueues.
-    const fresh = createDb(await createTestDatabase(), { max: 1 });
+    const fresh = await freshJobsTable('fresh');
+    const t = fresh.tenantId;
     try {
-      await fresh.sql`alter table jobs set (autovacuum_enabled = false)`;
-      const t = newId('ten');
-      await fresh.sql`insert into tenants (id, name) values (${t}, 'fresh')`;
       await insertJobs(fresh.sql, Array.from({ length: 2000 }, () => ({ id: newId('job'), tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 })));
       // Every job has been through 'running': their entries stay in jobs_running_lease_idx until vacuum.
       await fresh.sql`update jobs set status = 'running', attempts = 1, locked_by = 'fresh', lease_expires_at = now() + interval '1 minute'`;
       await fresh.sql`update jobs set status = 'succeeded', lease_expires_at = null where id not in (select id from jobs order by id limit 40)`;
       const running = await fresh.sql<Job[]>`select * from jobs where status = 'running' order by id`;
-      const scans = async () => {
-        await fresh.sql`select pg_stat_force_next_flush()`;
-        await fresh.sql`select pg_stat_clear_snapshot()`;
-        const rows = await fresh.sql<{ name: string; scans: number }[]>`
-          select indexrelname as name, idx_scan::int as scans from pg_stat_user_indexes where relname = 'jobs'`;
-        return Object.fromEntries(rows.map((r) => [r.name, r.scans]));
-      };
+      const scans = async () => Object.fromEntries(Object.entries(await fresh.indexStats()).map(([k, v]) => [k, v.scans]));
       const before = await scans();
       // Past the five custom plans Postgres tries before it settles on a generic one.
       for (let k = 0; k < 8; k++) {
@@ -275,23 +286,15 @@ describe('claims on a table analyzed while nothing was queued', () => {
   it('update the claimed jobs by primary key, not by walking the whole queue', async () => {
     // As in the queue benchmark's second run: autoanalyze ran while every job had finished, then a
     // burst of enqueues. The statistics say no job is queued, so jobs_queued_idx looks empty.
-    const fresh = createDb(await createTestDatabase(), { max: 1 });
+    const fresh = await freshJobsTable('stale');
+    const t = fresh.tenantId;
     try {
-      await fresh.sql`alter table jobs set (autovacuum_enabled = false)`;
-      const t = newId('ten');
-      await fresh.sql`insert into tenants (id, name) values (${t}, 'stale')`;
       const job = (): NewJob => ({ id: newId('job'), tenantId: t, kind: 'test.noop', payload: {}, maxAttempts: 1 });
       await insertJobs(fresh.sql, Array.from({ length: 500 }, job));
       await fresh.sql`update jobs set status = 'succeeded', attempts = 1, finished_at = now()`;
       await fresh.sql`analyze jobs`;
       for (let k = 0; k < 2; k++) await insertJobs(fresh.sql, Array.from({ length: 1000 }, job));
-      const read = async () => {
-        await fresh.sql`select pg_stat_force_next_flush()`;
-        await fresh.sql`select pg_stat_clear_snapshot()`;
-        const [row] = await fresh.sql<{ n: number }[]>`
-          select idx_tup_read::int as n from pg_stat_user_indexes where indexrelname = 'jobs_queued_idx'`;
-        return row!.n;
-      };
+      const read = async () => (await fresh.indexStats()).jobs_queued_idx!.read;
       const before = await read();
       let claimed = 0;
       for (let k = 0; k < 8; k++) claimed += (await claimDueJobs(fresh.sql, 'w', 60_000, '', 5)).length;
