@@ -53,33 +53,58 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<Job> {
   return row!;
 }
 
+/** A job about a subject, for writeSubjectsWithJobs: the subject is the row whose id is `subjectId`, and
+ * the job takes its tenant from that row. */
+export type SubjectJob = Omit<NewJob, 'tenantId' | 'subjectType' | 'subjectId' | 'concurrencyKey' | 'runAt'> & { subjectId: string };
+
 /**
- * Flow ②, in one statement: a write to the job's subject (an INSERT or a status UPDATE …
- * RETURNING *), the job about it, and the job's `created` event. One statement is one implicit
- * transaction, so the API answers a create with a single round trip and a single commit. When
- * the subject write affects no row (a slug already taken, a transition not allowed), no job is
- * created and the result is null.
+ * Flow ②, in one statement: a write to subjects (INSERTs or a status UPDATE … RETURNING *), a job
+ * about each subject written, and each job's `created` event. One statement is one implicit
+ * transaction, so the API answers a create with a single round trip and a single commit, and
+ * several creates can share both (functions/lib/batch.ts). A subject the write did not affect (a
+ * slug already taken, a transition not allowed) gets no job and is missing from the result.
  */
-export async function writeSubjectWithJob<S>(
+export async function writeSubjectsWithJobs<S>(
   sql: Sql,
   subjectType: string,
-  subjectWrite: postgres.PendingQuery<any>,
-  job: Omit<NewJob, 'subjectType' | 'subjectId' | 'concurrencyKey'>,
-): Promise<{ subject: S; job: Job } | null> {
-  const [row] = await sql<{ subject: Record<string, unknown>; job: Record<string, unknown> }[]>`
-    with s as (${subjectWrite}),
+  subjectsWrite: postgres.PendingQuery<any>,
+  list: SubjectJob[],
+): Promise<Map<string, { subject: S; job: Job }>> {
+  const col = <T>(f: (j: SubjectJob) => T) => list.map(f);
+  const rows = await sql<{ subject: Record<string, unknown>; job: Record<string, unknown> }[]>`
+    with s as (${subjectsWrite}),
+    i as (
+      select * from unnest(${col((j) => j.id)}::text[], ${col((j) => j.subjectId)}::text[], ${col((j) => j.kind)}::text[],
+                           ${col((j) => JSON.stringify(j.payload))}::jsonb[], ${col((j) => j.maxAttempts)}::int[],
+                           ${col((j) => j.deadlineAt ?? null)}::text[]::timestamptz[])
+        as i(id, subject_id, kind, payload, max_attempts, deadline_at)
+    ),
     j as (
       insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key, deadline_at)
-      select ${job.id}, s.tenant_id, ${job.kind}, ${subjectType}, s.id, ${JSON.stringify(job.payload)}::jsonb,
-             ${job.maxAttempts}, ${subjectType} || ':' || s.id, ${job.deadlineAt ?? null}::timestamptz
-        from s
+      select i.id, s.tenant_id, i.kind, ${subjectType}, s.id, i.payload, i.max_attempts, ${subjectType} || ':' || s.id, i.deadline_at
+        from s join i on i.subject_id = s.id
       returning *
     ), e as (
       insert into job_events (job_id, tenant_id, type, data)
       select id, tenant_id, 'created', jsonb_build_object('kind', kind) from j
     )
-    select to_jsonb(s) as subject, to_jsonb(j) as job from s, j`;
-  return row ? { subject: rowFromJson<S>(row.subject), job: rowFromJson<Job>(row.job) } : null;
+    select to_jsonb(s) as subject, to_jsonb(j) as job from s join j on j.subject_id = s.id`;
+  const out = new Map<string, { subject: S; job: Job }>();
+  for (const row of rows) {
+    const job = rowFromJson<Job>(row.job);
+    out.set(job.subjectId!, { subject: rowFromJson<S>(row.subject), job });
+  }
+  return out;
+}
+
+/** writeSubjectsWithJobs for one subject: null when the write did not affect it. */
+export async function writeSubjectWithJob<S>(
+  sql: Sql,
+  subjectType: string,
+  subjectWrite: postgres.PendingQuery<any>,
+  job: SubjectJob,
+): Promise<{ subject: S; job: Job } | null> {
+  return (await writeSubjectsWithJobs<S>(sql, subjectType, subjectWrite, [job])).get(job.subjectId) ?? null;
 }
 
 /** Inserts many queued jobs and their `created` events in one statement (array parameters). */

@@ -18,11 +18,14 @@ export interface NewProject {
   provider: string;
 }
 
-/** The INSERT of a new project; it returns no row when the slug is taken by a live project. */
-export function insertProjectQuery(sql: Sql, p: NewProject) {
+/** The INSERT of new projects; a project whose slug is taken by a live project is left out of what it returns. */
+export function insertProjectsQuery(sql: Sql, list: NewProject[]) {
+  const col = <T>(f: (p: NewProject) => T) => list.map(f);
   return sql`
     insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
-    values (${p.id}, ${p.tenantId}, ${p.name}, ${p.slug}, ${p.plan}, ${p.region}, ${p.provider}, 'provisioning')
+    select i.*, 'provisioning'
+      from unnest(${col((p) => p.id)}::text[], ${col((p) => p.tenantId)}::text[], ${col((p) => p.name)}::text[], ${col((p) => p.slug)}::text[],
+                  ${col((p) => p.plan)}::text[], ${col((p) => p.region)}::text[], ${col((p) => p.provider)}::text[]) as i
     on conflict (tenant_id, slug) where status <> 'deleted' do nothing
     returning *`;
 }

@@ -60,7 +60,17 @@ export function createErrorHandler(log: Logger) {
       const title = err.status === 400 ? 'Invalid request' : err.status === 413 ? 'Payload too large' : 'Request failed';
       return problemResponse(c, new Problem(err.status as ContentfulStatusCode, title, err.message || undefined));
     }
+    if (isUnstorableText(err)) {
+      // The statement failed, so nothing was written (in a shared statement, the others were retried alone).
+      return problemResponse(c, badRequest('the request contains a character Postgres cannot store in text or JSON: U+0000 (NUL)'));
+    }
     log.error('unhandled error', { request_id: c.get('requestId' as never), method: c.req.method, path: c.req.path, err, stack: err.stack });
     return problemResponse(c, new Problem(500, 'Internal server error', 'an unexpected error occurred; quote the request_id when reporting it'));
   };
+}
+
+/** Postgres refuses NUL in text (22021) and the escape \u0000 in jsonb (22P05); JSON allows both. */
+function isUnstorableText(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return err.name === 'PostgresError' && (code === '22021' || code === '22P05');
 }

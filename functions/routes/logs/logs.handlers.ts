@@ -174,7 +174,7 @@ export function logsRouter(deps: AppDeps) {
     const written = await writeSubjectWithJob<{ id: string }>(deps.db.sql, 'webhook_delivery', insertDeliveryQuery(deps.db.sql, {
       id: deliveryRow, tenantId: source.tenantId, sourceId: source.id, provider, deliveryId: verified.deliveryId,
       resource: verified.resource, headers, body: raw,
-    }), { id: newId('job'), tenantId: source.tenantId, kind: 'logs.ingest_delivery', payload: { delivery_id: deliveryRow }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS });
+    }), { id: newId('job'), subjectId: deliveryRow, kind: 'logs.ingest_delivery', payload: { delivery_id: deliveryRow }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS });
     if (!written) return c.json({ status: 'duplicate' as const, delivery_id: verified.deliveryId }, 200);
     afterCommit(deps, [written.job]);
     return c.json({ status: 'accepted' as const, delivery_id: verified.deliveryId, job_id: written.job.id }, 202);
