@@ -70,7 +70,7 @@ async function freshDb(name: string): Promise<string> {
   return u.toString();
 }
 
-async function load(url: string, headers: Record<string, string>, body: () => string, serverPid?: number) {
+async function load(url: string, headers: Record<string, string>, body: () => string, serverPid?: number, perRequest?: () => Record<string, string>) {
   const before = cpuSeconds(serverPid ? [serverPid] : []);
   const res = await autocannon({
     url,
@@ -78,7 +78,10 @@ async function load(url: string, headers: Record<string, string>, body: () => st
     connections: CONNECTIONS,
     duration: DURATION,
     headers: { 'content-type': 'application/json', ...headers },
-    requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: body() }) }],
+    requests: [{
+      setupRequest: (req: Record<string, unknown>) =>
+        ({ ...req, body: body(), ...(perRequest ? { headers: { ...(req.headers as object), ...perRequest() } } : {}) }),
+    }],
   } as never);
   const r = res as unknown as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number };
   const after = cpuSeconds(serverPid ? [serverPid] : []);
@@ -120,10 +123,16 @@ if (ONLY.has('intent')) {
   await stopProcess(base);
   log(`intent: switchyard ${DURATION}s at ${CONNECTIONS} connections`);
   const ours = await load(`${apiUrl}/v1/projects`, { authorization: `Bearer ${apiKey}` }, () => `{"name":"bench ${i++}"}`, apiChild!.pid);
+  // The same creates, each with its own Idempotency-Key: each runs in a transaction of its own
+  // (key lock, lookup, create, stored response), so none share a statement. Shown, not a target.
+  log(`intent: switchyard with Idempotency-Key ${DURATION}s at ${CONNECTIONS} connections`);
+  const keyed = await load(`${apiUrl}/v1/projects`, { authorization: `Bearer ${apiKey}` }, () => `{"name":"bench ${i++}"}`, apiChild!.pid,
+    () => ({ 'idempotency-key': `bench-${i}` }));
   const ratio = round(ours.req_per_s / baseline.req_per_s, 3);
-  results.intent = { baseline, switchyard: ours, throughput_ratio: ratio, target: '>= 0.60' };
+  results.intent = { baseline, switchyard: ours, switchyard_idempotency_key: keyed, throughput_ratio: ratio, target: '>= 0.60' };
   table.push(['intent: POST /v1/projects req/s', String(ours.req_per_s), String(baseline.req_per_s), `${ratio} (target ≥ 0.60)`]);
   table.push(['intent: p50 / p99 ms', `${ours.p50_ms} / ${ours.p99_ms}`, `${baseline.p50_ms} / ${baseline.p99_ms}`, '']);
+  table.push(['intent: with Idempotency-Key req/s', String(keyed.req_per_s), String(baseline.req_per_s), `${round(keyed.req_per_s / baseline.req_per_s, 3)} (no target)`]);
   const cpu = (x: typeof ours) => (x.cpu_per_request ? `${x.cpu_per_request.node_ms} / ${x.cpu_per_request.postgres_ms}` : 'n/a');
   table.push(['intent: CPU ms/request node / pg', cpu(ours), cpu(baseline), '']);
   const sys = (x: typeof ours) => (x.cpu_per_request ? `${x.cpu_per_request.read_syscalls} / ${x.cpu_per_request.write_syscalls}` : 'n/a');
