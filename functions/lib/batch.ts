@@ -8,7 +8,10 @@
  *
  * A batch is one statement, so it commits or fails as a whole. When it fails, each of its items
  * is retried alone: an item that fails on its own gets its own error, and the others their
- * results. (The retry can't duplicate anything: a statement that failed changed nothing.)
+ * results. A statement that failed changed nothing, but one whose connection dropped during its
+ * commit may have committed, so `run` must be safe to repeat. Project creates are: their ids are
+ * chosen before the first try, so repeating a create that did commit collides with its own row
+ * (an error) instead of writing it twice.
  */
 export interface BatcherOptions<I, O> {
   /** Runs one batch; returns one result per item, in order. */
