@@ -29,6 +29,10 @@ export interface DbOptions {
   applicationName?: string;
   /** Prepared statements (default on); off behind a transaction-mode pooler. */
   prepare?: boolean;
+  /** Seconds to establish a connection (postgres.js's default is 30). */
+  connectTimeoutS?: number;
+  /** Server-side bound on each statement, in ms; 0 or absent: the server's default. */
+  statementTimeoutMs?: number;
   /** Called with server NOTICE messages; default drops them. */
   onnotice?: (n: postgres.Notice) => void;
 }
@@ -82,8 +86,10 @@ export function createDb(url: string, options: DbOptions = {}): Db {
   const sql = postgres(url, {
     max: options.max ?? 10,
     onnotice: options.onnotice ?? (() => {}),
+    connect_timeout: options.connectTimeoutS ?? 5,
     connection: {
       application_name: options.applicationName ?? 'switchyard', TimeZone: 'UTC',
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
     // Hyperdrive and a direct connection keep prepared statements; a transaction-mode pooler can't.
     prepare: options.prepare ?? true,

@@ -12,6 +12,7 @@ import { validationHook } from './lib/http.ts';
 import { auth, createAuthCache } from './middleware/auth.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { readBody } from './middleware/body.ts';
+import { databaseAvailability } from './middleware/availability.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
@@ -38,6 +39,11 @@ export function createApp(deps: AppDeps) {
     if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });
   const limit = readBody(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
+  if (deps.availability) {
+    const bounded = databaseAvailability(deps.availability, { deadlineMs: deps.config.SWITCHYARD_REQUEST_TIMEOUT_MS });
+    app.use('/v1/*', bounded);
+    app.use('/workers/*', bounded);
+  }
 
   app.route('/', healthRouter(deps));
   if (deps.worker) {
@@ -68,7 +74,7 @@ export function createApp(deps: AppDeps) {
   }
 
   app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
-  app.onError(createErrorHandler(deps.log));
+  app.onError(createErrorHandler(deps.log, deps.availability));
   return app;
 }
 export type App = ReturnType<typeof createApp>;

@@ -3,6 +3,7 @@
  * singleton: a Workers entry can build one per request, Node builds one per process.
  */
 import type { Db } from '../db/client.ts';
+import type { Availability } from '../db/availability.ts';
 import type { Signaler } from '../db/notify.repo.ts';
 import type { Registry } from '../workers/registry.ts';
 import type { Queue } from '../workers/queue/queue.ts';
@@ -29,6 +30,7 @@ export type AppConfig = Pick<
   | 'SWITCHYARD_STORE_CAP_PRO'
   | 'SWITCHYARD_STORE_CAP_ENTERPRISE'
   | 'SWITCHYARD_STORE_DEADLINE_MS'
+  | 'SWITCHYARD_REQUEST_TIMEOUT_MS'
 >;
 
 export interface AppDeps {
@@ -45,6 +47,8 @@ export interface AppDeps {
   storeRuntimes: readonly string[];
   /** Present where the process can hold a LISTEN connection (Node); SSE needs it. */
   realtime?: RealtimeHub;
+  /** Knows, without waiting, whether the database answers (Node); requests then fail fast with 503. */
+  availability?: Availability;
   /** Keeps background work (dispatch after commit) alive past the response, on Workers. */
   waitUntil?: (p: Promise<unknown>) => void;
   /** Serve the public API (/v1, /openapi.json). Default true; a pure worker host turns it off. */

@@ -29,6 +29,15 @@ export const Config = z.object({
   SWITCHYARD_WEB_DIR: z.string().min(1).optional(),
   EMBEDDED_PG_PORT: int(54329, 1).refine((p) => p <= 65535, 'must be a port number'),
   DATABASE_POOL_MAX: int(10, 1),
+  /** Seconds to establish a database connection before giving up on it. */
+  DATABASE_CONNECT_TIMEOUT_S: int(5, 1),
+  /** Server-side bound on any one statement (0: none). */
+  DATABASE_STATEMENT_TIMEOUT_MS: int(30_000, 0),
+  /** Between probes of the database; a probe unanswered for DATABASE_PROBE_TIMEOUT_MS marks it down. */
+  DATABASE_PROBE_INTERVAL_MS: int(500, 50),
+  DATABASE_PROBE_TIMEOUT_MS: int(1000, 50),
+  /** A request still unanswered after this gets a 503 problem (the bound on waiting for a pooled connection). */
+  SWITCHYARD_REQUEST_TIMEOUT_MS: int(15_000, 100),
   SWITCHYARD_WORKER_CONCURRENCY: int(4, 1),
   SWITCHYARD_POLL_INTERVAL_MS: int(1000, 10),
   SWITCHYARD_SWEEP_INTERVAL_MS: int(5000, 10),

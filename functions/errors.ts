@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from './lib/log.ts';
+import { isConnectionError, type Availability } from '../db/availability.ts';
 
 export interface FieldError {
   field: string;
@@ -52,9 +53,15 @@ export function problemResponse(c: Context, p: Problem): Response {
   return c.body(JSON.stringify(body), p.status, { 'Content-Type': 'application/problem+json', ...p.headers });
 }
 
-export function createErrorHandler(log: Logger) {
+export function createErrorHandler(log: Logger, availability?: Availability) {
   return function onError(err: Error, c: Context): Response {
     if (err instanceof Problem) return problemResponse(c, err);
+    if (isConnectionError(err)) {
+      // The database went away under this request: the caller should retry, not report a bug.
+      availability?.suspect(err);
+      log.warn('database unreachable', { request_id: c.get('requestId' as never), method: c.req.method, path: c.req.path, code: (err as { code?: string }).code });
+      return problemResponse(c, unavailable('the database is unavailable; retry shortly'));
+    }
     if (err instanceof HTTPException) {
       // Hono's own (e.g. malformed JSON in a validated body).
       const title = err.status === 400 ? 'Invalid request' : err.status === 413 ? 'Payload too large' : 'Request failed';

@@ -20,6 +20,7 @@ import type { Registry, WorkerDeps } from './registry.ts';
 import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
 import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
+import { isConnectionError, type Availability } from '../db/availability.ts';
 
 export interface RunnerDeps extends WorkerDeps {
   registry: Registry;
@@ -29,6 +30,8 @@ export interface RunnerDeps extends WorkerDeps {
   retry: RetryPolicy;
   /** Batches plain completions (the local runner); without it each job completes on its own. */
   completions?: Completions;
+  /** Whether the database answers: claims pause while it doesn't, and outcomes wait for it. */
+  availability?: Availability;
 }
 
 export type RunResult =
@@ -79,11 +82,12 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
 
   // An outcome that only touches the job is one statement; anything more gets a transaction.
   const needsTx = (outcome.type !== 'fail' && outcome.commit) || (outcome.type === 'fail' && task?.onDead);
-  const result = needsTx
-    ? await deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome))
+  const persist = () => needsTx
+    ? deps.db.sql.begin(async (tx) => persistOutcome(tx, deps, task?.onDead, job, outcome))
     : outcome.type === 'done' && deps.completions
-      ? await deps.completions.complete(job, outcome.result).then((next) => next && { next, label: 'succeeded' as const, spawned: [] })
-      : await persistOutcome(deps.db.sql, deps, undefined, job, outcome);
+      ? deps.completions.complete(job, outcome.result).then((next) => next && { next, label: 'succeeded' as const, spawned: [] })
+      : persistOutcome(deps.db.sql, deps, undefined, job, outcome);
+  const result = await persistThroughOutage(deps, job, log, persist);
   if (!result) {
     log.warn('job outcome discarded: lease lost to another worker');
     return { outcome: 'lost_lease', job };
@@ -126,6 +130,29 @@ async function persistOutcome(
         return { next, label: 'dead', spawned: [] };
       }
       return { next, label: 'retry_scheduled', spawned: [] };
+    }
+  }
+}
+
+/**
+ * A step that finished while the database was unreachable keeps its outcome and records it once
+ * the database answers again, as long as its lease lasts; only then is the attempt given up (its
+ * lease expires and the job is claimed again). Without this, every step running during an
+ * outage cost an attempt and a lease's wait.
+ */
+async function persistThroughOutage<T>(deps: RunnerDeps, job: Job, log: RunnerDeps['log'], persist: () => Promise<T>): Promise<T> {
+  const leaseEnds = job.leaseExpiresAt ? Date.parse(job.leaseExpiresAt) : Date.now() + deps.leaseMs;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await persist();
+    } catch (err) {
+      const left = leaseEnds - Date.now() - 500;
+      if (!isConnectionError(err) || !deps.availability || left <= 0) throw err;
+      deps.availability.suspect(err);
+      if (tries === 1) log.warn('database unreachable while recording the outcome; waiting for it', { code: (err as { code?: string }).code });
+      const up = await deps.availability.whenUp(left);
+      if (!up) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(100 * tries, 1000)));
     }
   }
 }

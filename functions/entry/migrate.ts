@@ -23,6 +23,8 @@ export async function migrate(sql: postgres.Sql, dir = MIGRATIONS_DIR): Promise<
   const files = await listMigrations(dir);
   const applied: string[] = [];
   await sql.begin(async (tx) => {
+    // A migration may rewrite a large table: the pool's statement bound is for requests.
+    await tx`select set_config('statement_timeout', '0', true)`;
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`create table if not exists switchyard_migrations (
       name text primary key, applied_at timestamptz not null default now())`;

@@ -33,7 +33,8 @@ import { newId } from '../lib/ids.ts';
 import { mintApiKey } from '../lib/keys.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRealtimeHub, type RealtimeHub } from '../lib/realtime-hub.ts';
-import { startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
+import { assertPortFree, startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
+import { createAvailability, type Availability } from '../../db/availability.ts';
 import { createDashboard, isDashboardPath } from './dashboard.ts';
 
 export interface Running {
@@ -45,6 +46,10 @@ export interface Running {
   adminKey: string | null;
   /** Clean shutdown: stop accepting, let running steps finish (bounded), close, stop Postgres. */
   stop(): Promise<void>;
+  /** Last resort, synchronous: tell the embedded Postgres to shut down immediately (crash-safe). */
+  kill(): void;
+  /** The embedded Postgres's postmaster pid, when there is one (tests freeze and kill it). */
+  postgresPid(): number | undefined;
 }
 
 export interface StartOptions {
@@ -53,6 +58,8 @@ export interface StartOptions {
   extraTasks?: Task<any>[];
   /** Print the first-start banner (npm start), or stay quiet (tests). */
   banner?: boolean;
+  /** The embedded Postgres died and could not be restarted (npm start exits non-zero with it). */
+  onFatal?: (err: Error) => void;
 }
 
 async function loadSecret(config: Config, dataDir: string): Promise<Uint8Array<ArrayBuffer>> {
@@ -98,13 +105,25 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const dataDir = resolve(config.SWITCHYARD_DATA_DIR);
   let embedded: EmbeddedHandle | null = null;
   let url = config.DATABASE_URL;
+  const serveApi = config.SWITCHYARD_ROLE !== 'worker';
+  const runWorker = config.SWITCHYARD_ROLE !== 'api';
+  const qstash = qstashSettings(config);
+  // Fail before starting anything when our own port is taken, naming it and its holder.
+  if ((serveApi || (qstash && runWorker)) && config.PORT !== 0) await assertPortFree(config.HOST, config.PORT, 'PORT', 'the API');
   if (!url) {
     log.info('starting embedded postgres', { data_dir: dataDir, port: config.EMBEDDED_PG_PORT });
-    embedded = await startEmbeddedPostgres(dataDir, config.EMBEDDED_PG_PORT);
+    embedded = await startEmbeddedPostgres(dataDir, config.EMBEDDED_PG_PORT, {
+      onNotice: (message) => log.info(message),
+      onRestart: ({ attempt, reason }) => log.error('embedded postgres stopped; restarting it', { attempt, reason }),
+      onFatal: (err) => (opts.onFatal ? opts.onFatal(err) : log.error('embedded postgres is gone', { err })),
+    });
     url = embedded.url;
   }
 
-  const db = createDb(url, { max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE });
+  const db = createDb(url, {
+    max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE,
+    connectTimeoutS: config.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  });
   let box: Awaited<ReturnType<typeof createSecretBox>>;
   let bootstrap: Awaited<ReturnType<typeof bootstrapOperator>>;
   try {
@@ -122,7 +141,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const kubernetes = kubernetesRuntimeFromConfig(config);
   const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
-  const qstash = qstashSettings(config);
+  const availability: Availability = createAvailability(url, {
+    intervalMs: config.DATABASE_PROBE_INTERVAL_MS, timeoutMs: config.DATABASE_PROBE_TIMEOUT_MS, connectTimeoutS: Math.min(2, config.DATABASE_CONNECT_TIMEOUT_S),
+  });
+  availability.onChange((up, reason) => (up ? log.info('database reachable again') : log.error('database unavailable', { reason })));
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
@@ -133,7 +155,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
-    db, signals, box, log, registry, queue,
+    db, signals, box, log, registry, queue, availability,
     providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
     workerId: newId('wrk'),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
@@ -142,8 +164,6 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
 
   // Roles: the API serves /v1; a worker runs jobs, by the local runner, or (on QStash) by serving
   // the /workers/* routes that QStash delivers to.
-  const serveApi = config.SWITCHYARD_ROLE !== 'worker';
-  const runWorker = config.SWITCHYARD_ROLE !== 'api';
   const worker: WorkerHost | undefined = qstash && runWorker ? createWorkerHost(runnerDeps, qstash, config) : undefined;
 
   let server: ServerType | null = null;
@@ -152,7 +172,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS }) : null;
     const app = createApp({
-      db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
+      db, signals, queue, box, log, registry, config, availability, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
       api: serveApi,
       ...(worker ? { worker } : {}),
@@ -163,7 +183,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       const fetch = (req: Request, env?: unknown) =>
         (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
       server = serve({ fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
-      server.once('error', rej);
+      server.once('error', (err: NodeJS.ErrnoException) => rej(err.code === 'EADDRINUSE'
+        ? new Error(`port ${config.PORT} on ${config.HOST}, wanted by the API, is already in use; set PORT to a free port`)
+        : err));
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
     log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, store_runtimes: Object.keys(runnerDeps.providers.stores) });
@@ -204,6 +226,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     runner,
     runnerDeps,
     adminKey: bootstrap.key,
+    postgresPid: () => embedded?.pid(),
+    kill() {
+      const pid = embedded?.pid();
+      if (pid) try { process.kill(pid, 'SIGCONT'); process.kill(pid, 'SIGQUIT'); } catch { /* already gone */ }
+    },
     stop() {
       stopping ??= (async () => {
         const s = server as ServerType | null;
@@ -216,10 +243,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         }
         if (runner) await runner.stop(config.SWITCHYARD_SHUTDOWN_GRACE_MS);
         await hub?.close().catch(() => {});
-        await provisioner.close();
-        await storeRuntime.close();
-        await db.close();
-        await embedded?.stop();
+        await availability.close();
+        // Each close is bounded: a connection stuck in start-up or on a frozen server is dropped.
+        await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close(2)]);
+        await embedded?.stop(3000);
         log.info('stopped');
       })();
       return stopping;

@@ -118,8 +118,28 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
     }
   }
 
+  /** While the database is down nothing is claimed: no busy loop, no attempts spent. */
+  let waitingForDb = false;
+  function pauseUntilDbUp(): boolean {
+    const availability = deps.availability;
+    if (!availability || availability.up) return false;
+    if (!waitingForDb) {
+      waitingForDb = true;
+      log.warn('database unavailable; claims paused', { reason: availability.reason });
+      const wait = () => void availability.whenUp(opts.pollIntervalMs * 10).then((up) => {
+        if (stopping) return;
+        if (!up) return wait();
+        waitingForDb = false;
+        log.info('database back; claiming again');
+        void fill();
+      });
+      wait();
+    }
+    return true;
+  }
+
   async function fill(): Promise<void> {
-    if (stopping) return;
+    if (stopping || pauseUntilDbUp()) return;
     if (filling) {
       fillAgain = true;
       return;
@@ -149,6 +169,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
       } while (fillAgain && !stopping);
     } catch (err) {
       settle();
+      deps.availability?.suspect(err);
       if (!stopping) log.error('runner poll failed', { err });
       schedulePoll(opts.pollIntervalMs);
     } finally {
@@ -157,6 +178,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
   }
 
   async function sweep() {
+    if (deps.availability && !deps.availability.up) return;
     try {
       const requeued = await requeueExpiredLeases(deps.db.sql);
       if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });

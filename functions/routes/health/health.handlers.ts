@@ -8,6 +8,7 @@ export function healthRouter(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
+    if (deps.availability && !deps.availability.up) throw unavailable(deps.availability.reason ?? 'the database is not reachable');
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('database check timed out')), 2000));
     let ready = false;
     let reason = 'the database is not reachable';
