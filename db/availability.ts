@@ -14,6 +14,7 @@
  * also mark the database suspect, which probes at once instead of at the next tick.
  */
 import postgres from 'postgres';
+import { reconnectBackoff } from './client.ts';
 
 export interface Availability {
   readonly up: boolean;
@@ -76,7 +77,7 @@ export function createAvailability(url: string, opts: AvailabilityOptions = {}):
   const listeners = new Set<(up: boolean, reason: string | null) => void>();
 
   const connect = () => postgres(url, {
-    max: 1, onnotice: () => {}, idle_timeout: 0, connect_timeout: opts.connectTimeoutS ?? 2,
+    max: 1, onnotice: () => {}, idle_timeout: 0, backoff: reconnectBackoff, connect_timeout: opts.connectTimeoutS ?? 2,
     connection: { application_name: 'switchyard-probe' },
   });
   let client = connect();

@@ -82,11 +82,23 @@ export async function withCustomPlans<T>(sql: Sql, fn: (sql: Sql) => Promise<T>)
   return 'begin' in sql ? ((await sql.begin(run)) as T) : run(sql);
 }
 
+/**
+ * Seconds before a pool reconnects after a failed connection. postgres.js's default grows with
+ * every failure the pool has seen (3^n / 100 s, to 20 s) and resets only on a success, so after a
+ * restart of the server that refused ~8 connects, a query waited up to 20 s with the server long
+ * back. Capped at half a second: reconnecting is cheap, and the availability probe
+ * (db/availability.ts) already keeps requests away from a database that is down.
+ */
+export function reconnectBackoff(retries: number): number {
+  return Math.min(0.02 * 2 ** retries, 0.5) * (0.5 + Math.random() / 2);
+}
+
 export function createDb(url: string, options: DbOptions = {}): Db {
   const sql = postgres(url, {
     max: options.max ?? 10,
     onnotice: options.onnotice ?? (() => {}),
     connect_timeout: options.connectTimeoutS ?? 5,
+    backoff: reconnectBackoff,
     connection: {
       application_name: options.applicationName ?? 'switchyard', TimeZone: 'UTC',
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),

@@ -19,7 +19,17 @@ declare module 'vitest' {
   }
 }
 
+/** vitest prints nothing for a global setup that throws a non-Error, or fails in a child: say why here. */
 export default async function setup(project: TestProject) {
+  try {
+    return await prepare(project);
+  } catch (err) {
+    console.error(`test setup failed: ${err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err)}`);
+    throw err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+async function prepare(project: TestProject) {
   let embedded: EmbeddedHandle | null = null;
   let dir: string | null = null;
   let url = process.env.TEST_DATABASE_URL;

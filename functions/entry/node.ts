@@ -50,7 +50,12 @@ try {
 // Shutdown is ours: stop accepting, drain the runner, then stop Postgres. It is bounded: past the
 // grace plus 4.5 s, Postgres is killed and the process exits anyway.
 let signals = 0;
+let firstSignalAt = 0;
 const shutdown = (why: string) => {
+  // A signal to the whole group reaches us twice at once: directly, and forwarded by npm. Only a
+  // second one that comes later (a second Ctrl-C) means "now".
+  if (signals > 0 && Date.now() - firstSignalAt < 500) return;
+  firstSignalAt = Date.now();
   if (++signals > 1) {
     console.error(`switchyard: ${why} again, exiting now`);
     running!.kill();

@@ -12,6 +12,7 @@
  * DDL can't take bind parameters, so identifiers are checked against a strict pattern and quoted.
  */
 import postgres from 'postgres';
+import { reconnectBackoff } from '../../../db/client.ts';
 import { randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
 import type { ProjectProvisioner, ProvisionInput, Provisioned } from './provisioner.ts';
@@ -33,7 +34,7 @@ export interface PostgresProvisionerOptions {
 }
 
 export function createPostgresProvisioner(opts: PostgresProvisionerOptions): ProjectProvisioner & { close(): Promise<void> } {
-  const admin = postgres(opts.url, { max: 2, onnotice: () => {}, connection: { application_name: 'switchyard-provisioner' } });
+  const admin = postgres(opts.url, { max: 2, onnotice: () => {}, backoff: reconnectBackoff, connect_timeout: 5, connection: { application_name: 'switchyard-provisioner' } });
   const target = new URL(opts.url);
   const host = opts.publicHost ?? target.host;
 

@@ -6,6 +6,7 @@
  * interrupted attempt's were never stored).
  */
 import postgres from 'postgres';
+import { reconnectBackoff } from '../../../db/client.ts';
 import { hashPassword, randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
 import type { StoreInput, StoreRuntime } from './runtime.ts';
@@ -20,7 +21,7 @@ function ident(storeId: string): string {
 }
 
 export function createPostgresStoreRuntime(opts: { url: string; publicHost?: string }): StoreRuntime & { close(): Promise<void> } {
-  const admin = postgres(opts.url, { max: 2, onnotice: () => {}, connection: { application_name: 'switchyard-stores' } });
+  const admin = postgres(opts.url, { max: 2, onnotice: () => {}, backoff: reconnectBackoff, connect_timeout: 5, connection: { application_name: 'switchyard-stores' } });
   const target = new URL(opts.url);
   const host = opts.publicHost ?? target.host;
 
