@@ -35,6 +35,9 @@ export function createApp(deps: AppDeps) {
     // was ~15% of the API's CPU on POST /v1/projects. A response made without the context gets
     // it after the fact.
     c.header('X-Content-Type-Options', 'nosniff');
+    // Every API answer is one tenant's data, and some carry a secret in its one reveal (keys,
+    // signing secrets, tokens, credentials): no cache anywhere may keep any of them.
+    if (c.req.path.startsWith('/v1/')) c.header('Cache-Control', 'no-store');
     await next();
     if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });

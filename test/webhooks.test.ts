@@ -32,7 +32,7 @@ function renderDelivery(url: string, body: unknown, opts: { id?: string; secret?
   });
 }
 
-function sentryDelivery(url: string, resource: string, body: unknown, opts: { requestId?: string; secret?: string } = {}) {
+function sentryDelivery(url: string, resource: string, body: unknown, opts: { requestId?: string; secret?: string; at?: number } = {}) {
   const raw = JSON.stringify(body);
   return fetch(url, {
     method: 'POST',
@@ -40,7 +40,7 @@ function sentryDelivery(url: string, resource: string, body: unknown, opts: { re
       'content-type': 'application/json',
       'request-id': opts.requestId ?? randomBytes(16).toString('hex'),
       'sentry-hook-resource': resource,
-      'sentry-hook-timestamp': String(Math.floor(Date.now() / 1000)),
+      'sentry-hook-timestamp': String(Math.floor((opts.at ?? Date.now()) / 1000)),
       'sentry-hook-signature': createHmac('sha256', opts.secret ?? SENTRY_SECRET).update(raw).digest('hex'),
     },
     body: raw,
@@ -116,6 +116,25 @@ describe('monitoring webhooks', () => {
     expect((await fetch(`${sys.url}/v1/webhooks/render/src_00000000000000000000000000`, { method: 'POST', body: '{}' })).status).toBe(404);
     expect(await deliveries(render.body.log_source.id)).toBe(1);
 
+    // Signatures cover the raw bytes. A body with an invalid UTF-8 byte, signed over its bytes,
+    // verifies (and is refused as unstorable, 400); the same body with that byte decoded to U+FFFD
+    // does not verify against the original bytes' signature.
+    const prefix = Buffer.from('{"type":"deploy_ended","data":{"id":"evj-43","serviceName":"ap');
+    const bytes = Buffer.concat([prefix, Buffer.from([0xff]), Buffer.from('i"}}')]);
+    const key = Buffer.from(RENDER_SECRET.slice('whsec_'.length), 'base64');
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sig = (id: string, body: Buffer) => `v1,${createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${id}.${ts}.`), body])).digest('base64')}`;
+    const send = (id: string, body: Buffer, signature: string) => fetch(url, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': signature }, body,
+    });
+    const genuine = await send('msg_raw', bytes, sig('msg_raw', bytes));
+    expect(genuine.status).toBe(400);
+    expect((await genuine.json() as { detail: string }).detail).toMatch(/UTF-8/);
+    const decoded = Buffer.from(bytes.toString('utf8')); // 0xff became EF BF BD
+    expect((await send('msg_raw2', decoded, sig('msg_raw2', bytes))).status).toBe(401);
+    expect((await send('msg_raw3', bytes, sig('msg_raw3', decoded))).status).toBe(401);
+    expect(await deliveries(render.body.log_source.id)).toBe(1);
+
     const logs = await waitFor(async () => {
       const res = await api('GET', `/v1/logs?project=${project.id}&provider=render`);
       return res.body.data.length ? res.body.data : null;
@@ -138,6 +157,15 @@ describe('monitoring webhooks', () => {
     expect((await sentryDelivery(url, 'issue', issue, { secret: 'wrong-secret-000' })).status).toBe(401);
     const alert = { action: 'critical', data: { description_title: 'Error rate above 5%', description_text: 'p95', web_url: 'https://sentry.io/alerts/1', metric_alert: { alert_rule: { id: 7 } } } };
     expect((await sentryDelivery(url, 'metric_alert', alert)).status).toBe(202);
+    expect(await deliveries(sentry.body.log_source.id)).toBe(2);
+    // Sentry signs only the body: the same body again under a new Request-ID is the same delivery,
+    // and a timestamp outside ±5 minutes is refused, fresh signature or not.
+    const replay = await sentryDelivery(url, 'issue', issue, { requestId: 'req-replayed' });
+    expect(replay.status).toBe(200);
+    expect((await replay.json() as { status: string }).status).toBe('duplicate');
+    const changed = { ...issue, action: 'resolved' };
+    expect((await sentryDelivery(url, 'issue', changed, { at: Date.now() - 10 * 60_000 })).status).toBe(401);
+    expect((await sentryDelivery(url, 'issue', changed, { at: Date.now() + 10 * 60_000 })).status).toBe(401);
     expect(await deliveries(sentry.body.log_source.id)).toBe(2);
 
     const events = await waitFor(async () => {
@@ -162,7 +190,7 @@ describe('monitoring webhooks', () => {
     // Another tenant sees none of it.
     const other = await createTenant(sys, 'watcher-other');
     expect((await other.api('GET', '/v1/logs')).body.data).toEqual([]);
-    expect((await other.api('GET', `/v1/projects/${project.id}/log-sources`)).body.data).toEqual([]);
+    expect((await other.api('GET', `/v1/projects/${project.id}/log-sources`)).status).toBe(404); // not an empty list
     expect((await other.api('GET', `/v1/projects/${project.id}/log-sources/${sentry.body.log_source.id}`)).status).toBe(404);
 
     // A deleted source's webhook is gone.

@@ -9,6 +9,9 @@ const SECRET_IN_TEXT = [
   /\bsk_[A-Za-z0-9]{8,}/g, // our API keys
   /(postgres(?:ql)?:\/\/[^:\s/]+:)[^@\s]+@/g, // passwords inside connection strings
   /(Bearer\s+)[A-Za-z0-9._~+/-]+=*/gi,
+  // drizzle's DrizzleQueryError puts a failed statement's parameters (names, key hashes, tenant
+  // input) in its message: the statement is worth logging, its values are not.
+  /(\bparams: )[^\n]*/g,
 ];
 
 export interface Logger {
@@ -32,7 +35,15 @@ export function redactText(text: string): string {
 
 function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
-  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+  if (value instanceof Error) {
+    // The cause is where a wrapped database error keeps its SQLSTATE; parameters are never copied.
+    const code = (value as { code?: unknown }).code;
+    return {
+      name: value.name, message: redactText(value.message),
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(value.cause !== undefined && depth < 3 ? { cause: redact(value.cause, depth + 1) } : {}),
+    };
+  }
   if (depth > 4 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};

@@ -12,6 +12,7 @@ import {
   type LogSource, type WebhookDelivery,
 } from '../../../db/log-sources.repo.ts';
 import { pullJob } from '../../../workers/scheduler.ts';
+import { getProject } from '../../../db/projects.repo.ts';
 import { toJob } from '../schemas.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound, Problem, unprocessable } from '../../errors.ts';
@@ -22,6 +23,7 @@ import { isStandardWebhookSecret, verifyRender, verifySentry } from '../../lib/w
 import { requireRole } from '../../middleware/auth.ts';
 import * as routes from './logs.routes.ts';
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const KEPT_HEADERS = /^(content-type|user-agent|webhook-id|webhook-timestamp|request-id|sentry-hook-resource|sentry-hook-timestamp)$/i;
 
 function toLogSource(s: LogSource, origin: string) {
@@ -60,7 +62,16 @@ export function logsRouter(deps: AppDeps) {
   const member = requireRole('member');
   app.on(['POST', 'DELETE'], '/v1/projects/:id/log-sources', member);
   app.on(['POST', 'DELETE'], '/v1/projects/:id/log-sources/*', member);
-  const origin = (url: string) => deps.config.SWITCHYARD_PUBLIC_URL?.replace(/\/$/, '') ?? new URL(url).origin;
+  // The webhook URL a sender must call: SWITCHYARD_PUBLIC_URL when set (the reliable way behind a
+  // proxy), else what a proxy says it was called as (X-Forwarded-Proto/-Host), else the request's own.
+  const originOf = (c: { req: { url: string; header(name: string): string | undefined } }) => {
+    if (deps.config.SWITCHYARD_PUBLIC_URL) return deps.config.SWITCHYARD_PUBLIC_URL.replace(/\/$/, '');
+    const own = new URL(c.req.url);
+    const proto = c.req.header('X-Forwarded-Proto')?.split(',')[0]!.trim().toLowerCase();
+    const host = c.req.header('X-Forwarded-Host')?.split(',')[0]!.trim();
+    const scheme = proto === 'https' || proto === 'http' ? proto : own.protocol.slice(0, -1);
+    return `${scheme}://${host && /^[a-z0-9.-]+(:\d{1,5})?$/i.test(host) ? host : own.host}`;
+  };
 
   app.openapi(routes.createLogSource, async (c) => {
     const { id: projectId } = c.req.valid('param');
@@ -79,20 +90,23 @@ export function logsRouter(deps: AppDeps) {
       pullIntervalS: body.pull_interval_s ?? deps.config.SWITCHYARD_LOG_PULL_INTERVAL_S,
     });
     if (!source) throw notFound('project');
-    return c.json({ log_source: toLogSource(source, origin(c.req.url)) }, 201, { Location: `/v1/projects/${projectId}/log-sources/${id}` });
+    return c.json({ log_source: toLogSource(source, originOf(c)) }, 201, { Location: `/v1/projects/${projectId}/log-sources/${id}` });
   });
 
   app.openapi(routes.listLogSources, async (c) => {
     const { id } = c.req.valid('param');
-    const rows = await listLogSources(deps.db.sql, c.get('principal').tenantId, id);
-    return c.json({ data: rows.map((s) => toLogSource(s, origin(c.req.url))) }, 200);
+    const { tenantId } = c.get('principal');
+    // Another tenant's (or no) project is a 404, as on every route, not an empty list.
+    if (!(await getProject(deps.db.sql, tenantId, id))) throw notFound('project');
+    const rows = await listLogSources(deps.db.sql, tenantId, id);
+    return c.json({ data: rows.map((s) => toLogSource(s, originOf(c))) }, 200);
   });
 
   app.openapi(routes.getLogSource, async (c) => {
     const { id, sid } = c.req.valid('param');
     const source = await getLogSource(deps.db.sql, c.get('principal').tenantId, id, sid);
     if (!source) throw notFound('log source');
-    return c.json({ log_source: toLogSource(source, origin(c.req.url)) }, 200);
+    return c.json({ log_source: toLogSource(source, originOf(c)) }, 200);
   });
 
   app.openapi(routes.deleteLogSource, async (c) => {
@@ -158,13 +172,21 @@ export function logsRouter(deps: AppDeps) {
 
   const receive = (provider: 'render' | 'sentry') => async (c: import('hono').Context<AppEnv>) => {
     const sourceId = c.req.param('sourceId') ?? '';
-    const raw = await c.req.text(); // the exact bytes that were signed
+    const bytes = new Uint8Array(await c.req.arrayBuffer()); // the exact bytes that were signed
     const source = /^src_[0-9a-z]{26}$/.test(sourceId) ? await getLogSourceForWebhook(deps.db.sql, sourceId, provider) : null;
     if (!source || !source.hasWebhookSecret || !source.credentials) throw notFound('log source');
     const { webhook_secret: secret } = JSON.parse(await deps.box.open(source.credentials, source.id)) as { webhook_secret?: string };
     if (!secret) throw notFound('log source');
-    const verified = provider === 'render' ? verifyRender(secret, raw, c.req.raw.headers) : await verifySentry(secret, raw, c.req.raw.headers);
+    const verified = provider === 'render' ? await verifyRender(secret, bytes, c.req.raw.headers) : await verifySentry(secret, bytes, c.req.raw.headers);
     if (!verified.ok) throw new Problem(401, 'Invalid signature', verified.reason);
+    // Signed, but not storable: the raw body is kept as text, and Postgres holds only valid UTF-8.
+    let raw: string;
+    try {
+      raw = strictUtf8.decode(bytes);
+    } catch {
+      throw badRequest('the body is not valid UTF-8; nothing was stored', [{ field: '(body)', message: 'invalid UTF-8' }]);
+    }
+    if (raw.includes('\u0000')) throw badRequest('the body contains U+0000 (NUL), which cannot be stored; nothing was stored', [{ field: '(body)', message: 'contains NUL' }]);
 
     const headers: Record<string, string> = {};
     c.req.raw.headers.forEach((v, k) => {

@@ -5,7 +5,9 @@ import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
 
 export const CreateStoreBody = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]{2,39}$/, 'lowercase letters, digits and dashes, 3–40 characters, starting with a letter')
+  // It becomes part of a namespace, label values and a DNS label (`<name>-<id8>.<domain>`), so it
+  // follows RFC 1123 label rules, kept short enough for the suffix: no dash at either end.
+  name: z.string().regex(/^[a-z](?:[a-z0-9-]{1,38}[a-z0-9])$/, 'an RFC 1123 label: lowercase letters, digits and dashes, 3–40 characters, starting with a letter and not ending with a dash')
     .openapi({ example: 'acme-shop' }),
   engine: z.enum(['woocommerce', 'medusa']),
   plan: z.enum(['free', 'pro', 'enterprise']).optional().openapi({ description: "default: the tenant's plan" }),
