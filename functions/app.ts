@@ -13,6 +13,7 @@ import { auth, createAuthCache } from './middleware/auth.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { readBody } from './middleware/body.ts';
 import { databaseAvailability } from './middleware/availability.ts';
+import { textInput } from './middleware/text-input.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps) {
   }
   if (deps.api !== false) {
     app.use('/v1/*', limit);
+    app.use('/v1/*', textInput());
     app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
     app.use('/v1/*', async function authenticateV1(c, next) {
       // SSE authenticates above; webhooks are authenticated by their signature, in the handler.

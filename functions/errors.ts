@@ -78,6 +78,24 @@ export function createErrorHandler(log: Logger, availability?: Availability) {
 
 /** Postgres refuses NUL in text (22021) and the escape \u0000 in jsonb (22P05); JSON allows both. */
 function isUnstorableText(err: Error): boolean {
-  const code = (err as { code?: unknown }).code;
-  return err.name === 'PostgresError' && (code === '22021' || code === '22P05');
+  // drizzle wraps the driver's error in a DrizzleQueryError: look through causes.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (e.name === 'PostgresError' && (code === '22021' || code === '22P05')) return true;
+  }
+  return false;
+}
+
+/**
+ * What Node's HTTP parser answers before any handler runs (a header block past its limit, a
+ * malformed request line), as a problem+json response instead of an empty one.
+ */
+export function parserProblem(code: string | undefined): { status: number; body: string } {
+  const [status, title, detail] = code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request header fields too large', 'the request headers are larger than the server accepts']
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request timeout', 'the request was not received in time']
+      : [400, 'Invalid request', 'the request could not be parsed as HTTP'];
+  const body = JSON.stringify({ type: `https://switchyard.dev/problems/${slug(title)}`, title, status, detail, request_id: null });
+  return { status, body };
 }

@@ -103,7 +103,12 @@ function steadyLoad() {
   };
 }
 
-function checkFaultWindow(samples: Sample[], faultStart: number, faultEnd: number, minDuring = 20) {
+/**
+ * `successWindowMs`: how long after the fault's start a success may still be seen (answered
+ * before the server noticed). For a kill, the end of the fault is known only by polling, so a
+ * success is fine anywhere in it: the server is back.
+ */
+function checkFaultWindow(samples: Sample[], faultStart: number, faultEnd: number, minDuring = 20, successWindowMs = 1600) {
   // Answers to requests made during the fault: a 503 problem with Retry-After, within 2 s.
   const during = samples.filter((s) => s.start >= faultStart + 50 && s.start <= faultEnd - 50);
   expect(during.length).toBeGreaterThan(minDuring);
@@ -111,7 +116,7 @@ function checkFaultWindow(samples: Sample[], faultStart: number, faultEnd: numbe
   expect(slow, 'requests that waited 2 s or more during the fault').toEqual([]);
   const wrong = during.filter((s) => s.status !== 503 || !s.problem || !s.retryAfter);
   // A request the server answered before it noticed the fault may still be a success.
-  expect(wrong.filter((s) => !(s.status >= 200 && s.status < 300 && s.start < faultStart + 1600)), 'answers during the fault').toEqual([]);
+  expect(wrong.filter((s) => !(s.status >= 200 && s.status < 300 && s.start < faultStart + successWindowMs)), 'answers during the fault').toEqual([]);
   // After the fault, everything succeeds within 5 s.
   const after = samples.filter((s) => s.start >= faultEnd + 5000);
   expect(after.length).toBeGreaterThan(10);
@@ -180,7 +185,7 @@ describe('database faults under load', () => {
     await new Promise((r) => setTimeout(r, 7000));
     await load.stop();
     expect(entry.out.text).toContain('embedded postgres stopped; restarting it');
-    checkFaultWindow(load.samples, faultStart, faultEnd, 3);
+    checkFaultWindow(load.samples, faultStart, faultEnd, 3, Infinity);
     await checkAccepted(load.samples);
     expect(entry.child.exitCode).toBeNull();
   });

@@ -125,7 +125,7 @@ describe('monitoring webhooks', () => {
     const ts = String(Math.floor(Date.now() / 1000));
     const sig = (id: string, body: Buffer) => `v1,${createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${id}.${ts}.`), body])).digest('base64')}`;
     const send = (id: string, body: Buffer, signature: string) => fetch(url, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': signature }, body,
+      method: "POST", headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": signature }, body: new Uint8Array(body),
     });
     const genuine = await send('msg_raw', bytes, sig('msg_raw', bytes));
     expect(genuine.status).toBe(400);

@@ -27,6 +27,7 @@ import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts
 import { housekeepingOptions } from '../../workers/scheduler.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
+import { parserProblem } from '../errors.ts';
 import { qstashSettings, type Config } from '../env.ts';
 import { createSecretBox, generateSecretKey, parseSecretKey } from '../lib/crypto.ts';
 import { newId } from '../lib/ids.ts';
@@ -183,6 +184,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       const fetch = (req: Request, env?: unknown) =>
         (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
       server = serve({ fetch, hostname: config.HOST, port: config.PORT }, (info) => res(info));
+      // Node answers parser errors itself, with an empty body; ours is problem+json like every other.
+      (server as unknown as import('node:http').Server).on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+        if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
+        const { status, body } = parserProblem(err.code);
+        socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n`
+          + `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);
+      });
       server.once('error', (err: NodeJS.ErrnoException) => rej(err.code === 'EADDRINUSE'
         ? new Error(`port ${config.PORT} on ${config.HOST}, wanted by the API, is already in use; set PORT to a free port`)
         : err));

@@ -44,8 +44,26 @@ export const idParam = (prefix: string) => z.object({
   id: z.string().regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`)).openapi({ param: { name: 'id', in: 'path' }, example: `${prefix}_01jd2x3y4z5a6b7c8d9e0f1g2h` }),
 });
 
+/**
+ * A query integer written in decimal digits only: z.coerce alone reads `0x10` as 16 and `1e1`
+ * as 10, and accepts spaces.
+ */
+export const queryInt = (min: number, max: number, def: number) =>
+  z.preprocess((v) => (typeof v === 'string' && !/^\d{1,9}$/.test(v) ? Number.NaN : v), z.coerce.number({ error: 'must be a whole number in decimal digits' }).int().min(min).max(max)).default(def);
+
+const FIRST_MS = Date.parse('0001-01-01T00:00:00Z');
+const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** True for a time Postgres's timestamptz can hold and the API can print as RFC 3339 (years 0001–9999). */
+export function storableTime(ms: number): boolean {
+  return ms >= FIRST_MS && ms <= LAST_MS;
+}
+
+/** An RFC 3339 time with an offset, in years 0001–9999 (Postgres has no year 0; JS prints 5+ digit years as ±YYYYYY). */
+export const Timestamp = z.string().datetime({ offset: true }).refine((v) => storableTime(Date.parse(v)), 'must be between years 0001 and 9999');
+
 export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'page size, 1–100' }),
+  limit: queryInt(1, 100, 20).openapi({ description: 'page size, 1–100' }),
   cursor: z.string().max(200).optional().openapi({ description: 'next_cursor from the previous page' }),
 });
 

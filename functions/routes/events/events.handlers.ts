@@ -33,7 +33,8 @@ export function eventsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     for (const topic of q.topic) await assertTopicVisible(deps, tenantId, topic);
     const lastEventId = c.req.header('Last-Event-ID') ?? q.last_event_id;
-    if (lastEventId !== undefined && !/^\d{1,19}$/.test(lastEventId)) {
+    // Event ids are bigint: one past 2^63 - 1 can't be compared with them.
+    if (lastEventId !== undefined && (!/^\d{1,19}$/.test(lastEventId) || BigInt(lastEventId) > 9223372036854775807n)) {
       throw badRequest('Last-Event-ID must be an event id from this stream', [{ field: 'Last-Event-ID', message: 'malformed' }]);
     }
     const topics = new Set(q.topic);

@@ -17,7 +17,7 @@ import { toJob } from '../schemas.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound, Problem, unprocessable } from '../../errors.ts';
 import { fromBase64Url, toBase64Url } from '../../lib/crypto.ts';
-import { afterCommit, validationHook } from '../../lib/http.ts';
+import { afterCommit, storableTime, validationHook } from '../../lib/http.ts';
 import { newId } from '../../lib/ids.ts';
 import { isStandardWebhookSecret, verifyRender, verifySentry } from '../../lib/webhooks.ts';
 import { requireRole } from '../../middleware/auth.ts';
@@ -50,7 +50,7 @@ function decodeEventCursor(cursor: string | undefined): { ts: string; id: string
   if (!cursor) return undefined;
   try {
     const [ts, id] = new TextDecoder().decode(fromBase64Url(cursor)).split('|');
-    if (ts && id && /^\d{1,19}$/.test(id) && !Number.isNaN(Date.parse(ts))) return { ts, id };
+    if (ts && id && /^\d{1,18}$/.test(id) && storableTime(Date.parse(ts))) return { ts, id };
   } catch {
     // fall through
   }

@@ -1,6 +1,6 @@
 /** Monitoring: log sources per project, signed webhooks from Render and Sentry, and the event store. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, problemContent } from '../../lib/http.ts';
+import { idParam, problemContent, queryInt, Timestamp } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'a slug: lowercase letters, digits, - and _');
@@ -115,7 +115,7 @@ export const pullLogSource = createRoute({
 export const listDeliveries = createRoute({
   method: 'get', path: '/v1/projects/{id}/log-sources/{sid}/deliveries', tags: ['monitoring'],
   summary: "A source's raw webhook deliveries, newest first",
-  request: { params: SourceParams, query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+  request: { params: SourceParams, query: z.object({ limit: queryInt(1, 200, 50) }) },
   responses: { 200: { description: 'deliveries', content: { 'application/json': { schema: z.object({ data: z.array(DeliverySchema) }) } } }, ...errors },
 });
 
@@ -159,10 +159,10 @@ export const listLogs = createRoute({
       service: z.string().max(200).optional(),
       level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).optional(),
       kind: z.enum(['log', 'error', 'deploy', 'alert']).optional(),
-      since: z.string().datetime({ offset: true }).optional(),
-      until: z.string().datetime({ offset: true }).optional(),
+      since: Timestamp.optional(),
+      until: Timestamp.optional(),
       q: z.string().min(1).max(200).optional().openapi({ description: 'substring of the message' }),
-      limit: z.coerce.number().int().min(1).max(200).default(50),
+      limit: queryInt(1, 200, 50),
       cursor: z.string().max(200).optional(),
     }),
   },
@@ -188,8 +188,8 @@ export const logStats = createRoute({
       project: z.string().regex(/^prj_[0-9a-z]{26}$/).optional(),
       provider: z.enum(['supabase', 'render', 'sentry', 'switchyard']).optional(),
       kind: z.enum(['log', 'error', 'deploy', 'alert']).optional(),
-      since: z.string().datetime({ offset: true }).optional().openapi({ description: 'default: 1 h ago for 1m, 24 h ago for 1h' }),
-      until: z.string().datetime({ offset: true }).optional().openapi({ description: 'default: now' }),
+      since: Timestamp.optional().openapi({ description: 'default: 1 h ago for 1m, 24 h ago for 1h' }),
+      until: Timestamp.optional().openapi({ description: 'default: now' }),
     }),
   },
   responses: {
