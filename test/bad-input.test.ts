@@ -108,7 +108,7 @@ describe('bad input', () => {
     expect(emoji.status).toBe(202);
     expect(emoji.body.project.name).toBe('rocket \u{1F680}');
     const after = await counts();
-    expect(after.p).toBe(before.p + 1);
+    expect(after!.p).toBe(before!.p + 1);
     expect((await sys.db.sql`select count(*)::int as n from tenants`)[0]!.n).toBe(tenantsBefore);
     // Query parameters too.
     expect((await sys.api('GET', '/v1/logs?q=%00')).status).toBe(400);
