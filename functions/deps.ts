@@ -49,6 +49,8 @@ export interface AppDeps {
   realtime?: RealtimeHub;
   /** Knows, without waiting, whether the database answers (Node); requests then fail fast with 503. */
   availability?: Availability;
+  /** Resolves a hostname to its addresses, where the runtime can (Node): alert channels are checked at create. */
+  resolveHost?: (host: string) => Promise<string[]>;
   /** Keeps background work (dispatch after commit) alive past the response, on Workers. */
   waitUntil?: (p: Promise<unknown>) => void;
   /** Serve the public API (/v1, /openapi.json). Default true; a pure worker host turns it off. */

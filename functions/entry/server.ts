@@ -20,6 +20,7 @@ import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
+import { createGuardedFetch } from '../../workers/providers/alerts/guarded-fetch.ts';
 import { lookup } from 'node:dns/promises';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
@@ -149,9 +150,11 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const queue: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
+  const resolveHost = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
   const alerts = alertTasks({
     allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS,
-    resolve: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
+    resolve: resolveHost,
+    fetch: createGuardedFetch({ allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS }),
   });
   const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...(opts.extraTasks ?? [])]);
 
@@ -173,7 +176,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS }) : null;
     const app = createApp({
-      db, signals, queue, box, log, registry, config, availability, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
+      db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
       api: serveApi,
       ...(worker ? { worker } : {}),

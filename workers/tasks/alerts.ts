@@ -56,7 +56,7 @@ export const evaluateRule = defineTask({
   },
 });
 
-export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolver }) {
+export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolver; fetch?: typeof fetch }) {
   return defineTask({
     kind: 'alerts.notify',
     payload: NotifyPayload,
@@ -78,6 +78,6 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
   });
 }
 
-export function alertTasks(opts: { allowPrivate: boolean; resolve?: Resolver }) {
+export function alertTasks(opts: { allowPrivate: boolean; resolve?: Resolver; fetch?: typeof fetch }) {
   return [evaluateRule, createNotifyTask(opts)];
 }

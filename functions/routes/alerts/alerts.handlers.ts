@@ -33,7 +33,7 @@ export function alertsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     let url: URL;
     try {
-      url = await assertDeliverable(body.channel.url, { allowPrivate: deps.config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS });
+      url = await assertDeliverable(body.channel.url, { allowPrivate: deps.config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
     } catch (err) {
       throw badRequest((err as Error).message, [{ field: 'channel.url', message: (err as Error).message }]);
     }

@@ -5,32 +5,23 @@
  * `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`), and the
  * POST itself, failing as the queue expects: retryable errors, or a PermanentError when a retry can't help.
  *
- * The address check resolves the host when the runtime can (Node); the connection then resolves
- * again, so a DNS answer that changes in between (rebinding) is not caught. Workers can't reach
- * private addresses anyway.
+ * The address check (functions/lib/addresses.ts) normalizes every form first. On Node the send
+ * goes through guarded-fetch.ts, which checks every address the connection resolves to; Workers
+ * can't reach private addresses anyway.
  */
 import { Webhook } from 'standardwebhooks';
 import { PermanentError } from '../../step.ts';
+import { isIpLiteral, isLocalName, isPrivateAddress, nonPublicReason, normalizeHost } from '../../../functions/lib/addresses.ts';
 
 export type Resolver = (host: string) => Promise<string[]>;
+export { isPrivateAddress };
 
-/** True for addresses a tenant's webhook must never reach. */
-export function isPrivateAddress(ip: string): boolean {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254)
-      || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 192 && b === 0) || (a === 198 && (b === 18 || b === 19))
-      || a >= 224;
-  }
-  const v6 = ip.toLowerCase().replace(/^\[|\]$/g, '');
-  if (!v6.includes(':')) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(v6);
-  if (mapped) return isPrivateAddress(mapped[1]!);
-  return v6 === '::' || v6 === '::1' || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || /^ff/.test(v6);
-}
-
-/** Throws a PermanentError (never retried) when the URL may not be called. */
+/**
+ * Throws a PermanentError (never retried) when the URL may not be called. This is the check at
+ * create (and again before each send); the connection itself is guarded too, where the runtime
+ * lets us see the addresses it connects to (Node: guarded-fetch.ts), so a DNS answer that
+ * changes between this check and the connect (rebinding) is refused as well.
+ */
 export async function assertDeliverable(url: string, opts: { allowPrivate: boolean; resolve?: Resolver }): Promise<URL> {
   let u: URL;
   try {
@@ -44,13 +35,16 @@ export async function assertDeliverable(url: string, opts: { allowPrivate: boole
     return u;
   }
   if (u.protocol !== 'https:') throw new PermanentError('the channel URL must be https');
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local')) {
-    throw new PermanentError(`the channel host ${host} is not public`);
+  const host = normalizeHost(u.hostname);
+  if (isIpLiteral(host)) {
+    const why = nonPublicReason(host);
+    if (why) throw new PermanentError(`the channel host ${host} is a private address: ${why}`);
+    return u;
   }
-  const addresses = /^[\d.]+$|:/.test(host) ? [host] : ((await opts.resolve?.(host)) ?? []);
-  for (const a of addresses) {
-    if (isPrivateAddress(a)) throw new PermanentError(`the channel host ${host} resolves to a private address`);
+  if (isLocalName(host)) throw new PermanentError(`the channel host ${host} is not public`);
+  for (const a of (await opts.resolve?.(host)) ?? []) {
+    const why = nonPublicReason(a);
+    if (why) throw new PermanentError(`the channel host ${host} resolves to a private address (${a}: ${why})`);
   }
   return u;
 }
