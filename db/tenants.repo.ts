@@ -63,6 +63,17 @@ export interface KeyPrincipal {
   plan: Plan;
 }
 
+/**
+ * Of these key ids, the ones no longer usable (revoked, or gone). One statement for all of a
+ * process's open streams: realtime ends a revoked key's streams with it (events.handlers.ts).
+ */
+export async function unusableKeyIds(sql: Sql, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const live = await sql<{ id: string }[]>`select id from api_keys where id = any(${ids}::text[]) and revoked_at is null`;
+  const ok = new Set(live.map((r) => r.id));
+  return ids.filter((id) => !ok.has(id));
+}
+
 /** Resolves a key hash to its tenant, or null for unknown and revoked keys. */
 export async function findPrincipalByKeyHash(sql: Sql, hash: string): Promise<KeyPrincipal | null> {
   const [row] = await sql<KeyPrincipal[]>`

@@ -50,6 +50,8 @@ export const Config = z.object({
   SWITCHYARD_SSE_HEARTBEAT_MS: int(15_000, 100),
   SWITCHYARD_EVENT_TOKEN_TTL_S: int(300, 10),
   SWITCHYARD_AUTH_CACHE_MS: int(10_000, 0),
+  /** How often open SSE streams are checked against revoked keys (they end within this). */
+  SWITCHYARD_SSE_REVOCATION_CHECK_MS: int(2000, 50),
   SWITCHYARD_REALTIME_RETENTION_H: int(24, 1),
   /** Fallback read of the realtime outbox when no wake-up arrives. */
   SWITCHYARD_REALTIME_POLL_MS: int(250, 10),

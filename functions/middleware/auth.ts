@@ -4,7 +4,7 @@
  * `requireRole` guards mutations; `operatorOnly` guards tenant management.
  */
 import type { MiddlewareHandler } from 'hono';
-import { findPrincipalByKeyHash, touchApiKey, type Role } from '../../db/tenants.repo.ts';
+import { findPrincipalByKeyHash, touchApiKey, unusableKeyIds, type Role } from '../../db/tenants.repo.ts';
 import type { AppDeps, AppEnv, Principal } from '../deps.ts';
 import { forbidden, notFound, unauthorized } from '../errors.ts';
 import { sha256Hex } from '../lib/crypto.ts';
@@ -54,6 +54,14 @@ export function auth(deps: AppDeps, cache: AuthCache, options: AuthOptions = {})
       if (!claims || claims.typ !== 'events' || claims.exp * 1000 < Date.now()) {
         throw unauthorized('the event token is invalid or has expired; request a new one from POST /v1/events/token');
       }
+      // A token lives no longer than the key that minted it (cached like key lookups).
+      const cacheKey = `token-key:${claims.k}`;
+      let usable = cache.get(cacheKey);
+      if (usable === undefined) {
+        usable = (await unusableKeyIds(deps.db.sql, [claims.k])).length === 0 ? ({} as Principal) : null;
+        cache.set(cacheKey, usable);
+      }
+      if (!usable) throw unauthorized('the key that minted this event token has been revoked');
       c.set('principal', { keyId: claims.k, tenantId: claims.t, role: 'viewer', isOperator: claims.op, plan: claims.p as 'free', via: 'event_token' });
       return next();
     }

@@ -9,6 +9,7 @@ import { getJob } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
 import { getStore } from '../../../db/stores.repo.ts';
 import { listEventsSince, type RealtimeEvent } from '../../../db/realtime.repo.ts';
+import { unusableKeyIds } from '../../../db/tenants.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound, Problem } from '../../errors.ts';
 import { validationHook } from '../../lib/http.ts';
@@ -16,8 +17,45 @@ import * as routes from './events.routes.ts';
 
 const MAX_PENDING = 1000;
 
+/**
+ * The open streams of this process by API key. Every `everyMs` (while any are open) one query
+ * asks which of their keys were revoked, and those streams end: an SSE stream, or one opened with
+ * an event token minted by that key, doesn't outlive the key by more than that.
+ */
+function createStreamRevoker(deps: AppDeps, everyMs: number) {
+  const byKey = new Map<string, Set<() => void>>();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const check = async () => {
+    try {
+      for (const id of await unusableKeyIds(deps.db.sql, [...byKey.keys()])) {
+        for (const end of byKey.get(id) ?? []) end();
+        byKey.delete(id);
+      }
+    } catch (err) {
+      deps.log.warn('could not check open streams for revoked keys; trying again', { err });
+    }
+  };
+  return {
+    add(keyId: string, end: () => void): () => void {
+      let set = byKey.get(keyId);
+      if (!set) byKey.set(keyId, (set = new Set()));
+      set.add(end);
+      timer ??= setInterval(() => void check(), everyMs);
+      return () => {
+        set!.delete(end);
+        if (set!.size === 0 && byKey.get(keyId) === set) byKey.delete(keyId);
+        if (byKey.size === 0 && timer) {
+          clearInterval(timer);
+          timer = undefined;
+        }
+      };
+    },
+  };
+}
+
 export function eventsRouter(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const revoker = createStreamRevoker(deps, deps.config.SWITCHYARD_SSE_REVOCATION_CHECK_MS);
 
   app.openapi(routes.createEventToken, async (c) => {
     const p = c.get('principal');
@@ -30,7 +68,7 @@ export function eventsRouter(deps: AppDeps) {
     const hub = deps.realtime;
     if (!hub) throw new Problem(501, 'Not implemented', 'this runtime serves realtime through Supabase Realtime, not SSE');
     const q = c.req.valid('query');
-    const { tenantId } = c.get('principal');
+    const { tenantId, keyId } = c.get('principal');
     for (const topic of q.topic) await assertTopicVisible(deps, tenantId, topic);
     const lastEventId = c.req.header('Last-Event-ID') ?? q.last_event_id;
     // Event ids are bigint: one past 2^63 - 1 can't be compared with them.
@@ -66,6 +104,7 @@ export function eventsRouter(deps: AppDeps) {
         },
       });
       stream.onAbort(() => finish());
+      const untrack = revoker.add(keyId, () => finish());
 
       try {
         await stream.write('retry: 2000\n: connected\n\n');
@@ -83,6 +122,7 @@ export function eventsRouter(deps: AppDeps) {
         clearInterval(heartbeat);
       } finally {
         unsubscribe();
+        untrack();
       }
     });
   });
