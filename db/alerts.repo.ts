@@ -68,6 +68,22 @@ export async function claimFiring(tx: Sql, tenantId: string, ruleId: string): Pr
   return row?.firings ?? null;
 }
 
+/**
+ * Records a notification's outcome on its rule: a success resets the run of failures; a failure
+ * extends it and keeps the error. Returns the rule's failures in a row afterwards.
+ */
+export async function recordChannelOutcome(sql: Sql, tenantId: string, ruleId: string, outcome: { ok: true } | { ok: false; error: string }): Promise<number | null> {
+  const [row] = outcome.ok
+    ? await sql<{ channelFailures: number }[]>`
+        update alert_rules set channel_failures = 0, channel_last_success_at = now()
+         where id = ${ruleId} and tenant_id = ${tenantId} returning channel_failures`
+    : await sql<{ channelFailures: number }[]>`
+        update alert_rules set channel_failures = channel_failures + 1, channel_last_error = ${outcome.error.slice(0, 500)},
+                               channel_last_failure_at = now()
+         where id = ${ruleId} and tenant_id = ${tenantId} returning channel_failures`;
+  return row?.channelFailures ?? null;
+}
+
 /** A realtime event on the given topics, through the same outbox as every status change. */
 export async function publishRealtime(tx: Sql, tenantId: string, topics: string[], event: string, payload: unknown): Promise<void> {
   await tx`select switchyard_publish(${tenantId}, ${topics}::text[], ${event}, ${JSON.stringify(payload)}::jsonb)`;

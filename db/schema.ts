@@ -164,6 +164,11 @@ export const alertRules = pgTable('alert_rules', {
   evalIntervalS: integer('eval_interval_s').notNull().default(60),
   lastFiredAt: tstz('last_fired_at'),
   firings: integer('firings').notNull().default(0),
+  // The channel's health, from its notifications: a broken channel shows on the rule.
+  channelFailures: integer('channel_failures').notNull().default(0),
+  channelLastError: text('channel_last_error'),
+  channelLastFailureAt: tstz('channel_last_failure_at'),
+  channelLastSuccessAt: tstz('channel_last_success_at'),
   deletedAt: tstz('deleted_at'),
   createdAt: tstz('created_at').notNull().defaultNow(),
 }, (t) => [

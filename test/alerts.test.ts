@@ -95,10 +95,17 @@ describe('alerts', () => {
     expect(received[0]!.headers['webhook-id']).toBe(received[1]!.headers['webhook-id']);
     const payload = new Webhook(secret).verify(received[1]!.body, received[1]!.headers) as any;
     expect(payload).toMatchObject({ type: 'alert.fired', data: { rule_id: rule.id, project_id: t.project, count: 6, firing: 1 } });
-    const alerts = await t.api('GET', `/v1/logs?project=${t.project}&kind=alert`);
+    const alerts = await t.api('GET', `/v1/logs?project=${t.project}&kind=alert&level=error`);
     expect(alerts.body.data).toHaveLength(1);
     expect(alerts.body.data[0]).toMatchObject({ provider: 'switchyard', level: 'error', kind: 'alert' });
-    expect((await t.api('GET', `/v1/alert-rules/${rule.id}`)).body.alert_rule.firings).toBe(1);
+    // The failed first attempt is on record, and the rule says its channel works again.
+    const warned = await t.api('GET', `/v1/logs?project=${t.project}&kind=alert&level=warn`);
+    expect(warned.body.data).toHaveLength(1);
+    expect(warned.body.data[0].message).toMatch(/notification to .* failed \(attempt 1, 1 failures in a row\): .*503/);
+    const after = (await t.api('GET', `/v1/alert-rules/${rule.id}`)).body.alert_rule;
+    expect(after.firings).toBe(1);
+    expect(after.channel).toMatchObject({ healthy: true, consecutive_failures: 0, last_error: expect.stringMatching(/503/) });
+    expect(Date.parse(after.channel.last_success_at)).toBeGreaterThan(Date.parse(after.channel.last_failure_at));
     expect(stream.events.filter((e) => e.event === 'log')).toHaveLength(1);
     stream.close();
     await t.api('DELETE', `/v1/alert-rules/${rule.id}`);
@@ -165,5 +172,49 @@ describe('alert channels in production mode', () => {
       expect(res.body.errors[0].field).toBe('channel.url');
     }
     expect(await one(strict.db.sql`select count(*)::int as n from alert_rules`)).toEqual({ n: 0 });
+  });
+});
+
+describe('a channel that keeps failing', () => {
+  let fast: TestSystem;
+  beforeAll(async () => {
+    fast = await startTestSystem({ SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true', SWITCHYARD_ALERT_EVAL_INTERVAL_S: '3600', SWITCHYARD_RETRY_BASE_MS: '20', SWITCHYARD_RETRY_MAX_MS: '100' });
+  });
+  afterAll(async () => {
+    await fast?.stop();
+  });
+
+  it('is marked broken on its rule, with each failure and the abandonment in the monitoring store', async () => {
+    const t = await createTenant(fast, 'broken-channel');
+    const project = (await t.api('POST', '/v1/projects', { body: { name: 'broken' } })).body.project.id as string;
+    const source = (await t.api('POST', `/v1/projects/${project}/log-sources`, {
+      body: { provider: 'sentry', config: { organization: 'acme', project: 'web' }, credentials: { webhook_secret: 'client-secret-123' } },
+    })).body.log_source.id as string;
+    failNext = 1_000; // every answer is a 503
+    const before = received.length;
+    const rule = (await t.api('POST', '/v1/alert-rules', {
+      body: { project, name: 'Anything', threshold: 1, window: '1h', channel: { type: 'webhook', url: receiverUrl } },
+    })).body.alert_rule;
+    await insertEvents(fast.db.sql, [{
+      ts: new Date().toISOString(), tenantId: t.tenantId, projectId: project, sourceId: source, provider: 'sentry', service: 'web',
+      environment: null, level: 'error', kind: 'error', message: 'boom', fingerprint: null, attrs: {}, sourceEventId: newId('evt'),
+    }]);
+    const dead = await waitFor(async () => {
+      const [job] = await fast.db.sql`select status, attempts from jobs where kind = 'alerts.notify' and subject_id = ${rule.id}`;
+      return job?.status === 'dead' ? job : null;
+    }, 30_000, 'the notification job to die');
+    failNext = 0;
+    expect(dead.attempts).toBe(8);
+    expect(received.length - before).toBe(8);
+    const broken = (await t.api('GET', `/v1/alert-rules/${rule.id}`)).body.alert_rule;
+    expect(broken.firings).toBe(1);
+    expect(broken.channel).toMatchObject({ healthy: false, consecutive_failures: 8, last_error: expect.stringMatching(/HTTP 503/), last_success_at: null });
+    const listed = (await t.api('GET', '/v1/alert-rules')).body.data.find((r: { id: string }) => r.id === rule.id);
+    expect(listed.channel.healthy).toBe(false);
+    const warn = await t.api('GET', `/v1/logs?project=${project}&kind=alert&level=warn&limit=50`);
+    expect(warn.body.data).toHaveLength(8);
+    const abandoned = (await t.api('GET', `/v1/logs?project=${project}&kind=alert&level=error&q=abandoned`)).body.data;
+    expect(abandoned).toHaveLength(1);
+    expect(abandoned[0].message).toMatch(/abandoned after 8 attempts/);
   });
 });

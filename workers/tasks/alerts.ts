@@ -6,7 +6,8 @@
  * signed notification; the queue retries it with backoff, under the same `webhook-id`.
  */
 import { z } from 'zod';
-import { claimFiring, getAlertRule, publishRealtime, type AlertFilter } from '../../db/alerts.repo.ts';
+import { claimFiring, getAlertRule, publishRealtime, recordChannelOutcome, type AlertFilter, type AlertRule } from '../../db/alerts.repo.ts';
+import { redactText } from '../../functions/lib/log.ts';
 import { countEvents, insertEvents } from '../../db/events.repo.ts';
 import { insertJob } from '../../db/jobs.repo.ts';
 import { newId } from '../../functions/lib/ids.ts';
@@ -69,13 +70,42 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
       ]);
       const alert = ctx.payload.alert;
       // Failures throw: retried with backoff, or not at all for a PermanentError (e.g. a 404).
-      const status = await deliver({
-        id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
-        data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
-      }, { ...opts, signal: ctx.signal });
+      // Each outcome is recorded on the rule first, so a channel that keeps failing shows as broken
+      // there, and as a warning in the tenant's monitoring store, long before the job is dead.
+      let status: number;
+      try {
+        status = await deliver({
+          id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
+          data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
+        }, { ...opts, signal: ctx.signal });
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        const error = redactText(err instanceof Error ? err.message : String(err));
+        const failures = await recordChannelOutcome(ctx.deps.db.sql, rule.tenantId, rule.id, { ok: false, error });
+        await insertEvents(ctx.deps.db.sql, [channelEvent(rule, ctx.payload.firing, ctx.attempt, 'warn',
+          `Alert "${rule.name}": notification to ${rule.channelHost} failed (attempt ${ctx.attempt}, ${failures ?? '?'} failures in a row): ${error}`)]);
+        throw err;
+      }
+      await recordChannelOutcome(ctx.deps.db.sql, rule.tenantId, rule.id, { ok: true });
       return done({ delivered: true, host: rule.channelHost, status });
     },
+    async onDead(tx, job, error) {
+      const payload = NotifyPayload.safeParse(job.payload);
+      const rule = payload.success ? await getAlertRule(tx, job.tenantId, payload.data.rule_id) : null;
+      if (!rule || !payload.success) return;
+      await insertEvents(tx, [channelEvent(rule, payload.data.firing, job.attempts, 'error',
+        `Alert "${rule.name}": notification to ${rule.channelHost} abandoned after ${job.attempts} attempts: ${redactText(error)}`)]);
+    },
   });
+}
+
+/** A channel failure as an event in the tenant's monitoring store (searchable, and can itself alert). */
+function channelEvent(rule: AlertRule, firing: number, attempt: number, level: 'warn' | 'error', message: string) {
+  return {
+    ts: new Date().toISOString(), tenantId: rule.tenantId, projectId: rule.projectId, sourceId: rule.id, provider: 'switchyard',
+    service: null, environment: null, level, kind: 'alert' as const, message, fingerprint: `alert-channel:${rule.id}`,
+    attrs: { rule_id: rule.id, firing, attempt, channel_host: rule.channelHost }, sourceEventId: `notify:${firing}:${attempt}:${level}`,
+  };
 }
 
 export function alertTasks(opts: { allowPrivate: boolean; resolve?: Resolver; fetch?: typeof fetch }) {

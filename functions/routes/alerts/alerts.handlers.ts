@@ -17,7 +17,12 @@ const iso = (v: string | Date | null) => (v === null ? null : new Date(v).toISOS
 
 const toRule = (r: AlertRule) => ({
   id: r.id, project_id: r.projectId, name: r.name, filter: r.filter as Record<string, unknown>, threshold: r.threshold,
-  window_s: r.windowS, cooldown_s: r.cooldownS, channel: { type: r.channelType as 'webhook', host: r.channelHost },
+  window_s: r.windowS, cooldown_s: r.cooldownS,
+  channel: {
+    type: r.channelType as 'webhook', host: r.channelHost,
+    healthy: r.channelFailures === 0, consecutive_failures: r.channelFailures, last_error: r.channelLastError,
+    last_failure_at: iso(r.channelLastFailureAt), last_success_at: iso(r.channelLastSuccessAt),
+  },
   evaluated_every_s: r.evalIntervalS, next_eval_at: iso(r.nextEvalAt), last_fired_at: iso(r.lastFiredAt), firings: r.firings,
   created_at: new Date(r.createdAt).toISOString(),
 });

@@ -3513,6 +3513,13 @@ export interface components {
                 type: "slack" | "webhook";
                 /** @description the URL is sealed; only its host is shown */
                 host: string;
+                /** @description false while the latest notifications failed */
+                healthy: boolean;
+                /** @description failed notification attempts since the last success */
+                consecutive_failures: number;
+                last_error: string | null;
+                last_failure_at: string | null;
+                last_success_at: string | null;
             };
             evaluated_every_s: number;
             next_eval_at: string | null;
