@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeQStash } from '../fakes/qstash.ts';
@@ -61,6 +62,12 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
     const gzipped = gzipSync(bundle).length;
     console.log(`worker bundle: ${(bundle.length / 1024).toFixed(0)} KiB, ${(gzipped / 1024).toFixed(0)} KiB gzipped`);
     expect(gzipped).toBeLessThan(3 * 1024 * 1024); // Workers Free: 3 MiB compressed
+    // The README quotes these sizes: they must be the current code's, within 5%.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const quoted = /bundles without deploying: (\d+) KiB, (\d+) KiB gzipped/.exec(readme);
+    expect(quoted, 'the README states the bundle size').not.toBeNull();
+    expect(Math.abs(Number(quoted![1]) * 1024 / bundle.length - 1), `README says ${quoted![1]} KiB, the bundle is ${(bundle.length / 1024).toFixed(0)}`).toBeLessThan(0.05);
+    expect(Math.abs(Number(quoted![2]) * 1024 / gzipped - 1), `README says ${quoted![2]} KiB gzipped, it is ${(gzipped / 1024).toFixed(0)}`).toBeLessThan(0.05);
     // Node-only code stays out of the edge bundle (esbuild marks each module with a path comment).
     const modules = new Set([...bundle.toString().matchAll(/^\/\/ (?:\.\.\/)*node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
     expect(modules.has('postgres') && modules.has('hono') && modules.has('@upstash/qstash')).toBe(true);
