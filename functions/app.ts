@@ -71,11 +71,15 @@ export function createApp(deps: AppDeps) {
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
 
-    app.doc31('/openapi.json', {
-      openapi: '3.1.0',
-      info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
-    });
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
+    let document: unknown;
+    app.get('/openapi.json', (c) => {
+      document ??= withCommonResponses(app.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
+      }) as unknown as OpenApiDocument);
+      return c.json(document);
+    });
   }
 
   app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
@@ -83,3 +87,25 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: Record<string, unknown>; requestBody?: unknown }>> };
+
+/**
+ * Answers any operation can give, whatever its own routes say: middleware in front of every route
+ * refuses unstorable text (400), a missing key (401), an oversize body (413), and answers 503
+ * while the database is unreachable. The document lists them, so it tells the whole truth.
+ */
+function withCommonResponses(doc: OpenApiDocument): OpenApiDocument {
+  const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    for (const op of Object.values(item)) {
+      if (!op || typeof op !== 'object' || !('responses' in op)) continue;
+      const r = (op.responses ??= {});
+      r['400'] ??= problem('invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8)');
+      if (!path.startsWith('/v1/webhooks/')) r['401'] ??= problem('missing or invalid API key');
+      if (op.requestBody) r['413'] ??= problem('the body is larger than SWITCHYARD_BODY_LIMIT_BYTES');
+      r['503'] ??= problem('the database is unavailable, or the request ran past its deadline; retry after Retry-After');
+    }
+  }
+  return doc;
+}
