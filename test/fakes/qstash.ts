@@ -12,7 +12,8 @@
  *   over the raw UTF-8 bytes of the current signing key; headers Upstash-Signature,
  *   Upstash-Message-Id, Upstash-Retried, Upstash-Schedule-Id, User-Agent. Non-2xx is retried with
  *   backoff (Retry-After honoured); 489 + Upstash-NonRetryable-Error stops it into the DLQ.
- * - Test controls: fail publishes, deliver a message twice on purpose, pause deliveries, wait for idle.
+ * - Test controls: fail publishes, deliver a message (or every delivery) more than once on purpose,
+ *   pause deliveries, wait for idle.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -160,6 +161,7 @@ export class FakeQStash {
   private readonly waiting = new Map<string, Message[]>();
   private failPublishes: { remaining: number; status: number } = { remaining: 0, status: 500 };
   private duplicates = 0;
+  private everyDeliveryExtra = 0;
   private paused = false;
   private cronTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
@@ -210,6 +212,11 @@ export class FakeQStash {
   /** The next `n` messages published are each delivered one extra time, concurrently. */
   duplicateNext(n: number) {
     this.duplicates += n;
+  }
+
+  /** From now on, every delivery attempt of every message is sent `1 + extra` times at once. */
+  duplicateEveryDelivery(extra: number) {
+    this.everyDeliveryExtra = extra;
   }
 
   /** Stop or restart deliveries (messages keep their place). */
@@ -382,7 +389,7 @@ export class FakeQStash {
       this.inflight.set(m.flowKey, n + 1);
     }
     m.state = 'delivering';
-    const copies = m.copies;
+    const copies = m.copies + this.everyDeliveryExtra;
     m.copies = 0;
     const attempts = [this.deliver(m), ...Array.from({ length: copies }, () => this.deliver(m))];
     void Promise.all(attempts).then(([first]) => this.settle(m, first!));
