@@ -12,6 +12,9 @@ export default defineConfig({
   test: {
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
+    // Tests race real processes against a real Postgres on 2 cores; keep files from starving each other.
+    maxWorkers: 2,
+    minWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 90_000,
     projects: [
@@ -21,14 +24,11 @@ export default defineConfig({
           name: 'suite',
           include: ['**/*.test.ts'],
           exclude: ['node_modules/**', '.data/**', 'web/**', ...FAULTS],
-          // Tests race real processes against a real Postgres on 2 cores; keep files from starving each other.
-          maxWorkers: 2,
-          minWorkers: 1,
         },
       },
       {
         extends: true,
-        test: { name: 'faults', include: FAULTS, fileParallelism: false },
+        test: { name: 'faults', include: FAULTS },
       },
     ],
   },

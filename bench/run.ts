@@ -7,9 +7,15 @@
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
  *   4. ingestion    events/s through a logs.pull job vs multi-row INSERT and COPY of the same rows
  *   5. log queries  GET /v1/logs and /v1/logs/stats queries over 1M events, with their plans
+ *   6. load         mixed traffic (reads, creates, suspends/resumes, SSE) at 100 connections for 60 s,
+ *                   then a spike to 500 (targets: p95 < 200 ms for reads and creates, < 1% errors,
+ *                   none but 429/503); against the whole system (API + runner)
+ *   7. soak         (only when asked: BENCH_ONLY=soak) 20 minutes of steady mixed load; RSS, event-loop
+ *                   delay, handles and database connections of the first and last minute
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
- *        BENCH_ONLY=intent,queue,realtime,ingestion,queries
+ *        BENCH_ONLY=intent,queue,realtime,ingestion,queries,load (soak: add it by name),
+ *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20)
  */
 import autocannon from 'autocannon';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,12 +43,13 @@ import { FakeSupabaseLogs } from '../test/fakes/log-providers.ts';
 import { createSupabaseLogPuller } from '../workers/providers/logs/pull/supabase.ts';
 import { pullSource } from '../workers/tasks/logs.ts';
 import { cpuSeconds, freePort, round, startProcess, stopProcess, summarize } from './lib/util.ts';
+import { mixedLoad } from './lib/mixed-load.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries,load').split(','));
 const CONCURRENCY = 10;
 
 const results: Record<string, unknown> = {
@@ -489,6 +496,65 @@ if (ONLY.has('queries')) {
   }
   results.queries = { events: N, cases: queries };
   await db.close();
+}
+
+// ─── 6. load and 7. soak ─────────────────────────────────────────────────────────────────────────
+/** The whole system (API + runner) in a process of its own, with runtime stats every 10 s. */
+async function startWholeSystem(name: string) {
+  const url = await freshDb(name);
+  const dataDir = join(dir, `${name}-data`);
+  await mkdir(dataDir, { recursive: true });
+  const port = await freePort();
+  const child = await startProcess('functions/entry/node.ts', {
+    DATABASE_URL: url, SWITCHYARD_ROLE: 'all', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
+    SWITCHYARD_RUNTIME_STATS_S: '10', DATABASE_POOL_MAX: '20',
+  }, '"msg":"runner started"');
+  const runtime: Array<Record<string, number>> = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (line.includes('"msg":"runtime"')) runtime.push({ at: Date.now(), ...JSON.parse(line) });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
+  const me = await (await fetch(`${base}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).json() as { tenant: { id: string } };
+  const connections = async () => Number((await admin`select count(*)::int as n from pg_stat_activity where datname = ${name}`)[0]!.n);
+  return { child, base, key, tenantId: me.tenant.id, runtime, connections };
+}
+
+if (ONLY.has('load')) {
+  const sys = await startWholeSystem('bench_load');
+  const steadyS = Number(process.env.BENCH_LOAD_S ?? 60);
+  const spikeS = Number(process.env.BENCH_SPIKE_S ?? 20);
+  log(`load: mixed traffic, 100 connections + 20 SSE subscribers for ${steadyS}s`);
+  const steady = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 100, durationMs: steadyS * 1000, sseSubscribers: 20 });
+  log(`load: spike to 500 connections for ${spikeS}s`);
+  const spike = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 500, durationMs: spikeS * 1000, sseSubscribers: 20 });
+  results.load = { steady, spike, targets: { p95_ms: 200, error_rate: 0.01, only: '429, 503' } };
+  for (const [label, r] of [['load 100', steady], ['spike 500', spike]] as const) {
+    const ok = r.reads.p95_ms < 200 && r.creates.p95_ms < 200 && r.error_rate < 0.01 && r.unexpected_errors === 0;
+    table.push([`${label}: req/s, error rate`, `${r.req_per_s} req/s`, `${round(r.error_rate * 100, 2)}% errors`, JSON.stringify(r.by_status)]);
+    table.push([`${label}: reads p50/p95/p99 ms`, `${r.reads.p50_ms} / ${r.reads.p95_ms} / ${r.reads.p99_ms}`, `creates ${r.creates.p50_ms} / ${r.creates.p95_ms} / ${r.creates.p99_ms}`, ok ? 'met (p95 < 200, < 1%, only 429/503)' : 'NOT met (p95 < 200, < 1%, only 429/503)']);
+  }
+  await stopProcess(sys.child);
+}
+
+if (ONLY.has('soak')) {
+  const minutes = Number(process.env.BENCH_SOAK_MIN ?? 20);
+  const sys = await startWholeSystem('bench_soak');
+  log(`soak: ${minutes} min of steady mixed traffic at 50 connections + 10 SSE subscribers`);
+  const samples: Array<{ minute: number; rss_mb: number; heap_mb: number; event_loop_p99_ms: number; handles: number; db_connections: number; req_per_s: number; reads_p95_ms: number; error_rate: number }> = [];
+  for (let m = 0; m < minutes; m++) {
+    const r = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 50, durationMs: 60_000, sseSubscribers: 10 });
+    const last = sys.runtime.filter((x) => (x.at ?? 0) > Date.now() - 60_000);
+    const avg = (k: string) => round(last.reduce((a, x) => a + (x[k] ?? 0), 0) / Math.max(1, last.length), 1);
+    samples.push({ minute: m + 1, rss_mb: avg('rss_mb'), heap_mb: avg('heap_mb'), event_loop_p99_ms: avg('event_loop_p99_ms'), handles: avg('handles'), db_connections: await sys.connections(), req_per_s: r.req_per_s, reads_p95_ms: r.reads.p95_ms, error_rate: r.error_rate });
+    log(`soak: minute ${m + 1}: ${JSON.stringify(samples.at(-1))}`);
+  }
+  const [first, last] = [samples[0]!, samples.at(-1)!];
+  results.soak = { minutes, samples };
+  for (const k of ['rss_mb', 'heap_mb', 'event_loop_p99_ms', 'handles', 'db_connections', 'req_per_s', 'reads_p95_ms'] as const) {
+    table.push([`soak: ${k}`, `last min ${last[k]}`, `first min ${first[k]}`, `${round(last[k] / Math.max(first[k], 0.001), 2)}× over ${minutes} min`]);
+  }
+  await stopProcess(sys.child);
 }
 
 if (apiChild) await stopProcess(apiChild);

@@ -55,6 +55,8 @@ export const Config = z.object({
   SWITCHYARD_REALTIME_RETENTION_H: int(24, 1),
   /** Fallback read of the realtime outbox when no wake-up arrives. */
   SWITCHYARD_REALTIME_POLL_MS: int(250, 10),
+  /** Seconds between `runtime` log lines (RSS, heap, event-loop delay, handles); 0: none. */
+  SWITCHYARD_RUNTIME_STATS_S: int(0, 0),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** false behind a transaction-mode pooler (Supabase's port 6543), which can't keep prepared statements. */
   DATABASE_PREPARE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),

@@ -22,6 +22,7 @@ import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
 import { createGuardedFetch } from '../../workers/providers/alerts/guarded-fetch.ts';
 import { lookup } from 'node:dns/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { kubernetesRuntimeFromConfig } from '../../workers/providers/store/kubernetes.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
@@ -229,6 +230,24 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     ].join('\n'));
   }
 
+  // What a soak watches for growth: memory, event-loop delay, open handles, the pool's connections.
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
+  if (config.SWITCHYARD_RUNTIME_STATS_S > 0) {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    statsTimer = setInterval(() => {
+      const mem = process.memoryUsage();
+      const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.().length ?? null;
+      log.info('runtime', {
+        rss_mb: Math.round(mem.rss / 1048576), heap_mb: Math.round(mem.heapUsed / 1048576),
+        event_loop_p50_ms: Math.round(delay.percentile(50) / 1e4) / 100, event_loop_p99_ms: Math.round(delay.percentile(99) / 1e4) / 100,
+        event_loop_max_ms: Math.round(delay.max / 1e4) / 100, handles, runner_active: runner?.active ?? null,
+      });
+      delay.reset();
+    }, config.SWITCHYARD_RUNTIME_STATS_S * 1000);
+    statsTimer.unref();
+  }
+
   let stopping: Promise<void> | null = null;
   return {
     url: publicUrl,
@@ -244,6 +263,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     },
     stop() {
       stopping ??= (async () => {
+        clearInterval(statsTimer);
         const s = server as ServerType | null;
         if (s) {
           // Stop accepting; open keep-alive and SSE connections are closed so close() can finish.

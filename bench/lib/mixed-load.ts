@@ -1,0 +1,131 @@
+/**
+ * Mixed traffic against a whole running Switchyard (API + runner), the way a fleet of frontends
+ * uses it: reads (a page of projects, one project), creates, suspends and resumes of each
+ * client's own project (so a toggle never conflicts with another client's), and SSE subscribers
+ * on the tenant's topic. Each client is a loop with keep-alive connections; latencies are kept
+ * per class, answers counted by status.
+ */
+import { Agent, request } from 'node:http';
+import { percentile, round } from './util.ts';
+
+export interface MixedLoadOptions {
+  base: string;
+  key: string;
+  tenantId: string;
+  connections: number;
+  durationMs: number;
+  sseSubscribers: number;
+}
+
+export interface ClassStats {
+  n: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
+export interface MixedLoadResult {
+  connections: number;
+  duration_s: number;
+  requests: number;
+  req_per_s: number;
+  reads: ClassStats;
+  creates: ClassStats;
+  toggles: ClassStats;
+  by_status: Record<string, number>;
+  error_rate: number;
+  /** Errors other than 429 and 503 (a 409 from a toggle that raced the worker included). */
+  unexpected_errors: number;
+  sse_events: number;
+}
+
+function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const req = request(`${base}${path}`, {
+      method, agent, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', () => resolve({ status: 0, text }));
+    });
+    req.setTimeout(30_000, () => req.destroy());
+    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.end(body);
+  });
+}
+
+const stats = (xs: number[]): ClassStats => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50_ms: round(percentile(s, 50), 1), p95_ms: round(percentile(s, 95), 1), p99_ms: round(percentile(s, 99), 1) };
+};
+
+export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: o.connections + o.sseSubscribers + 10 });
+  const lat = { reads: [] as number[], creates: [] as number[], toggles: [] as number[] };
+  const byStatus: Record<string, number> = {};
+  let sseEvents = 0;
+  const end = Date.now() + o.durationMs;
+  let n = 0;
+
+  // SSE subscribers for the whole run.
+  const sse = Array.from({ length: o.sseSubscribers }, () => new Promise<void>((resolve) => {
+    const req = request(`${o.base}/v1/events?topic=tenant:${o.tenantId}`, { agent: false, headers: { authorization: `Bearer ${o.key}` } }, (res) => {
+      res.on('data', (d: Buffer) => (sseEvents += (d.toString().match(/^event: /gm) ?? []).length));
+      res.on('end', () => resolve());
+      res.on('error', () => resolve());
+    });
+    req.on('error', () => resolve());
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, o.durationMs).unref();
+  }));
+
+  const client = async (c: number) => {
+    let own: string | null = null;
+    let ownStatus = '';
+    while (Date.now() < end) {
+      const roll = Math.random();
+      const t0 = performance.now();
+      let kind: keyof typeof lat;
+      let r: { status: number; text: string };
+      if (roll < 0.1 || own === null) {
+        kind = 'creates';
+        r = await call(agent, o.base, o.key, 'POST', '/v1/projects', JSON.stringify({ name: `load ${c} ${++n}` }));
+        if (r.status === 202 && own === null) {
+          own = JSON.parse(r.text).project.id;
+          ownStatus = 'provisioning';
+        }
+      } else if (roll < 0.2 && (ownStatus === 'active' || ownStatus === 'suspended')) {
+        kind = 'toggles';
+        r = await call(agent, o.base, o.key, 'POST', `/v1/projects/${own}/${ownStatus === 'active' ? 'suspend' : 'resume'}`);
+        if (r.status === 202) ownStatus = JSON.parse(r.text).project.status;
+      } else {
+        kind = 'reads';
+        r = roll < 0.6 || !own
+          ? await call(agent, o.base, o.key, 'GET', '/v1/projects?limit=20')
+          : await call(agent, o.base, o.key, 'GET', `/v1/projects/${own}`);
+        if (r.status === 200 && own && roll >= 0.6) ownStatus = JSON.parse(r.text).project.status;
+      }
+      lat[kind].push(performance.now() - t0);
+      byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+      if (r.status === 429 || r.status === 503) await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: o.connections }, (_, c) => client(c)));
+  const elapsed = (Date.now() - t0) / 1000;
+  await Promise.all(sse);
+  agent.destroy();
+  const requests = Object.values(byStatus).reduce((a, b) => a + b, 0);
+  const errors = Object.entries(byStatus).filter(([s]) => Number(s) >= 400 || Number(s) === 0).reduce((a, [, v]) => a + v, 0);
+  const unexpected = Object.entries(byStatus).filter(([s]) => (Number(s) >= 400 || Number(s) === 0) && s !== '429' && s !== '503').reduce((a, [, v]) => a + v, 0);
+  return {
+    connections: o.connections, duration_s: round(elapsed, 1), requests, req_per_s: round(requests / elapsed, 0),
+    reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles),
+    by_status: byStatus, error_rate: round(errors / Math.max(1, requests), 4), unexpected_errors: unexpected, sse_events: sseEvents,
+  };
+}
