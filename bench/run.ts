@@ -15,7 +15,7 @@
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
  *        BENCH_ONLY=intent,queue,realtime,ingestion,queries,load (soak: add it by name),
- *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20)
+ *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20), BENCH_THINK_MS (100)
  */
 import autocannon from 'autocannon';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -51,6 +51,8 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries,load').split(','));
 const CONCURRENCY = 10;
+/** Load and soak: each client's pause between an answer and its next request. */
+const THINK_MS = Number(process.env.BENCH_THINK_MS ?? 100);
 
 const results: Record<string, unknown> = {
   started_at: new Date().toISOString(),
@@ -525,9 +527,9 @@ if (ONLY.has('load')) {
   const steadyS = Number(process.env.BENCH_LOAD_S ?? 60);
   const spikeS = Number(process.env.BENCH_SPIKE_S ?? 20);
   log(`load: mixed traffic, 100 connections + 20 SSE subscribers for ${steadyS}s`);
-  const steady = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 100, durationMs: steadyS * 1000, sseSubscribers: 20 });
+  const steady = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 100, durationMs: steadyS * 1000, sseSubscribers: 20, thinkMs: THINK_MS });
   log(`load: spike to 500 connections for ${spikeS}s`);
-  const spike = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 500, durationMs: spikeS * 1000, sseSubscribers: 20 });
+  const spike = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 500, durationMs: spikeS * 1000, sseSubscribers: 20, thinkMs: THINK_MS });
   results.load = { steady, spike, targets: { p95_ms: 200, error_rate: 0.01, only: '429, 503' } };
   for (const [label, r] of [['load 100', steady], ['spike 500', spike]] as const) {
     const ok = r.reads.p95_ms < 200 && r.creates.p95_ms < 200 && r.error_rate < 0.01 && r.unexpected_errors === 0;
@@ -543,7 +545,7 @@ if (ONLY.has('soak')) {
   log(`soak: ${minutes} min of steady mixed traffic at 50 connections + 10 SSE subscribers`);
   const samples: Array<{ minute: number; rss_mb: number; heap_mb: number; event_loop_p99_ms: number; handles: number; db_connections: number; req_per_s: number; reads_p95_ms: number; error_rate: number }> = [];
   for (let m = 0; m < minutes; m++) {
-    const r = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 50, durationMs: 60_000, sseSubscribers: 10 });
+    const r = await mixedLoad({ base: sys.base, key: sys.key, tenantId: sys.tenantId, connections: 50, durationMs: 60_000, sseSubscribers: 10, thinkMs: THINK_MS });
     const last = sys.runtime.filter((x) => (x.at ?? 0) > Date.now() - 60_000);
     const avg = (k: string) => round(last.reduce((a, x) => a + (x[k] ?? 0), 0) / Math.max(1, last.length), 1);
     samples.push({ minute: m + 1, rss_mb: avg('rss_mb'), heap_mb: avg('heap_mb'), event_loop_p99_ms: avg('event_loop_p99_ms'), handles: avg('handles'), db_connections: await sys.connections(), req_per_s: r.req_per_s, reads_p95_ms: r.reads.p95_ms, error_rate: r.error_rate });

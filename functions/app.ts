@@ -14,6 +14,7 @@ import { accessLog } from './middleware/access-log.ts';
 import { readBody } from './middleware/body.ts';
 import { databaseAvailability } from './middleware/availability.ts';
 import { textInput } from './middleware/text-input.ts';
+import { admission } from './middleware/admission.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps) {
     if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });
   const limit = readBody(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
+  if (deps.config.SWITCHYARD_MAX_INFLIGHT > 0) app.use('/v1/*', admission(deps.config.SWITCHYARD_MAX_INFLIGHT));
   if (deps.availability) {
     const bounded = databaseAvailability(deps.availability, { deadlineMs: deps.config.SWITCHYARD_REQUEST_TIMEOUT_MS });
     app.use('/v1/*', bounded);

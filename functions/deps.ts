@@ -32,6 +32,7 @@ export type AppConfig = Pick<
   | 'SWITCHYARD_STORE_DEADLINE_MS'
   | 'SWITCHYARD_REQUEST_TIMEOUT_MS'
   | 'SWITCHYARD_SSE_REVOCATION_CHECK_MS'
+  | 'SWITCHYARD_MAX_INFLIGHT'
 >;
 
 export interface AppDeps {

@@ -38,6 +38,8 @@ export const Config = z.object({
   DATABASE_PROBE_TIMEOUT_MS: int(1000, 50),
   /** A request still unanswered after this gets a 503 problem (the bound on waiting for a pooled connection). */
   SWITCHYARD_REQUEST_TIMEOUT_MS: int(15_000, 100),
+  /** API requests in progress at once per process; one more is a 503 with Retry-After (0: no limit). */
+  SWITCHYARD_MAX_INFLIGHT: int(128, 0),
   SWITCHYARD_WORKER_CONCURRENCY: int(4, 1),
   SWITCHYARD_POLL_INTERVAL_MS: int(1000, 10),
   SWITCHYARD_SWEEP_INTERVAL_MS: int(5000, 10),

@@ -1,9 +1,9 @@
 /**
  * Mixed traffic against a whole running Switchyard (API + runner), the way a fleet of frontends
- * uses it: reads (a page of projects, one project), creates, suspends and resumes of each
- * client's own project (so a toggle never conflicts with another client's), and SSE subscribers
- * on the tenant's topic. Each client is a loop with keep-alive connections; latencies are kept
- * per class, answers counted by status.
+ * uses it: 85% reads (a page of projects, one project), 5% creates, 10% suspends and resumes of
+ * each client's own project (so a toggle never conflicts with another client's), and SSE
+ * subscribers on the tenant's topic. Each client waits `thinkMs` (±50%) after each answer, and
+ * honours a 429/503 by waiting a second; latencies are kept per class, answers counted by status.
  */
 import { Agent, request } from 'node:http';
 import { percentile, round } from './util.ts';
@@ -15,6 +15,8 @@ export interface MixedLoadOptions {
   connections: number;
   durationMs: number;
   sseSubscribers: number;
+  /** A client's pause between an answer and its next request (a person or a poller, not a tight loop). */
+  thinkMs: number;
 }
 
 export interface ClassStats {
@@ -92,27 +94,28 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
       const t0 = performance.now();
       let kind: keyof typeof lat;
       let r: { status: number; text: string };
-      if (roll < 0.1 || own === null) {
+      if (roll < 0.05 || own === null) {
         kind = 'creates';
         r = await call(agent, o.base, o.key, 'POST', '/v1/projects', JSON.stringify({ name: `load ${c} ${++n}` }));
         if (r.status === 202 && own === null) {
           own = JSON.parse(r.text).project.id;
           ownStatus = 'provisioning';
         }
-      } else if (roll < 0.2 && (ownStatus === 'active' || ownStatus === 'suspended')) {
+      } else if (roll < 0.15 && (ownStatus === 'active' || ownStatus === 'suspended')) {
         kind = 'toggles';
         r = await call(agent, o.base, o.key, 'POST', `/v1/projects/${own}/${ownStatus === 'active' ? 'suspend' : 'resume'}`);
         if (r.status === 202) ownStatus = JSON.parse(r.text).project.status;
       } else {
         kind = 'reads';
-        r = roll < 0.6 || !own
+        r = roll < 0.55 || !own
           ? await call(agent, o.base, o.key, 'GET', '/v1/projects?limit=20')
           : await call(agent, o.base, o.key, 'GET', `/v1/projects/${own}`);
-        if (r.status === 200 && own && roll >= 0.6) ownStatus = JSON.parse(r.text).project.status;
+        if (r.status === 200 && own && roll >= 0.55) ownStatus = JSON.parse(r.text).project.status;
       }
       lat[kind].push(performance.now() - t0);
       byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-      if (r.status === 429 || r.status === 503) await new Promise((res) => setTimeout(res, 100));
+      const retryAfter = r.status === 429 || r.status === 503 ? 1000 : 0;
+      await new Promise((res) => setTimeout(res, o.thinkMs * (0.5 + Math.random()) + retryAfter));
     }
   };
   const t0 = Date.now();
