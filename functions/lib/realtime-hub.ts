@@ -31,6 +31,7 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
   let reading = false;
   let again = false;
   let closed = false;
+  let lastWarnAt = 0;
 
   // Subscriptions made so far: a read that began before the latest one can't vouch for it.
   let joined = 0;
@@ -73,7 +74,11 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
         for (const [id, tx] of delivered) if (tx < h) delivered.delete(id);
       } while (again && !closed);
     } catch (err) {
-      if (!closed) log.warn('realtime outbox read failed; retrying on the next poll', { err });
+      // Polled every few hundred ms: during an outage, say so once a minute, not four times a second.
+      if (!closed && Date.now() - lastWarnAt > 60_000) {
+        lastWarnAt = Date.now();
+        log.warn('realtime outbox read failed; retrying on every poll (logged once a minute)', { err });
+      }
     } finally {
       reading = false;
     }
