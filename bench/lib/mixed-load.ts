@@ -1,7 +1,8 @@
 /**
  * Mixed traffic against a whole running Switchyard (API + runner), the way a fleet of frontends
  * uses it: 85% reads (a page of projects, one project), 5% creates, 10% suspends and resumes of
- * each client's own project (so a toggle never conflicts with another client's), and SSE
+ * each client's own project (so a toggle never conflicts with another client's), deletes of the
+ * project a client created last (before it creates another), and SSE
  * subscribers on the tenant's topic. Each client waits `thinkMs` (±50%) after each answer, and
  * honours a 429/503 by waiting a second; latencies are kept per class, answers counted by status.
  */
@@ -34,6 +35,7 @@ export interface MixedLoadResult {
   reads: ClassStats;
   creates: ClassStats;
   toggles: ClassStats;
+  deletes: ClassStats;
   by_status: Record<string, number>;
   error_rate: number;
   /** Errors other than 429 and 503 (a 409 from a toggle that raced the worker included). */
@@ -65,7 +67,7 @@ const stats = (xs: number[]): ClassStats => {
 
 export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.connections + o.sseSubscribers + 10 });
-  const lat = { reads: [] as number[], creates: [] as number[], toggles: [] as number[] };
+  const lat = { reads: [] as number[], creates: [] as number[], toggles: [] as number[], deletes: [] as number[] };
   const byStatus: Record<string, number> = {};
   let sseEvents = 0;
   const end = Date.now() + o.durationMs;
@@ -89,18 +91,36 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const client = async (c: number) => {
     let own: string | null = null;
     let ownStatus = '';
+    // Each create makes a real database: a client deletes the project it created last before it
+    // creates another, so a long run keeps a bounded number of them (a soak once filled the disk).
+    let extra: string | null = null;
     while (Date.now() < end) {
       const roll = Math.random();
       const t0 = performance.now();
       let kind: keyof typeof lat;
       let r: { status: number; text: string };
-      if (roll < 0.05 || own === null) {
+      if (roll < 0.05 && extra) {
+        kind = 'reads';
+        r = await call(agent, o.base, o.key, 'GET', `/v1/projects/${extra}`);
+        const status = r.status === 200 ? JSON.parse(r.text).project.status : '';
+        if (status === 'active' || status === 'suspended') {
+          lat.reads.push(performance.now() - t0);
+          byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+          const t1 = performance.now();
+          r = await call(agent, o.base, o.key, 'DELETE', `/v1/projects/${extra}`);
+          lat.deletes.push(performance.now() - t1);
+          byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+          if (r.status === 202) extra = null;
+          await new Promise((res) => setTimeout(res, o.thinkMs * (0.5 + Math.random())));
+          continue;
+        }
+      } else if (roll < 0.05 || own === null) {
         kind = 'creates';
         r = await call(agent, o.base, o.key, 'POST', '/v1/projects', JSON.stringify({ name: `load ${c} ${++n}` }));
         if (r.status === 202 && own === null) {
           own = JSON.parse(r.text).project.id;
           ownStatus = 'provisioning';
-        }
+        } else if (r.status === 202) extra = JSON.parse(r.text).project.id;
       } else if (roll < 0.15 && (ownStatus === 'active' || ownStatus === 'suspended')) {
         kind = 'toggles';
         r = await call(agent, o.base, o.key, 'POST', `/v1/projects/${own}/${ownStatus === 'active' ? 'suspend' : 'resume'}`);
@@ -128,7 +148,7 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const unexpected = Object.entries(byStatus).filter(([s]) => (Number(s) >= 400 || Number(s) === 0) && s !== '429' && s !== '503').reduce((a, [, v]) => a + v, 0);
   return {
     connections: o.connections, duration_s: round(elapsed, 1), requests, req_per_s: round(requests / elapsed, 0),
-    reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles),
+    reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles), deletes: stats(lat.deletes),
     by_status: byStatus, error_rate: round(errors / Math.max(1, requests), 4), unexpected_errors: unexpected, sse_events: sseEvents,
   };
 }
