@@ -159,7 +159,8 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function parentOf(pid: number): number | null {
+/** A process's parent pid, from /proc (Linux); null when it is gone or can't be told. */
+export function parentOf(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
@@ -168,7 +169,8 @@ function parentOf(pid: number): number | null {
   }
 }
 
-function commandOf(pid: number): string {
+/** A process's command line, from /proc (Linux), at most 200 characters; '' when unknown. */
+export function commandOf(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ').slice(0, 200);
   } catch {

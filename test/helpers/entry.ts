@@ -5,6 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { commandOf, parentOf } from '../../functions/entry/embedded-postgres.ts';
+
+export { commandOf };
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -42,23 +45,6 @@ export function killStartedEntries(groups = false) {
     } catch {
       // already gone
     }
-  }
-}
-
-export function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
-}
-
-function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
   }
 }
 
