@@ -66,7 +66,9 @@ const stats = (xs: number[]): ClassStats => {
 };
 
 export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.connections + o.sseSubscribers + 10 });
+  // maxFreeSockets defaults to 256: past that, a client waiting out a Retry-After loses its
+  // connection and reconnects, which a browser holding its own connection would not do.
+  const agent = new Agent({ keepAlive: true, maxSockets: o.connections + o.sseSubscribers + 10, maxFreeSockets: o.connections + 10 });
   const lat = { reads: [] as number[], creates: [] as number[], toggles: [] as number[], deletes: [] as number[] };
   const byStatus: Record<string, number> = {};
   let sseEvents = 0;

@@ -15,6 +15,7 @@ import postgres from 'postgres';
 import { reconnectBackoff } from '../../../db/client.ts';
 import { randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
+import { createDatabase } from '../postgres-ddl.ts';
 import type { ProjectProvisioner, ProvisionInput, Provisioned } from './provisioner.ts';
 
 export const CONNECTION_LIMITS = { free: 5, pro: 20, enterprise: 60 } as const;
@@ -65,9 +66,7 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
           .catch((e) => (e.code === '42710' ? admin.unsafe(`alter role "${name}" with login password '${verifier}'`) : Promise.reject(e)));
       }
       if (!(await databaseExists(name))) {
-        // CREATE DATABASE can't run in a transaction block; 42P04 means a racing attempt made it.
-        await admin.unsafe(`create database "${name}" owner "${name}" connection limit ${limit}`)
-          .catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
+        await createDatabase(admin, name, { owner: name, connectionLimit: limit });
       }
       await admin.unsafe(`alter database "${name}" with allow_connections true connection limit ${limit}`);
       await admin.unsafe(`revoke connect, temporary on database "${name}" from public`);

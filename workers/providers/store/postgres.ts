@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { reconnectBackoff } from '../../../db/client.ts';
 import { hashPassword, randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
+import { createDatabase } from '../postgres-ddl.ts';
 import type { StoreInput, StoreRuntime } from './runtime.ts';
 import { STORE_TEMPLATES } from './templates.ts';
 
@@ -45,8 +46,7 @@ export function createPostgresStoreRuntime(opts: { url: string; publicHost?: str
           .catch((e) => (e.code === '42710' ? admin.unsafe(`alter role "${name}" with login password '${verifier}'`) : Promise.reject(e)));
       }
       if (!(await exists.db(name))) {
-        await admin.unsafe(`create database "${name}" owner "${name}" connection limit ${limit}`)
-          .catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
+        await createDatabase(admin, name, { owner: name, connectionLimit: limit });
       }
       await admin.unsafe(`revoke connect, temporary on database "${name}" from public`);
       await admin.unsafe(`grant connect on database "${name}" to "${name}"`);
