@@ -69,3 +69,25 @@ export async function readHorizon(sql: Sql): Promise<string> {
   const [row] = await sql<{ horizon: string }[]>`select pg_snapshot_xmin(pg_current_snapshot())::text as horizon`;
   return row!.horizon;
 }
+
+export interface DroppedBroadcasts {
+  events: number;
+  broadcasts: number;
+  reasons: string[];
+}
+
+/**
+ * Broadcasts to Supabase Realtime that didn't reach realtime.messages and haven't been reported
+ * yet (the publisher records them: supabase/migrations/20261201233000_supabase_realtime.sql);
+ * marks them reported. Sweepers log them, so a drop is never silent.
+ */
+export async function takeDroppedBroadcasts(sql: Sql): Promise<DroppedBroadcasts | null> {
+  const [row] = await sql<{ events: number; broadcasts: number; reasons: string[] | null }[]>`
+    with taken as (
+      update realtime_send_failures set reported_at = now()
+       where id in (select id from realtime_send_failures where reported_at is null order by id limit 1000 for update skip locked)
+      returning cardinality(topics) - sent as dropped, reason
+    )
+    select count(*)::int as events, coalesce(sum(dropped), 0)::int as broadcasts, array_agg(distinct reason) as reasons from taken`;
+  return row && row.events > 0 ? { events: row.events, broadcasts: row.broadcasts, reasons: row.reasons ?? [] } : null;
+}

@@ -16,6 +16,7 @@ import { databaseAvailability } from './middleware/availability.ts';
 import { textInput } from './middleware/text-input.ts';
 import { admission } from './middleware/admission.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
+import { realtimeRouter } from './routes/realtime/realtime.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps) {
     app.route('/', alertsRouter(deps));
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
+    app.route('/', realtimeRouter(deps));
 
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
     let document: unknown;

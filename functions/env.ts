@@ -112,9 +112,39 @@ export const Config = z.object({
   SWITCHYARD_ALERT_EVAL_INTERVAL_S: int(60, 1),
   /** Development only: let alert notifications go to loopback and private addresses. */
   SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * Supabase Realtime as a transport (GET /v1/realtime, POST /v1/realtime/token): the project's
+   * URL and anon key for clients, and what realtime tokens are signed with: the project's JWT
+   * secret (HS256) or an imported signing key, a private JWK with its `kid` (ES256).
+   */
+  SUPABASE_URL: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  SUPABASE_ANON_KEY: z.string().trim().optional().transform((v) => (v ? v : undefined)),
+  SUPABASE_JWT_SECRET: z.string().optional().transform((v) => (v ? v : undefined)).pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  SUPABASE_JWT_PRIVATE_KEY: z.string().trim().optional().transform((v) => (v ? v : undefined)),
+  /** Lifetime of a realtime token; clients mint a new one before it ends. */
+  SWITCHYARD_REALTIME_TOKEN_TTL_S: int(300, 5),
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
 }).superRefine((c, ctx) => {
+  if (c.SUPABASE_URL || c.SUPABASE_ANON_KEY || c.SUPABASE_JWT_SECRET || c.SUPABASE_JWT_PRIVATE_KEY) {
+    if (!c.SUPABASE_URL) ctx.addIssue({ code: 'custom', path: ['SUPABASE_URL'], message: 'is required with the other SUPABASE_* Realtime settings' });
+    if (!c.SUPABASE_ANON_KEY) ctx.addIssue({ code: 'custom', path: ['SUPABASE_ANON_KEY'], message: 'is required with SUPABASE_URL (clients connect with it)' });
+    if (!c.SUPABASE_JWT_SECRET && !c.SUPABASE_JWT_PRIVATE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_SECRET'], message: 'or SUPABASE_JWT_PRIVATE_KEY is required with SUPABASE_URL (realtime tokens are signed with it)' });
+    }
+    if (c.SUPABASE_JWT_SECRET && c.SUPABASE_JWT_PRIVATE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_PRIVATE_KEY'], message: 'set only one of SUPABASE_JWT_SECRET and SUPABASE_JWT_PRIVATE_KEY' });
+    }
+    if (c.SUPABASE_JWT_PRIVATE_KEY) {
+      let jwk: { kty?: string; crv?: string; d?: string; kid?: string } | null = null;
+      try {
+        jwk = JSON.parse(c.SUPABASE_JWT_PRIVATE_KEY);
+      } catch { /* reported below */ }
+      if (!jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.d || !jwk.kid) {
+        ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_PRIVATE_KEY'], message: 'must be a private P-256 JWK (kty EC, crv P-256, d) with its kid, as JSON' });
+      }
+    }
+  }
   if (!c.QSTASH_TOKEN) return;
   for (const key of ['SWITCHYARD_WORKER_URL', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY'] as const) {
     if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when QSTASH_TOKEN is set' });

@@ -3,7 +3,7 @@
  * temporary directory. A template database is migrated once; each test file clones it.
  */
 import type { TestProject } from 'vitest/node';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/net.ts';
@@ -12,6 +12,8 @@ import { migrate } from '../functions/entry/migrate.ts';
 import { startEmbeddedPostgres, type EmbeddedHandle } from '../functions/entry/embedded-postgres.ts';
 
 export const TEMPLATE_DB = 'switchyard_template';
+/** The same, on a database shaped like a Supabase project's (roles, auth, the realtime schema). */
+export const SUPABASE_TEMPLATE_DB = 'switchyard_supabase_template';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -48,6 +50,14 @@ async function prepare(project: TestProject) {
   const tpl = postgres(templateUrl.toString(), { max: 1, onnotice: () => {} });
   await migrate(tpl);
   await tpl.end();
+
+  await admin.unsafe(`drop database if exists ${SUPABASE_TEMPLATE_DB} with (force)`);
+  await admin.unsafe(`create database ${SUPABASE_TEMPLATE_DB}`);
+  templateUrl.pathname = `/${SUPABASE_TEMPLATE_DB}`;
+  const supa = postgres(templateUrl.toString(), { max: 1, onnotice: () => {} });
+  await supa.unsafe(await readFile(new URL('./fixtures/supabase-realtime.sql', import.meta.url), 'utf8'));
+  await migrate(supa);
+  await supa.end();
   await admin.end();
   project.provide('pgUrl', url);
 

@@ -134,7 +134,8 @@ describe('tenant matrix', () => {
 describe('role matrix', () => {
   it('gives a viewer 403 and changes nothing, on every mutation', async () => {
     // Read-only by nature: a viewer may mint the read-only event token it uses for SSE.
-    const readOnly = new Set(['POST /v1/events/token']);
+    // Token mints change nothing and any role may subscribe.
+    const readOnly = new Set(['POST /v1/events/token', 'POST /v1/realtime/token']);
     const mutations = operations().filter((o) => o.method !== 'GET' && !readOnly.has(`${o.method} ${o.path}`));
     expect(mutations.length).toBeGreaterThan(12);
     for (const o of mutations) {

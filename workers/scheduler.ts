@@ -16,7 +16,7 @@ import type postgres from 'postgres';
 import type { Sql } from '../db/client.ts';
 import { insertJobs, type NewJob } from '../db/jobs.repo.ts';
 import { pruneIdempotencyKeys } from '../db/idempotency.repo.ts';
-import { pruneRealtimeEvents } from '../db/realtime.repo.ts';
+import { pruneRealtimeEvents, takeDroppedBroadcasts, type DroppedBroadcasts } from '../db/realtime.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
 import type { DispatchableJob } from './queue/queue.ts';
 import type { Config } from '../functions/env.ts';
@@ -49,12 +49,14 @@ export function housekeepingOptions(
 
 /**
  * Every sweeper's housekeeping, whichever transport: idempotency keys after 24 h, the realtime
- * outbox after its retention, then the periodic jobs now due. The caller dispatches `jobs`.
+ * outbox after its retention, Supabase Realtime broadcasts that were dropped (for the caller to
+ * log), then the periodic jobs now due. The caller dispatches `jobs`.
  */
-export async function housekeep(sql: postgres.Sql, opts: HousekeepingOptions): Promise<ScheduleResult> {
+export async function housekeep(sql: postgres.Sql, opts: HousekeepingOptions): Promise<ScheduleResult & { realtimeDropped: DroppedBroadcasts | null }> {
   await pruneIdempotencyKeys(sql, 24);
   await pruneRealtimeEvents(sql, opts.realtimeRetentionHours);
-  return scheduleDue(sql, opts);
+  const realtimeDropped = await takeDroppedBroadcasts(sql);
+  return { ...(await scheduleDue(sql, opts)), realtimeDropped };
 }
 
 export interface ScheduleResult {

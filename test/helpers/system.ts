@@ -32,21 +32,26 @@ export async function databaseExists(name: string): Promise<boolean> {
   }
 }
 
-/** A new database cloned from the migrated template. */
-export async function createTestDatabase(): Promise<string> {
+/**
+ * A new database cloned from the migrated template; `supabase: true` clones the one shaped like a
+ * Supabase project's (test/fixtures/supabase-realtime.sql), in UTC as Supabase's databases are.
+ */
+export async function createTestDatabase(opts: { supabase?: boolean } = {}): Promise<string> {
   const name = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const template = opts.supabase ? 'switchyard_supabase_template' : TEMPLATE_DB;
   const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
   try {
     // Cloning needs the template to have no other sessions; retry briefly if another file is cloning.
     for (let i = 0; ; i++) {
       try {
-        await admin.unsafe(`create database ${name} template ${TEMPLATE_DB}`);
+        await admin.unsafe(`create database ${name} template ${template}`);
         break;
       } catch (err) {
         if (i > 50 || (err as { code?: string }).code !== '55006') throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    if (opts.supabase) await admin.unsafe(`alter database ${name} set timezone to 'UTC'`);
   } finally {
     await admin.end();
   }

@@ -184,6 +184,7 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
       if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
       const scheduled = await housekeep(deps.db.sql, opts.housekeeping);
       if (scheduled.retention?.droppedPartitions.length || scheduled.retention?.deletedRows) log.info('retention', { ...scheduled.retention });
+      if (scheduled.realtimeDropped) log.warn('Supabase Realtime broadcasts were dropped', { ...scheduled.realtimeDropped });
       if (scheduled.jobs.length) await deps.queue.dispatch(scheduled.jobs);
       if (requeued.length || scheduled.jobs.length) void fill();
     } catch (err) {

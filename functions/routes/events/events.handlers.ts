@@ -89,7 +89,7 @@ export function eventsRouter(deps: AppDeps) {
         if (sent.has(e.id)) return Promise.resolve();
         sent.add(e.id);
         if (sent.size > 5000) sent.delete(sent.values().next().value!);
-        return stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics }) });
+        return stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics, event_id: e.id }) });
       };
 
       let pending = 0;

@@ -126,5 +126,6 @@ export async function sweepOnce(host: WorkerHost) {
   const result = await sweepDispatches(sql, host.runner.queue, host.sweep);
   const summary = { ...result, pulls: scheduled.pulls, evaluations: scheduled.evaluations, retention: scheduled.retention };
   if (result.requeued || result.dispatched || result.failed || scheduled.retention) host.runner.log.info('sweep', summary);
+  if (scheduled.realtimeDropped) host.runner.log.warn('Supabase Realtime broadcasts were dropped', { ...scheduled.realtimeDropped });
   return summary;
 }

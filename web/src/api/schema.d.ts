@@ -3689,6 +3689,175 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How this deployment pushes status changes
+         * @description The preferred transport first, with every one this deployment offers in `transports`. Both carry the same events (`status`, `job`, `log`) with the same payloads on the same topics (`topics`: the caller's tenant topic and the patterns of the others), so a client can switch between them without changing its handlers.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the transports */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            transport: "sse" | "supabase";
+                            url: string;
+                            transports: components["schemas"]["RealtimeTransport"][];
+                            /**
+                             * @example [
+                             *       "tenant:ten_…",
+                             *       "project:<id>",
+                             *       "store:<id>",
+                             *       "job:<id>"
+                             *     ]
+                             */
+                            topics: string[];
+                        };
+                    };
+                };
+                /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/realtime/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived JWT for Supabase Realtime private channels
+         * @description Signed with the Supabase project's JWT secret (HS256) or its imported signing key (ES256, with `kid`). Claims: `role: authenticated`, `sub` (this API key's id), `app_metadata.tenant_id`, `exp`. Realtime's policy lets it read its own tenant's topics while the key is live; mint a new one before `expires_at` and pass it to `realtime.setAuth`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the token */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            access_token: string;
+                            /** @enum {string} */
+                            token_type: "bearer";
+                            expires_at: string;
+                        };
+                    };
+                };
+                /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description an event token may not mint a realtime token */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Supabase Realtime is not configured on this deployment */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4002,6 +4171,22 @@ export interface components {
                 [key: string]: unknown;
             };
             created_at: string;
+        };
+        RealtimeTransport: {
+            /** @enum {string} */
+            transport: "sse";
+            /** @example /v1/events */
+            url: string;
+        } | {
+            /** @enum {string} */
+            transport: "supabase";
+            /** @example https://abcdefghijklmnopqrst.supabase.co */
+            url: string;
+            anon_key: string;
+            /** @example /v1/realtime/token */
+            token_url: string;
+            /** @enum {boolean} */
+            private: true;
         };
     };
     responses: never;
