@@ -241,8 +241,8 @@ describe('the publisher never drops a broadcast in silence', () => {
   const today = () => `messages_${new Date().toISOString().slice(0, 10).replace(/-/g, '_')}`;
 
   it('broadcasts whatever role makes the change (the publisher runs as service_role)', async () => {
-    const [{ owner }] = await db`select r.rolname as owner from pg_proc p join pg_roles r on r.oid = p.proowner where p.proname = 'switchyard_realtime_send'`;
-    expect(owner).toBe('service_role');
+    const [row] = await db<{ owner: string }[]>`select r.rolname as owner from pg_proc p join pg_roles r on r.oid = p.proowner where p.proname = 'switchyard_realtime_send'`;
+    expect(row?.owner).toBe('service_role');
     const { tenantId } = await createTenant(sys, 'roles');
     await db.unsafe(`do $$ begin if not exists (select 1 from pg_roles where rolname = 'sy_restricted') then create role sy_restricted nologin nobypassrls; end if; end $$`);
     await db.unsafe('grant insert, select, update on all tables in schema public to sy_restricted; grant usage, select on all sequences in schema public to sy_restricted');
