@@ -6,11 +6,14 @@
  */
 import type { ExecutionContext } from 'hono';
 import { ConfigError } from '../env.ts';
+import { dashboardCsp } from '../lib/csp.ts';
 import { sweepOnce } from '../routes/workers/workers.handlers.ts';
 import { configErrorResponse, createEdgeContext, parseEdgeConfig, type EdgeConfig } from './edge.ts';
 
 interface Env {
   HYPERDRIVE?: { connectionString: string };
+  /** The dashboard's static files (infra/wrangler.toml [assets]). */
+  ASSETS?: { fetch(request: Request): Promise<Response> };
   [key: string]: unknown;
 }
 
@@ -32,6 +35,15 @@ export default {
     } catch (err) {
       if (err instanceof ConfigError) return configErrorResponse(err);
       throw err;
+    }
+    // The dashboard's page comes through here (run_worker_first) only to get its CSP, which names
+    // this deployment's Realtime origin; its assets are served without the Worker.
+    const path = new URL(request.url).pathname;
+    if (env.ASSETS && (request.method === 'GET' || request.method === 'HEAD') && (path === '/' || path === '/index.html')) {
+      const page = await env.ASSETS.fetch(request);
+      const res = new Response(page.body, page);
+      if (res.ok) res.headers.set('Content-Security-Policy', dashboardCsp(edge.config.SUPABASE_URL));
+      return res;
     }
     const background: Promise<unknown>[] = [];
     const context = await createEdgeContext(edge, { waitUntil: (p) => background.push(p) });

@@ -184,7 +184,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     });
     const listening = await new Promise<{ port: number }>((res, rej) => {
       // The dashboard's static files sit in front of the API on processes that serve it.
-      const dashboard = serveApi ? createDashboard(config.SWITCHYARD_WEB_DIR) : null;
+      const dashboard = serveApi ? createDashboard(config.SWITCHYARD_WEB_DIR, { supabaseUrl: config.SUPABASE_URL }) : null;
       const fetch = (req: Request, env?: unknown) =>
         (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
       server = createAdaptorServer({ fetch });

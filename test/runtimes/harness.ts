@@ -19,8 +19,8 @@ export interface Seeded {
   tenantId: string;
 }
 
-export async function seedDatabase(): Promise<Seeded> {
-  const databaseUrl = await createTestDatabase();
+export async function seedDatabase(opts: { supabase?: boolean } = {}): Promise<Seeded> {
+  const databaseUrl = await createTestDatabase(opts);
   const db = createDb(databaseUrl, { max: 2 });
   const tenantId = newId('ten');
   const key = await mintApiKey();

@@ -1,7 +1,9 @@
 /**
  * The app in workerd, the Cloudflare Workers runtime, through `wrangler dev` with the real
- * infra/wrangler.toml: Postgres over the Hyperdrive binding (its local connection string), QStash
- * via the contract fake, and the Cron Trigger calling the sweeper.
+ * infra/wrangler.toml: Postgres over the Hyperdrive binding (its local connection string, a
+ * database shaped like a Supabase project's), QStash via the contract fake, the Cron Trigger
+ * calling the sweeper, and Supabase Realtime via its contract fake, watched by the dashboard in
+ * Chromium: the production shape, offline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -9,22 +11,31 @@ import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { SignJWT } from 'jose';
+import { chromium } from 'playwright-core';
 import { FakeQStash } from '../fakes/qstash.ts';
+import { startRealtimeFake, type RealtimeFake } from '../fakes/supabase-realtime.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/system.ts';
 import { edgeVars, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
 
 let fake: FakeQStash;
+let realtime: RealtimeFake;
 let seeded: Seeded;
+const JWT_SECRET = 'workerd-test-jwt-secret-of-32-characters-or-more';
 let wrangler: Proc;
 let base: string;
 
 beforeAll(async () => {
   fake = await new FakeQStash({ retryDelayMs: () => 200 }).start();
-  seeded = await seedDatabase();
+  seeded = await seedDatabase({ supabase: true });
+  realtime = await startRealtimeFake({ databaseUrl: seeded.databaseUrl, jwtSecret: JWT_SECRET, privateOnly: true });
+  const anonKey = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const vars = edgeVars(fake, base);
+  const vars = { ...edgeVars(fake, base), SUPABASE_URL: realtime.url, SUPABASE_ANON_KEY: anonKey, SUPABASE_JWT_SECRET: JWT_SECRET };
   const persist = await mkdtemp(join(tmpdir(), 'switchyard-wrangler-'));
   wrangler = startProcess(process.execPath, [
     'node_modules/wrangler/bin/wrangler.js', 'dev', '--config', 'infra/wrangler.toml',
@@ -43,6 +54,7 @@ afterAll(async () => {
   if (process.env.SHOW_RUNTIME_OUTPUT) console.log(wrangler?.output());
   await wrangler?.stop();
   await fake?.close();
+  await realtime?.close();
   await seeded?.db.close();
 });
 
@@ -79,7 +91,8 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
     expect(index.status).toBe(200);
     const html = await index.text();
     expect(html).toContain('<div id="app"></div>');
-    expect(index.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    // The Worker adds the page's CSP, naming this deployment's Realtime origin and nothing wider.
+    expect(index.headers.get('content-security-policy')).toContain(`connect-src 'self' ws://${new URL(realtime.url).host};`);
     const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
     const js = await fetch(`${base}${asset}`);
     expect(js.status).toBe(200);
@@ -112,4 +125,40 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
       return p?.status === 'active';
     }, 30_000, 'swept project to become active');
   }, 60_000);
+});
+
+describe('the dashboard on Workers, live through Supabase Realtime', () => {
+  it('shows a project created in the form turn active in its row, with no reload and no SSE', async () => {
+    const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+    if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM_PATH`);
+    const browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      const sockets: string[] = [];
+      const errors: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('websocket', (ws) => sockets.push(ws.url()));
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      let loads = 0;
+      page.on('load', () => loads++);
+      await page.goto(base);
+      await page.getByLabel('API key').fill(seeded.key);
+      await page.getByLabel('API key').press('Enter');
+      await page.getByRole('heading', { name: 'Projects' }).waitFor();
+      await page.getByText('Live', { exact: true }).waitFor({ timeout: 20_000 });
+      await page.getByLabel('Name').fill('Realtime on Workers');
+      await page.getByLabel('Slug').fill('realtime-on-workers');
+      await page.getByRole('button', { name: 'Create project' }).click();
+      await page.locator('tr[data-slug="realtime-on-workers"] [data-status="active"]').waitFor({ timeout: 30_000 });
+      expect(loads).toBe(1);
+      expect(sockets.some((u) => u.startsWith(`${realtime.url.replace('http', 'ws')}/realtime/v1/websocket`))).toBe(true);
+      expect(requests.some((u) => new URL(u).pathname === '/v1/events')).toBe(false);
+      expect(realtime.joins.filter((j) => j.ok).map((j) => j.topic)).toContain(`realtime:tenant:${seeded.tenantId}`);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
 });

@@ -49,7 +49,9 @@ export function useLiveList<T extends { id: string; status: string }>(opts: {
   useEffect(() => {
     void loadMore(null);
     return onLive((e) => {
-      if (e.event === 'status' && e.data.type === opts.type) {
+      if (e.event === 'resync') {
+        void loadMore(null);
+      } else if (e.event === 'status' && e.data.type === opts.type) {
         opts.loadOne(e.data.resource.id).then(upsert, () => {});
       } else if (e.event === 'job' && e.data.subject_type === opts.type && e.data.subject_id) {
         const subject = e.data.subject_id;
