@@ -22,4 +22,32 @@ describe('parseConfig', () => {
   it('treats empty strings as unset', () => {
     expect(parseConfig({ DATABASE_URL: '', PORT: '' }).PORT).toBe(8787);
   });
+
+  describe('Supabase Realtime settings', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+
+    it('takes SUPABASE_URL and SUPABASE_ANON_KEY alone (every Edge Function has them) as no Realtime', () => {
+      expect(problems({ SUPABASE_URL: 'https://abcdefghijklmnopqrst.supabase.co', SUPABASE_ANON_KEY: 'anon' })).toEqual([]);
+    });
+
+    it('names what a signing key needs, never echoing the secret', () => {
+      const p = problems({ SUPABASE_JWT_SECRET: 'short-secret' });
+      expect(p.map((x) => x.split(':')[0]).sort()).toEqual(['SUPABASE_ANON_KEY', 'SUPABASE_JWT_SECRET', 'SUPABASE_URL']);
+      expect(p.join('\n')).not.toContain('short-secret');
+    });
+
+    it('refuses a private key that is not a P-256 JWK with a kid, and both kinds of key at once', () => {
+      const base = { SUPABASE_URL: 'https://abcdefghijklmnopqrst.supabase.co', SUPABASE_ANON_KEY: 'anon' };
+      expect(problems({ ...base, SUPABASE_JWT_PRIVATE_KEY: '{"kty":"EC","crv":"P-256","x":"a","y":"b"}' }).join()).toContain('private P-256 JWK');
+      expect(problems({ ...base, SUPABASE_JWT_PRIVATE_KEY: 'not json' }).join()).toContain('private P-256 JWK');
+      expect(problems({ ...base, SUPABASE_JWT_SECRET: 'x'.repeat(40), SUPABASE_JWT_PRIVATE_KEY: '{"kty":"EC","crv":"P-256","d":"d","kid":"k"}' }).join()).toContain('only one');
+    });
+  });
 });

@@ -126,12 +126,11 @@ export const Config = z.object({
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
 }).superRefine((c, ctx) => {
-  if (c.SUPABASE_URL || c.SUPABASE_ANON_KEY || c.SUPABASE_JWT_SECRET || c.SUPABASE_JWT_PRIVATE_KEY) {
-    if (!c.SUPABASE_URL) ctx.addIssue({ code: 'custom', path: ['SUPABASE_URL'], message: 'is required with the other SUPABASE_* Realtime settings' });
-    if (!c.SUPABASE_ANON_KEY) ctx.addIssue({ code: 'custom', path: ['SUPABASE_ANON_KEY'], message: 'is required with SUPABASE_URL (clients connect with it)' });
-    if (!c.SUPABASE_JWT_SECRET && !c.SUPABASE_JWT_PRIVATE_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_SECRET'], message: 'or SUPABASE_JWT_PRIVATE_KEY is required with SUPABASE_URL (realtime tokens are signed with it)' });
-    }
+  // Supabase gives every Edge Function SUPABASE_URL and SUPABASE_ANON_KEY, so those two alone
+  // don't mean Realtime was asked for; a signing key does, and then the other two are needed.
+  if (c.SUPABASE_JWT_SECRET || c.SUPABASE_JWT_PRIVATE_KEY) {
+    if (!c.SUPABASE_URL) ctx.addIssue({ code: 'custom', path: ['SUPABASE_URL'], message: 'is required with a Supabase JWT signing key (clients connect to it)' });
+    if (!c.SUPABASE_ANON_KEY) ctx.addIssue({ code: 'custom', path: ['SUPABASE_ANON_KEY'], message: 'is required with a Supabase JWT signing key (clients connect with it)' });
     if (c.SUPABASE_JWT_SECRET && c.SUPABASE_JWT_PRIVATE_KEY) {
       ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_PRIVATE_KEY'], message: 'set only one of SUPABASE_JWT_SECRET and SUPABASE_JWT_PRIVATE_KEY' });
     }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
-import { decodeJwt, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import postgres from 'postgres';
 import { startRealtimeFake, type RealtimeFake } from './fakes/supabase-realtime.ts';
 import { createTenant, createTestDatabase, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
@@ -18,13 +18,15 @@ const sign = (claims: Record<string, unknown>, expS: number) =>
   new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime(expS).sign(new TextEncoder().encode(SECRET));
 
 let fake: RealtimeFake;
+let databaseUrl: string;
+const dbUrlOf = () => databaseUrl;
 let sys: TestSystem;
 let db: postgres.Sql;
 let anonKey: string;
 const clients: SupabaseClient[] = [];
 
 beforeAll(async () => {
-  const url = await createTestDatabase({ supabase: true });
+  const url = (databaseUrl = await createTestDatabase({ supabase: true }));
   db = postgres(url, { max: 2, onnotice: () => {} });
   fake = await startRealtimeFake({ databaseUrl: url, jwtSecret: SECRET, privateOnly: true });
   anonKey = await sign({ role: 'anon', iss: 'supabase' }, Math.floor(Date.now() / 1000) + 3600);
@@ -234,6 +236,36 @@ describe('the real client', () => {
     const why = await Promise.race([live.sub.closed, new Promise<string>((r) => setTimeout(() => r('still open'), 12_000))]);
     expect(why).toMatch(/Token has expired|CLOSED/);
     expect(Date.now()).toBeGreaterThanOrEqual(exp - 50);
+  });
+});
+
+describe('an imported signing key (ES256)', () => {
+  it('mints tokens with its kid that Realtime verifies against the project\'s JWKS', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = 'switchyard-test-key-1';
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256' };
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+    const fake2 = await startRealtimeFake({ databaseUrl: dbUrlOf(), jwks: { keys: [publicJwk] }, privateOnly: true, createPartitions: false });
+    const anon = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setExpirationTime('1h').sign(privateKey);
+    const sys2 = await startTestSystem({ DATABASE_URL: dbUrlOf(), SUPABASE_URL: fake2.url, SUPABASE_ANON_KEY: anon, SUPABASE_JWT_PRIVATE_KEY: JSON.stringify(privateJwk) });
+    try {
+      const { key, tenantId } = await createTenant(sys, 'es256');
+      const { createApi } = await import('./helpers/system.ts');
+      const api2 = createApi(sys2.url, key);
+      const t = await token(api2);
+      expect(decodeProtectedHeader(t)).toMatchObject({ alg: 'ES256', kid });
+      const es256Client = () => {
+        const c = createClient(fake2.url, anon, { realtime: { transport: WebSocket as never }, auth: { persistSession: false, autoRefreshToken: false } });
+        clients.push(c);
+        return c;
+      };
+      expect((await join(es256Client(), `tenant:${tenantId}`, t)).outcome).toBe('SUBSCRIBED');
+      // A token signed by the HS256 secret this project doesn't have is refused.
+      expect((await join(es256Client(), `tenant:${tenantId}`, await token(createApi(sys.url, key)))).outcome).toContain('JwtSignatureError');
+    } finally {
+      await sys2.stop();
+      await fake2.close();
+    }
   });
 });
 

@@ -205,7 +205,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         : err));
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
-    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, store_runtimes: Object.keys(runnerDeps.providers.stores) });
+    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, store_runtimes: Object.keys(runnerDeps.providers.stores), realtime: config.SUPABASE_JWT_SECRET || config.SUPABASE_JWT_PRIVATE_KEY ? ['supabase', 'sse'] : ['sse'] });
+    if (config.SUPABASE_URL && !config.SUPABASE_JWT_SECRET && !config.SUPABASE_JWT_PRIVATE_KEY) {
+      log.warn('SUPABASE_URL is set without SUPABASE_JWT_SECRET or SUPABASE_JWT_PRIVATE_KEY: Supabase Realtime tokens can\'t be minted, so only SSE is offered');
+    }
   }
 
   let runner: LocalRunner | null = null;

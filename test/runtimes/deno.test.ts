@@ -9,9 +9,11 @@ import { build } from 'esbuild';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { FakeQStash } from '../fakes/qstash.ts';
+import { startRealtimeFake, type RealtimeFake } from '../fakes/supabase-realtime.ts';
 import { freePort } from '../helpers/net.ts';
-import { edgeVars, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
+import { edgeVars, realtimeSmoke, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
 
 const ENTRY = 'supabase/functions/api/index.ts';
 const DENO_JSON = 'supabase/functions/api/deno.json';
@@ -52,13 +54,18 @@ describe('supabase/config.toml', () => {
 
 describe('Supabase Edge Functions (Deno)', () => {
   let fake: FakeQStash;
+  let realtime: RealtimeFake;
   let seeded: Seeded;
   let deno: Proc;
+  const JWT_SECRET = 'deno-test-jwt-secret-of-at-least-32-characters';
   let base: string;
 
   beforeAll(async () => {
     fake = await new FakeQStash({ retryDelayMs: () => 200 }).start();
-    seeded = await seedDatabase();
+    seeded = await seedDatabase({ supabase: true });
+    realtime = await startRealtimeFake({ databaseUrl: seeded.databaseUrl, jwtSecret: JWT_SECRET, privateOnly: true });
+    const anonKey = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
     const port = await freePort();
     // As on Supabase: the function is reached under /api, and QStash calls /api/workers/*.
     base = `http://127.0.0.1:${port}/api`;
@@ -68,6 +75,9 @@ describe('Supabase Edge Functions (Deno)', () => {
     ], {
       ...edgeVars(fake, base),
       SUPABASE_DB_URL: seeded.databaseUrl, // what Supabase provides to every function
+      SUPABASE_URL: realtime.url, // so are these two
+      SUPABASE_ANON_KEY: anonKey,
+      SUPABASE_JWT_SECRET: JWT_SECRET,
       PORT: String(port),
       HOST: '127.0.0.1',
       DENO_DIR: await mkdtemp(join(tmpdir(), 'switchyard-deno-')),
@@ -80,6 +90,7 @@ describe('Supabase Edge Functions (Deno)', () => {
     if (process.env.SHOW_RUNTIME_OUTPUT) console.log(deno?.output());
     await deno?.stop();
     await fake?.close();
+    await realtime?.close();
     await seeded?.db.close();
   });
 
@@ -93,5 +104,9 @@ describe('Supabase Edge Functions (Deno)', () => {
     await smokeFlow(base, seeded, fake);
     // Nothing was fetched from the registry: node_modules served every import.
     expect(deno.output()).not.toMatch(/Download/);
+  }, 60_000);
+
+  it('pushes status changes through Supabase Realtime: a token from the function, the real supabase-js, provisioning → active', async () => {
+    await realtimeSmoke(base, seeded, realtime.url);
   }, 60_000);
 });

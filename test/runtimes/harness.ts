@@ -124,3 +124,41 @@ export async function smokeFlow(base: string, seeded: Seeded, fake: FakeQStash):
   expect(forged.status).toBe(401);
   return id;
 }
+
+/**
+ * The realtime half of the smoke flow, on the production transport: discovery names Supabase
+ * Realtime, a token from the API joins the tenant's private channel through the contract fake
+ * with the real supabase-js, and a project created through the API is seen turning active.
+ */
+export async function realtimeSmoke(base: string, seeded: Seeded, realtimeUrl: string): Promise<void> {
+  const { createClient } = await import('@supabase/supabase-js');
+  const { default: WebSocket } = await import('ws');
+  const api = createApi(base, seeded.key);
+  const how = await api('GET', '/v1/realtime');
+  expect(how.status).toBe(200);
+  const supabase = how.body.transports.find((t: { transport: string }) => t.transport === 'supabase');
+  expect(supabase?.url).toBe(realtimeUrl);
+  const minted = await api('POST', '/v1/realtime/token');
+  expect(minted.status).toBe(201);
+  const client = createClient(supabase.url, supabase.anon_key, {
+    accessToken: async () => minted.body.access_token,
+    realtime: { transport: WebSocket as never },
+  });
+  const seen: string[] = [];
+  try {
+    // The join carries whatever token the client holds when subscribe() runs: fetch it first.
+    await client.realtime.setAuth();
+    const channel = client.channel(`tenant:${seeded.tenantId}`, { config: { private: true } });
+    channel.on('broadcast', { event: 'status' }, (m) => seen.push(`${m.payload.resource.slug}:${m.payload.resource.status}`));
+    await new Promise<void>((resolve, reject) => channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED') resolve();
+      else if (status !== 'CLOSED') reject(new Error(`join: ${status} ${err?.message ?? ''}`));
+    }));
+    const created = await api('POST', '/v1/projects', { body: { name: 'Realtime smoke', slug: 'realtime-smoke' } });
+    expect(created.status).toBe(202);
+    await waitFor(async () => seen.includes('realtime-smoke:active'), 30_000, 'active over Supabase Realtime');
+    expect(seen.filter((s) => s.startsWith('realtime-smoke:'))).toEqual(['realtime-smoke:provisioning', 'realtime-smoke:active']);
+  } finally {
+    await client.removeAllChannels();
+  }
+}

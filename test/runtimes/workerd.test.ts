@@ -156,6 +156,7 @@ describe('the dashboard on Workers, live through Supabase Realtime', () => {
       expect(sockets.some((u) => u.startsWith(`${realtime.url.replace('http', 'ws')}/realtime/v1/websocket`))).toBe(true);
       expect(requests.some((u) => new URL(u).pathname === '/v1/events')).toBe(false);
       expect(realtime.joins.filter((j) => j.ok).map((j) => j.topic)).toContain(`realtime:tenant:${seeded.tenantId}`);
+      expect(realtime.joins.filter((j) => !j.ok), 'no join went out without its token').toEqual([]);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

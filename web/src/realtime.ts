@@ -60,9 +60,13 @@ function subscribeSupabase(
     if (!token || Date.parse(token.expires_at) - Date.now() < 60_000) token = await call(api.POST('/v1/realtime/token'));
     return token.access_token;
   };
-  void import('@supabase/supabase-js').then(({ createClient }) => {
+  void import('@supabase/supabase-js').then(async ({ createClient }) => {
     if (stopped) return;
     const client = createClient(where.url, where.anon_key, { accessToken });
+    // A join carries the token the client holds when subscribe() runs; without this, the first
+    // join would go out with the anon key and be refused.
+    await client.realtime.setAuth();
+    if (stopped) return;
     const joined = new Set<string>();
     const everJoined = new Set<string>();
     const channels = topics.map((topic) => {
