@@ -4,7 +4,9 @@
  *
  *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
  *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration (logger at warning)
- *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency
+ *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency;
+ *                   commit → supabase-js receipt through the Realtime fake, the fake's share, and
+ *                   the trigger's added time with the realtime schema
  *   4. ingestion    events/s through a logs.pull job vs multi-row INSERT and COPY of the same rows
  *   5. log queries  GET /v1/logs and /v1/logs/stats queries over 1M events, with their plans
  *   6. load         mixed traffic (reads, creates, suspends/resumes, SSE) at 100 connections for 60 s,
@@ -39,6 +41,10 @@ import { createRegistry, defineTask } from '../workers/registry.ts';
 import type { RunnerDeps } from '../workers/run-job.ts';
 import { done } from '../workers/step.ts';
 import { openSse } from '../test/helpers/sse.ts';
+import { startRealtimeFake } from '../test/fakes/supabase-realtime.ts';
+import { createClient } from '@supabase/supabase-js';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
 import { FakeSupabaseLogs } from '../test/fakes/log-providers.ts';
 import { createSupabaseLogPuller } from '../workers/providers/logs/pull/supabase.ts';
 import { pullSource } from '../workers/tasks/logs.ts';
@@ -353,6 +359,80 @@ if (ONLY.has('realtime')) {
   const rawLat = summarize(rawSent.slice(0, rawReceived.length).map((s, k) => rawReceived[k]! - s));
   results.realtime = { switchyard_sse_ms: { ...oursLat, delivered: received.length, sent: N }, raw_notify_ms: rawLat, p95_ratio: round(oursLat.p95 / rawLat.p95, 3), target: 'p95 <= 25 ms' };
   table.push(['realtime: commit → SSE p50 / p95 ms', `${oursLat.p50} / ${oursLat.p95}`, `${rawLat.p50} / ${rawLat.p95}`, `delivered ${received.length}/${N} (target p95 ≤ 25 ms)`]);
+}
+
+// ─── 3b. Supabase Realtime ───────────────────────────────────────────────────────────────────────
+// The same transitions on a database shaped like a Supabase project's, received by the real
+// supabase-js through the Realtime contract fake. Beside them: the fake's own share (NOTIFY in →
+// frame out) and our part, the trigger's time with the realtime schema against without it
+// (EXPLAIN ANALYZE's trigger timing on identical updates).
+if (ONLY.has('realtime')) {
+  const N = 500;
+  const url = await freshDb('bench_supabase');
+  await admin.unsafe(`alter database bench_supabase set timezone to 'UTC'`);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  await sql.unsafe(await readFile(new URL('../test/fixtures/supabase-realtime.sql', import.meta.url), 'utf8'));
+  await migrate(sql);
+  const secret = 'bench-jwt-secret-with-at-least-32-characters';
+  const fake = await startRealtimeFake({ databaseUrl: url, jwtSecret: secret, privateOnly: true });
+  const key = new TextEncoder().encode(secret);
+  const tenantId = newId('ten');
+  const keyId = newId('key');
+  const projectId = newId('prj');
+  await sql`insert into tenants (id, name, plan) values (${tenantId}, 'bench', 'pro')`;
+  await sql`insert into api_keys (id, tenant_id, role, hash, prefix) values (${keyId}, ${tenantId}, 'admin', ${crypto.randomUUID()}, 'sk_bench')`;
+  await sql`insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
+            values (${projectId}, ${tenantId}, 'bench', 'bench', 'pro', 'local', 'postgres', 'active')`;
+  const anon = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setExpirationTime('1h').sign(key);
+  const token = await new SignJWT({ role: 'authenticated', sub: keyId, app_metadata: { tenant_id: tenantId } })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setExpirationTime('1h').sign(key);
+  const client = createClient(fake.url, anon, { accessToken: async () => token, realtime: { transport: WebSocket as never } });
+  await client.realtime.setAuth();
+  const receivedAt: number[] = [];
+  const channel = client.channel(`project:${projectId}`, { config: { private: true } })
+    .on('broadcast', { event: 'status' }, () => void receivedAt.push(performance.now()));
+  await new Promise<void>((resolve, reject) => channel.subscribe((st, err) => (st === 'SUBSCRIBED' ? resolve() : st !== 'CLOSED' && reject(err ?? new Error(st)))));
+  log(`realtime: ${N} transitions through the trigger to Supabase Realtime (contract fake, supabase-js)`);
+  const sentAt: number[] = [];
+  for (let k = 0; k < N; k++) {
+    sentAt.push(performance.now());
+    await sql`update projects set status = ${k % 2 === 0 ? 'suspended' : 'active'}, updated_at = now() where id = ${projectId}`;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const until = Date.now() + 5000;
+  while (receivedAt.length < N && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  const supaLat = summarize(sentAt.slice(0, receivedAt.length).map((t, k) => receivedAt[k]! - t));
+  const fakeShare = summarize(fake.sendMs.slice(-N));
+  await client.removeAllChannels();
+  await fake.close();
+
+  // Our part: the trigger with realtime.send (and its check) against the trigger alone, same updates.
+  const plainUrl = new URL(pg.url);
+  plainUrl.pathname = '/bench_intent';
+  const plain = postgres(plainUrl.toString(), { max: 1, onnotice: () => {} });
+  const [plainProject] = await plain<{ id: string }[]>`select id from projects order by id limit 1`;
+  const triggerMs = async (db: postgres.Sql, id: string, k: number) => {
+    const [row] = await db.unsafe(`explain (analyze, format json) update projects set status = '${k % 2 === 0 ? 'active' : 'suspended'}', updated_at = now() where id = '${id}'`);
+    const plan = (row as Record<string, unknown>)['QUERY PLAN'] as Array<{ Triggers?: Array<{ 'Trigger Name': string; Time: number }> }>;
+    return plan[0]!.Triggers!.filter((t) => t['Trigger Name'].endsWith('_published')).reduce((a, t) => a + t.Time, 0);
+  };
+  const withRealtime: number[] = [];
+  const without: number[] = [];
+  for (let k = 0; k < N; k++) {
+    withRealtime.push(await triggerMs(sql, projectId, k));
+    if (plainProject) without.push(await triggerMs(plain, plainProject.id, k));
+  }
+  await plain.end();
+  await sql.end();
+  const ours = summarize(withRealtime);
+  const alone = summarize(without);
+  const added = round(ours.p95 - alone.p95, 3);
+  results.supabase_realtime = {
+    commit_to_receipt_ms: { ...supaLat, delivered: receivedAt.length, sent: N }, fake_notify_to_send_ms: fakeShare,
+    trigger_ms_with_realtime: ours, trigger_ms_without: alone, added_p95_ms: added, target: 'added p95 <= 2 ms',
+  };
+  table.push(['realtime: commit → supabase-js p50 / p95 ms', `${supaLat.p50} / ${supaLat.p95}`, 'SSE and raw NOTIFY above', `delivered ${receivedAt.length}/${N}; the fake's share p50/p95 ${fakeShare.p50} / ${fakeShare.p95} ms`]);
+  table.push(['realtime: trigger ms p50 / p95 (Supabase)', `${ours.p50} / ${ours.p95}`, `${alone.p50} / ${alone.p95} (no realtime)`, `adds ${added} ms at p95 (target ≤ 2 ms)`]);
 }
 
 // ─── 4. ingestion ────────────────────────────────────────────────────────────────────────────────
