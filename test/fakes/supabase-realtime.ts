@@ -70,6 +70,9 @@ export interface RealtimeFake {
   /** Frames received and sent, by event, for assertions. */
   joins: { topic: string; ok: boolean; reason?: string }[];
   connections(): number;
+  /** An outage: every socket is dropped and new ones are refused (503) until `resume()`. */
+  suspend(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -87,6 +90,7 @@ export async function startRealtimeFake(opts: RealtimeFakeOptions): Promise<Real
   const conns = new Set<Conn>();
   const sendMs: number[] = [];
   const joins: RealtimeFake['joins'] = [];
+  let down = false;
 
   async function verify(token: string): Promise<JWTPayload> {
     let header: { alg?: string; kid?: string };
@@ -363,6 +367,10 @@ export async function startRealtimeFake(opts: RealtimeFakeOptions): Promise<Real
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
       return;
     }
+    if (down) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
     const token = (req.headers['x-api-key'] as string | undefined) ?? url.searchParams.get('apikey') ?? '';
     const vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
     verify(token).then(() => {
@@ -385,6 +393,13 @@ export async function startRealtimeFake(opts: RealtimeFakeOptions): Promise<Real
     sendMs,
     joins,
     connections: () => conns.size,
+    suspend() {
+      down = true;
+      for (const c of conns) c.ws.terminate();
+    },
+    resume() {
+      down = false;
+    },
     async close() {
       for (const c of conns) c.ws.terminate();
       wss.close();

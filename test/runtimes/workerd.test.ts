@@ -128,7 +128,7 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
 });
 
 describe('the dashboard on Workers, live through Supabase Realtime', () => {
-  it('shows a project created in the form turn active in its row, with no reload and no SSE', async () => {
+  it('shows a project created in the form turn active in its row, and stay true across a Realtime outage, with no reload and no SSE', async () => {
     const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
     if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM_PATH`);
     const browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
@@ -152,6 +152,18 @@ describe('the dashboard on Workers, live through Supabase Realtime', () => {
       await page.getByLabel('Slug').fill('realtime-on-workers');
       await page.getByRole('button', { name: 'Create project' }).click();
       await page.locator('tr[data-slug="realtime-on-workers"] [data-status="active"]').waitFor({ timeout: 30_000 });
+      // An outage of Realtime while the project is suspended: the event is missed, and the row
+      // must still show `suspended` once the channel is back (the dashboard refetches on rejoin).
+      const id = (await seeded.db.sql`select id from projects where slug = 'realtime-on-workers'`)[0]!.id as string;
+      realtime.suspend();
+      await page.getByText('Reconnecting…').waitFor({ timeout: 10_000 });
+      const suspended = await fetch(`${base}/v1/projects/${id}/suspend`, { method: 'POST', headers: { Authorization: `Bearer ${seeded.key}` } });
+      expect(suspended.status).toBe(202);
+      await waitFor(async () => (await seeded.db.sql`select status from projects where id = ${id}`)[0]!.status === 'suspended', 30_000, 'suspended');
+      expect(await page.locator('tr[data-slug="realtime-on-workers"] [data-status="active"]').count()).toBe(1);
+      realtime.resume();
+      await page.locator('tr[data-slug="realtime-on-workers"] [data-status="suspended"]').waitFor({ timeout: 30_000 });
+      await page.getByText('Live', { exact: true }).waitFor({ timeout: 10_000 });
       expect(loads).toBe(1);
       expect(sockets.some((u) => u.startsWith(`${realtime.url.replace('http', 'ws')}/realtime/v1/websocket`))).toBe(true);
       expect(requests.some((u) => new URL(u).pathname === '/v1/events')).toBe(false);
