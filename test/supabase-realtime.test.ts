@@ -239,6 +239,39 @@ describe('the real client', () => {
   });
 });
 
+describe('token refresh (access_token)', () => {
+  it('keeps a channel past its first token\'s expiry when the client refreshes it, and closes it on a token that may not read', async () => {
+    const { api, tenantId } = await createTenant(sys, 'refresher');
+    const other = await createTenant(sys, 'elsewhere');
+    let next: () => Promise<string> = () => token(api);
+    const c = createClient(fake.url, anonKey, {
+      accessToken: async () => next(),
+      realtime: { transport: WebSocket as never, heartbeatIntervalMs: 1000 },
+    });
+    clients.push(c);
+    await c.realtime.setAuth();
+    const first = c.realtime.accessTokenValue!;
+    const firstExp = Number(decodeJwt(first).exp) * 1000;
+    const events: string[] = [];
+    let closedWith = '';
+    const channel = c.channel(`tenant:${tenantId}`, { config: { private: true } })
+      .on('broadcast', { event: 'status' }, (m) => events.push(m.payload.resource.status))
+      .on('system', {}, (m: any) => { if (m?.status === 'error') closedWith = String(m.message); });
+    await new Promise<void>((resolve) => channel.subscribe((st) => st === 'SUBSCRIBED' && resolve()));
+    // Each heartbeat asks for a token; ours mints a new one, which the client sends as access_token.
+    await waitFor(async () => Date.now() > firstExp + 1500, 15_000, 'past the first token');
+    expect(c.realtime.accessTokenValue).not.toBe(first);
+    expect(closedWith).toBe('');
+    await api('POST', '/v1/projects', { body: { name: 'after refresh' } });
+    await waitFor(async () => events.includes('provisioning'), 15_000, 'events after the first token expired');
+    // A refresh to a token that may not read this topic ends the channel, in Realtime's words.
+    const foreign = await token(other.api);
+    next = async () => foreign;
+    await waitFor(async () => closedWith !== '', 15_000, 'channel closed');
+    expect(closedWith).toBe(`You no longer have permission to read from this Channel topic: tenant:${tenantId}`);
+  });
+});
+
 describe('an imported signing key (ES256)', () => {
   it('mints tokens with its kid that Realtime verifies against the project\'s JWKS', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
