@@ -63,3 +63,25 @@ export const storeTransitions = {
   fail: { from: ['provisioning', 'deleting'], to: 'failed' },
 } as const satisfies Record<string, Transition<StoreStatus>>;
 export type StoreTransition = keyof typeof storeTransitions;
+
+export const RolloutStatus = z.enum([
+  'pending', // accepted; its first evaluation hasn't run
+  'running', // judged every interval; decisions act
+  'paused', // a soft breach, no data, or a person; a person resumes
+  'promoted', // final: the canary took all traffic
+  'rolled_back', // final: a breach proven with the policy's confidence, or a person
+  'aborted', // final: a person stopped it
+]);
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+export const isFinalRolloutStatus = (s: RolloutStatus) => s === 'promoted' || s === 'rolled_back' || s === 'aborted';
+
+/** Every allowed rollout status change, by name. Step changes within `running` are not status changes. */
+export const rolloutTransitions = {
+  start: { from: ['pending'], to: 'running' },
+  pause: { from: ['pending', 'running'], to: 'paused' },
+  resume: { from: ['paused'], to: 'running' },
+  promoted: { from: ['running', 'paused'], to: 'promoted' },
+  rollback: { from: ['pending', 'running', 'paused'], to: 'rolled_back' },
+  abort: { from: ['pending', 'running', 'paused'], to: 'aborted' },
+} as const satisfies Record<string, Transition<RolloutStatus>>;
+export type RolloutTransition = keyof typeof rolloutTransitions;

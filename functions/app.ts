@@ -17,6 +17,7 @@ import { textInput } from './middleware/text-input.ts';
 import { admission } from './middleware/admission.ts';
 import { eventsRouter } from './routes/events/events.handlers.ts';
 import { realtimeRouter } from './routes/realtime/realtime.handlers.ts';
+import { rolloutsRouter } from './routes/rollouts/rollouts.handlers.ts';
 import { healthRouter } from './routes/health/health.handlers.ts';
 import { jobsRouter } from './routes/jobs/jobs.handlers.ts';
 import { projectsRouter } from './routes/projects/projects.handlers.ts';
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps) {
     app.route('/', jobsRouter(deps));
     app.route('/', eventsRouter(deps));
     app.route('/', realtimeRouter(deps));
+    app.route('/', rolloutsRouter(deps));
 
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
     let document: unknown;

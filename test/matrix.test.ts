@@ -26,6 +26,9 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/api-keys': { name: 'matrix key', role: 'viewer' },
   'POST /v1/alert-rules': { project: '{prj}', name: 'matrix rule', threshold: 1, window: '1m', channel: { type: 'webhook', url: 'https://hooks.example.com/x' } },
   'POST /v1/projects/{id}/log-sources': { provider: 'sentry', config: { organization: 'acme', project: 'web' }, credentials: { webhook_secret: 'matrix-secret-1' } },
+  'POST /v1/canary-policies': { name: 'matrix-policy', yaml: 'interval: 1h\nwindow: 1h\nsteps: [{weight: 10}, {weight: 100}]\nmetrics: [{name: errors, kind: error_rate, max: 1%}]\n' },
+  'POST /v1/rollouts': { project: '{prj}', service: 'matrix', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'owner-policy' },
+  'POST /v1/rollouts/{id}/telemetry': { points: [{ ts: '2026-01-01T00:00:00Z', track: 'canary', requests: 1, errors: 0 }] },
 };
 
 beforeAll(async () => {
@@ -44,6 +47,9 @@ beforeAll(async () => {
     body: { project: project.project.id, name: 'Owner rule', threshold: 1, window: '1m', channel: { type: 'webhook', url: 'https://hooks.example.com/owner' } },
   })).body.alert_rule;
   const key = (await owner.api('POST', '/v1/api-keys', { body: { name: 'owner laptop', role: 'member' } })).body.api_key;
+  // A canary policy judged hourly, so its rollout makes no decision while the matrix runs.
+  expect((await owner.api('POST', '/v1/canary-policies', { body: { name: 'owner-policy', yaml: 'interval: 1h\nwindow: 1h\nsteps: [{weight: 10}, {weight: 100}]\nmetrics: [{name: errors, kind: error_rate, max: 1%}]\n' } })).status).toBe(201);
+  const rollout = (await owner.api('POST', '/v1/rollouts', { body: { project: project.project.id, service: 'owner-checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy: 'owner-policy' } })).body.rollout;
   // A webhook delivery, signed as Sentry signs.
   const raw = JSON.stringify({ action: 'created', data: { issue: { id: '77', title: 'Owner issue' } } });
   const delivered = await fetch(source.webhook_url, {
@@ -55,10 +61,12 @@ beforeAll(async () => {
   });
   expect(delivered.status).toBe(202);
   const delivery = await waitFor(async () => (await owner.api('GET', `/v1/projects/${project.project.id}/log-sources/${source.id}/deliveries`)).body.data[0], 10_000, 'delivery');
-  Object.assign(ids, { id_prj: project.project.id, id_job: project.job.id, id_sto: store.store.id, id_alr: rule.id, id_key: key.id, sid: source.id, did: delivery.id, prj: project.project.id });
+  Object.assign(ids, { id_rol: rollout.id, name: 'owner-policy', action: 'pause', id_prj: project.project.id, id_job: project.job.id, id_sto: store.store.id, id_alr: rule.id, id_key: key.id, sid: source.id, did: delivery.id, prj: project.project.id });
   // Settle: the runner finishes what the setup queued, so the snapshots below see only the matrix.
-  await waitFor(async () => (await sys.db.sql`select count(*)::int as n from jobs where status in ('queued', 'running')`)[0]!.n === 0, 30_000, 'setup jobs done');
-  secrets.push(project.project.id, 'Owner secret project', store.store.id, 'ownershop', source.id, 'ownerorg', rule.id, 'Owner rule', key.id, 'owner laptop', delivery.id);
+  // (The rollout's evaluation job stays queued for its next hourly window.)
+  await waitFor(async () => (await sys.db.sql`select count(*)::int as n from jobs where status in ('queued', 'running') and kind <> 'rollout.evaluate'`)[0]!.n === 0, 30_000, 'setup jobs done');
+  await waitFor(async () => (await sys.db.sql`select status from rollouts where id = ${rollout.id}`)[0]!.status === 'running', 30_000, 'rollout started');
+  secrets.push(rollout.id, 'owner-checkout', 'owner-policy', project.project.id, 'Owner secret project', store.store.id, 'ownershop', source.id, 'ownerorg', rule.id, 'Owner rule', key.id, 'owner laptop', delivery.id);
 });
 
 afterAll(async () => {
@@ -84,7 +92,7 @@ function fill(o: Op): string {
   let path = o.path;
   for (const p of (o.op.parameters ?? []).filter((x: any) => x.in === 'path')) {
     const prefix = /\^(\w{3})_/.exec(String(p.schema?.pattern ?? ''))?.[1];
-    const value = p.name === 'sid' ? ids.sid : p.name === 'did' ? ids.did : ids[`id_${prefix}`];
+    const value = ['sid', 'did', 'name', 'action'].includes(p.name) ? ids[p.name] : ids[`id_${prefix}`];
     expect(value, `an id of the owner for ${o.path} {${p.name}}`).toBeDefined();
     path = path.replace(`{${p.name}}`, value!);
   }
@@ -103,7 +111,9 @@ async function snapshot(): Promise<string> {
     select (select count(*) from tenants) t, (select count(*) from api_keys) k, (select count(*) from api_keys where revoked_at is not null) kr,
            (select json_agg(json_build_object('id', id, 's', status) order by id) from projects) p, (select count(*) from jobs) j,
            (select json_agg(json_build_object('id', id, 's', status) order by id) from stores) s, (select count(*) from idempotency_keys) i,
-           (select count(*) from log_sources) l, (select count(*) from alert_rules where deleted_at is null) a`;
+           (select count(*) from log_sources) l, (select count(*) from alert_rules where deleted_at is null) a,
+           (select count(*) from canary_policies) cp, (select json_agg(json_build_object('id', id, 's', status, 'st', step_index) order by id) from rollouts) r,
+           (select count(*) from rollout_points) rp, (select count(*) from rollout_decisions) rd`;
   return JSON.stringify(row);
 }
 

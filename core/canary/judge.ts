@@ -119,6 +119,10 @@ export function judge(input: JudgeInput): Judgement {
   } else if (pauses.length > 0) {
     verdict = 'pause';
     sentence = `paused: ${pauses.map((e) => e.note).join('; ')}`;
+  } else if (noData && held < policy.windowMs) {
+    // Telemetry may lag a step's start: no data counts only once a whole window has passed.
+    verdict = 'wait';
+    sentence = `waiting: ${win.canary.requests === 0 ? 'no canary' : 'no baseline'} traffic yet, ${fmtDuration(held)} into the step (no data pauses after ${fmtDuration(policy.windowMs)})`;
   } else if (noData) {
     verdict = policy.onNoData;
     const which = win.canary.requests === 0 && win.baseline.requests === 0 ? 'no traffic on either track' : win.canary.requests === 0 ? 'no canary traffic' : 'no baseline traffic';

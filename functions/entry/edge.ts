@@ -14,6 +14,7 @@ import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
+import { rolloutTasks } from '../../workers/tasks/rollouts.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
 import { createApp, type App } from '../app.ts';
@@ -76,7 +77,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 let workerId: string | undefined;
 // Alert notifications from the edge: the platform itself keeps fetch away from private networks;
 // the URL check here still refuses loopback and private literals. Never allowed on the edge.
-const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false })]);
+const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks]);
 
 export interface EdgeContext {
   app: App;

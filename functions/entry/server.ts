@@ -20,6 +20,7 @@ import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
+import { rolloutTasks } from '../../workers/tasks/rollouts.ts';
 import { createGuardedFetch } from '../../workers/providers/alerts/guarded-fetch.ts';
 import { lookup } from 'node:dns/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -157,7 +158,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     resolve: resolveHost,
     fetch: createGuardedFetch({ allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS }),
   });
-  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...(opts.extraTasks ?? [])]);
+  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rolloutTasks, ...(opts.extraTasks ?? [])]);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue, availability,

@@ -8,6 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import { getJob } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
 import { getStore } from '../../../db/stores.repo.ts';
+import { getRollout } from '../../../db/rollouts.repo.ts';
 import { listEventsSince, type RealtimeEvent } from '../../../db/realtime.repo.ts';
 import { unusableKeyIds } from '../../../db/tenants.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
@@ -138,6 +139,7 @@ async function assertTopicVisible(deps: AppDeps, tenantId: string, topic: string
     : type === 'project' ? (await getProject(deps.db.sql, tenantId, id)) !== null
     : type === 'store' ? (await getStore(deps.db.sql, tenantId, id)) !== null
     : type === 'job' ? (await getJob(deps.db.sql, tenantId, id)) !== null
+    : type === 'rollout' ? (await getRollout(deps.db.sql, tenantId, id)) !== null
     : false;
   if (!visible) throw notFound(`topic ${topic}`);
 }

@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { problemContent } from '../../lib/http.ts';
 
-export const TOPIC = /^(tenant|project|store|job):[a-z]{3}_[0-9a-z]{26}$/;
+export const TOPIC = /^(tenant|project|store|job|rollout):[a-z]{3}_[0-9a-z]{26}$/;
 
 export const streamEvents = createRoute({
   method: 'get',
@@ -17,7 +17,7 @@ export const streamEvents = createRoute({
     query: z.object({
       topic: z.preprocess((v) => (Array.isArray(v) ? v : v === undefined ? [] : [v]),
         z.array(z.string().regex(TOPIC, 'a topic such as project:prj_… or tenant:ten_…')).min(1, 'at least one topic').max(20))
-        .openapi({ description: 'repeatable: tenant:<id>, project:<id>, job:<id>' }),
+        .openapi({ description: 'repeatable: tenant:<id>, project:<id>, store:<id>, job:<id>, rollout:<id>' }),
       token: z.string().max(2000).optional(),
       last_event_id: z.string().regex(/^\d{1,19}$/).optional().openapi({ description: 'alternative to the Last-Event-ID header' }),
     }),

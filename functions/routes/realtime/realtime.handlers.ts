@@ -19,7 +19,7 @@ export function realtimeRouter(deps: AppDeps) {
     const first = transports[0] ?? { transport: 'sse' as const, url: '/v1/events' };
     return c.json({
       transport: first.transport, url: first.url, transports,
-      topics: [`tenant:${tenantId}`, 'project:<project id>', 'store:<store id>', 'job:<job id>'],
+      topics: [`tenant:${tenantId}`, 'project:<project id>', 'store:<store id>', 'job:<job id>', 'rollout:<rollout id>'],
     }, 200);
   });
 

@@ -1,0 +1,256 @@
+/**
+ * Canary policies, rollouts, their telemetry points and decisions (supabase/migrations/
+ * 20261202003000_canary.sql). Every query is scoped by tenant, or by a rollout already read
+ * under its tenant.
+ */
+import type { Bucket, Histogram, Track } from '../core/canary/judge.ts';
+import type { Sql } from './client.ts';
+import { rolloutTransitions, type RolloutStatus, type RolloutTransition } from './status.ts';
+
+export interface CanaryPolicyRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  version: number;
+  hash: string;
+  yaml: string;
+  document: unknown;
+  createdAt: string;
+}
+
+/**
+ * A new version of a policy, or the existing one with the same document (same hash): a repeated
+ * POST of the same body is not a new version. `created` says which.
+ */
+export async function putPolicyVersion(
+  sql: Sql,
+  p: { id: string; tenantId: string; name: string; hash: string; yaml: string; document: unknown },
+): Promise<{ policy: CanaryPolicyRow; created: boolean } | null> {
+  const rows = await sql<(CanaryPolicyRow & { created: boolean })[]>`
+    with existing as (
+      select * from canary_policies where tenant_id = ${p.tenantId} and name = ${p.name} and hash = ${p.hash}
+    ), ins as (
+      insert into canary_policies (id, tenant_id, name, version, hash, yaml, document)
+      select ${p.id}, ${p.tenantId}, ${p.name},
+             coalesce((select max(version) from canary_policies where tenant_id = ${p.tenantId} and name = ${p.name}), 0) + 1,
+             ${p.hash}, ${p.yaml}, ${JSON.stringify(p.document)}::jsonb
+       where not exists (select 1 from existing)
+      on conflict do nothing
+      returning *
+    )
+    select *, true as created from ins
+    union all
+    select *, false as created from existing`;
+  const row = rows[0];
+  if (!row) return null; // a racing create took the version number: the caller tries again
+  const { created, ...policy } = row;
+  return { policy, created };
+}
+
+export async function listLatestPolicies(sql: Sql, tenantId: string): Promise<CanaryPolicyRow[]> {
+  return sql<CanaryPolicyRow[]>`
+    select distinct on (name) * from canary_policies where tenant_id = ${tenantId} order by name, version desc limit 500`;
+}
+
+export async function listPolicyVersions(sql: Sql, tenantId: string, name: string): Promise<CanaryPolicyRow[]> {
+  return sql<CanaryPolicyRow[]>`select * from canary_policies where tenant_id = ${tenantId} and name = ${name} order by version desc limit 500`;
+}
+
+/** A version of a policy by name (the latest when `version` is absent). */
+export async function findPolicy(sql: Sql, tenantId: string, name: string, version?: number): Promise<CanaryPolicyRow | null> {
+  const [row] = await sql<CanaryPolicyRow[]>`
+    select * from canary_policies where tenant_id = ${tenantId} and name = ${name}
+       ${version !== undefined ? sql`and version = ${version}` : sql``}
+     order by version desc limit 1`;
+  return row ?? null;
+}
+
+export async function getPolicyById(sql: Sql, tenantId: string, id: string): Promise<CanaryPolicyRow | null> {
+  const [row] = await sql<CanaryPolicyRow[]>`select * from canary_policies where id = ${id} and tenant_id = ${tenantId}`;
+  return row ?? null;
+}
+
+export interface Rollout {
+  id: string;
+  tenantId: string;
+  projectId: string;
+  service: string;
+  baselineVersion: string;
+  canaryVersion: string;
+  policyId: string;
+  status: RolloutStatus;
+  stepIndex: number;
+  weight: number;
+  stepStartedAt: string | null;
+  latencyBoundaries: number[] | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewRollout = Pick<Rollout, 'id' | 'tenantId' | 'projectId' | 'service' | 'baselineVersion' | 'canaryVersion' | 'policyId' | 'weight'>;
+
+export function insertRolloutQuery(sql: Sql, r: NewRollout) {
+  return sql`
+    insert into rollouts (id, tenant_id, project_id, service, baseline_version, canary_version, policy_id, weight)
+    values (${r.id}, ${r.tenantId}, ${r.projectId}, ${r.service}, ${r.baselineVersion}, ${r.canaryVersion}, ${r.policyId}, ${r.weight})
+    returning *`;
+}
+
+export async function getRollout(sql: Sql, tenantId: string, id: string): Promise<Rollout | null> {
+  const [row] = await sql<Rollout[]>`select * from rollouts where id = ${id} and tenant_id = ${tenantId}`;
+  return row ?? null;
+}
+
+export async function listRollouts(sql: Sql, tenantId: string, opts: { status?: RolloutStatus; after?: string; limit: number }): Promise<Rollout[]> {
+  return sql<Rollout[]>`
+    select * from rollouts where tenant_id = ${tenantId}
+       ${opts.status ? sql`and status = ${opts.status}` : sql``}
+       ${opts.after ? sql`and id < ${opts.after}` : sql``}
+     order by id desc limit ${opts.limit}`;
+}
+
+/** A named status change; null when the rollout isn't in one of its `from` statuses. */
+export async function transitionRollout(
+  sql: Sql,
+  tenantId: string,
+  id: string,
+  name: RolloutTransition,
+  opts: { onlyAtStep?: number; startStep?: boolean; lastError?: string | null } = {},
+): Promise<Rollout | null> {
+  const t = rolloutTransitions[name];
+  const [row] = await sql<Rollout[]>`
+    update rollouts
+       set status = ${t.to}, updated_at = now(),
+           weight = ${t.to === 'promoted' ? 100 : sql`weight`},
+           step_started_at = ${opts.startStep ? sql`now()` : sql`step_started_at`},
+           last_error = ${opts.lastError !== undefined ? opts.lastError : sql`last_error`}
+     where id = ${id} and tenant_id = ${tenantId} and status = any(${t.from as unknown as string[]})
+       ${opts.onlyAtStep !== undefined ? sql`and step_index = ${opts.onlyAtStep}` : sql``}
+     returning *`;
+  return row ?? null;
+}
+
+/** Moves a running (or paused, for a person) rollout from step `from` to `to`, from `at`. */
+export async function advanceRollout(sql: Sql, tenantId: string, id: string, from: number, to: { index: number; weight: number }, at: Date): Promise<Rollout | null> {
+  const [row] = await sql<Rollout[]>`
+    update rollouts set step_index = ${to.index}, weight = ${to.weight}, step_started_at = ${at.toISOString()}::timestamptz, updated_at = now()
+     where id = ${id} and tenant_id = ${tenantId} and status in ('running', 'paused') and step_index = ${from}
+     returning *`;
+  return row ?? null;
+}
+
+export interface PointInput {
+  ts: Date;
+  track: Track;
+  requests: number;
+  errors: number;
+  latencyCounts: number[] | null;
+}
+
+/**
+ * Stores points; a point already stored (same rollout, track and timestamp) is a duplicate and
+ * changes nothing. Returns how many were new.
+ */
+export async function insertPoints(sql: Sql, rolloutId: string, points: PointInput[]): Promise<number> {
+  if (points.length === 0) return 0;
+  // One jsonb parameter for the whole batch (the latency counts are arrays of their own).
+  const batch = points.map((p) => ({ track: p.track, ts: p.ts.toISOString(), requests: p.requests, errors: p.errors, latency: p.latencyCounts }));
+  const rows = await sql`
+    insert into rollout_points (rollout_id, track, ts, requests, errors, latency_counts)
+    select ${rolloutId}, p.track, p.ts, p.requests, p.errors,
+           case when p.latency is null or jsonb_typeof(p.latency) = 'null' then null
+                else (select array_agg(x::bigint order by o) from jsonb_array_elements_text(p.latency) with ordinality as e(x, o)) end
+      from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as p(track text, ts timestamptz, requests bigint, errors bigint, latency jsonb)
+    on conflict do nothing
+    returning 1`;
+  return rows.length;
+}
+
+/** Fixes the rollout's latency bucket boundaries on first use; false when they differ from those fixed. */
+export async function claimLatencyBoundaries(sql: Sql, rolloutId: string, boundaries: number[]): Promise<boolean> {
+  const [row] = await sql<{ boundaries: number[] }[]>`
+    update rollouts set latency_boundaries = coalesce(latency_boundaries, ${`{${boundaries.join(',')}}`}::float8[])
+     where id = ${rolloutId} returning latency_boundaries as boundaries`;
+  const fixed = row?.boundaries ?? [];
+  return fixed.length === boundaries.length && fixed.every((b, i) => Number(b) === boundaries[i]);
+}
+
+/** 10 s buckets where the window and interval are whole multiples of them, else 1 s. */
+export const bucketMsFor = (windowMs: number, intervalMs: number) => (windowMs % 10_000 === 0 && intervalMs % 10_000 === 0 ? 10_000 : 1000);
+
+/**
+ * The rollout's telemetry up to `at`, in fine buckets per track (bucketMsFor): counts since the
+ * start (for the sequential error test), and latency histograms for the buckets inside the window.
+ */
+export async function loadBuckets(sql: Sql, rollout: Rollout, at: Date, windowMs: number, intervalMs: number): Promise<Bucket[]> {
+  const BUCKET_MS = bucketMsFor(windowMs, intervalMs);
+  const rows = await sql<{ start: string; track: Track; requests: string; errors: string }[]>`
+    select date_bin(${`${BUCKET_MS / 1000} seconds`}::interval, ts, timestamptz '2000-01-01') as start, track, sum(requests)::text as requests, sum(errors)::text as errors
+      from rollout_points where rollout_id = ${rollout.id} and ts < ${at.toISOString()}::timestamptz
+     group by 1, 2 order by 1`;
+  const windowStart = new Date(at.getTime() - windowMs);
+  const latency = new Map<string, Histogram>();
+  if (rollout.latencyBoundaries) {
+    const boundaries = rollout.latencyBoundaries.map(Number);
+    const pts = await sql<{ ts: string; track: Track; latencyCounts: string[] }[]>`
+      select ts, track, latency_counts from rollout_points
+       where rollout_id = ${rollout.id} and ts >= ${windowStart.toISOString()}::timestamptz and ts < ${at.toISOString()}::timestamptz and latency_counts is not null`;
+    for (const p of pts) {
+      const key = `${Math.floor(Date.parse(p.ts) / BUCKET_MS) * BUCKET_MS}:${p.track}`;
+      const counts = p.latencyCounts.map(Number);
+      const h = latency.get(key);
+      if (h) counts.forEach((c, i) => (h.counts[i] = (h.counts[i] ?? 0) + c));
+      else latency.set(key, { boundaries, counts });
+    }
+  }
+  return rows.map((r) => {
+    const start = Date.parse(r.start);
+    return { start, track: r.track, requests: Number(r.requests), errors: Number(r.errors), latency: latency.get(`${start}:${r.track}`) ?? null };
+  });
+}
+
+export interface Decision {
+  id: string;
+  rolloutId: string;
+  tenantId: string;
+  policyId: string;
+  windowStart: string;
+  windowEnd: string;
+  stepIndex: number;
+  verdict: 'promote' | 'wait' | 'pause' | 'rollback';
+  sentence: string;
+  explanation: unknown;
+  shadow: boolean;
+  createdAt: string;
+}
+
+/** One decision per rollout, policy and window: null when that window already has one. */
+export async function insertDecision(
+  sql: Sql,
+  d: Omit<Decision, 'id' | 'createdAt'>,
+): Promise<Decision | null> {
+  const [row] = await sql<Decision[]>`
+    insert into rollout_decisions (rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow)
+    values (${d.rolloutId}, ${d.tenantId}, ${d.policyId}, ${d.windowStart}, ${d.windowEnd}, ${d.stepIndex}, ${d.verdict}, ${d.sentence},
+            ${JSON.stringify(d.explanation)}::jsonb, ${d.shadow})
+    on conflict (rollout_id, policy_id, window_end) do nothing
+    returning id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at`;
+  return row ?? null;
+}
+
+export async function findDecision(sql: Sql, rolloutId: string, policyId: string, windowEnd: Date): Promise<Decision | null> {
+  const [row] = await sql<Decision[]>`
+    select id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at
+      from rollout_decisions where rollout_id = ${rolloutId} and policy_id = ${policyId} and window_end = ${windowEnd.toISOString()}::timestamptz`;
+  return row ?? null;
+}
+
+/** Newest first, keyset by id. */
+export async function listDecisions(sql: Sql, tenantId: string, rolloutId: string, opts: { after?: string; limit: number }): Promise<Decision[]> {
+  return sql<Decision[]>`
+    select id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at
+      from rollout_decisions where rollout_id = ${rolloutId} and tenant_id = ${tenantId}
+       ${opts.after ? sql`and rollout_decisions.id < ${opts.after}::bigint` : sql``}
+     order by rollout_decisions.id desc limit ${opts.limit}`;
+}

@@ -1,0 +1,190 @@
+/**
+ * Canary handlers. A rollout create is one transaction (rollout row + its `rollout.evaluate` job
+ * + idempotency row); telemetry is one statement; a person's action is one conditional update.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { parsePolicy } from '../../../core/canary/policy.ts';
+import type { Policy } from '../../../core/canary/policy.ts';
+import { writeSubjectWithJob, type Job } from '../../../db/jobs.repo.ts';
+import { getProject } from '../../../db/projects.repo.ts';
+import {
+  advanceRollout, claimLatencyBoundaries, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
+  listLatestPolicies, listPolicyVersions, listRollouts, putPolicyVersion, transitionRollout,
+  type CanaryPolicyRow, type Decision, type Rollout,
+} from '../../../db/rollouts.repo.ts';
+import { isFinalRolloutStatus } from '../../../db/status.ts';
+import type { Sql } from '../../../db/client.ts';
+import type { AppDeps, AppEnv } from '../../deps.ts';
+import { badRequest, conflict, notFound, Problem } from '../../errors.ts';
+import { sha256Hex } from '../../lib/crypto.ts';
+import { newId } from '../../lib/ids.ts';
+import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
+import { requireRole } from '../../middleware/auth.ts';
+import { toJob } from '../schemas.ts';
+import * as routes from './rollouts.routes.ts';
+
+const toPolicy = (p: CanaryPolicyRow) => ({
+  id: p.id, name: p.name, version: p.version, hash: p.hash, yaml: p.yaml, document: p.document as Record<string, unknown>, created_at: p.createdAt,
+});
+
+const toRollout = (r: Rollout, p: Pick<CanaryPolicyRow, 'id' | 'name' | 'version'>) => ({
+  id: r.id, project_id: r.projectId, service: r.service,
+  baseline: { version: r.baselineVersion }, canary: { version: r.canaryVersion },
+  policy: { id: p.id, name: p.name, version: p.version },
+  status: r.status, step: { index: r.stepIndex, weight: r.weight, started_at: r.stepStartedAt },
+  last_error: r.lastError, created_at: r.createdAt, updated_at: r.updatedAt,
+});
+
+const toDecision = (d: Decision) => ({
+  id: d.id, rollout_id: d.rolloutId, policy_id: d.policyId, window: { start: d.windowStart, end: d.windowEnd },
+  step_index: d.stepIndex, verdict: d.verdict, sentence: d.sentence, explanation: d.explanation as Record<string, unknown>,
+  shadow: d.shadow, created_at: d.createdAt,
+});
+
+export function rolloutsRouter(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const member = requireRole('member');
+  app.on('POST', '/v1/canary-policies', member);
+  app.on('POST', '/v1/rollouts', member);
+  app.on('POST', '/v1/rollouts/*', member);
+
+  const policyOf = async (tenantId: string, r: Rollout) => {
+    const sql = deps.db.sql;
+    const p = await getPolicyById(sql, tenantId, r.policyId);
+    return p ?? { id: r.policyId, name: '(deleted)', version: 0 };
+  };
+
+  app.openapi(routes.putPolicy, async (c) => {
+    const sql = deps.db.sql;
+    const { name, yaml } = c.req.valid('json');
+    const parsed = parsePolicy(yaml);
+    if (!parsed.ok) {
+      throw new Problem(400, 'Invalid request', `the policy is not valid: ${parsed.errors.map((e) => `${e.field}${e.line ? ` (line ${e.line}, column ${e.column})` : ''}: ${e.message}`).join('; ')}`,
+        { errors: parsed.errors.map((e) => ({ ...e, field: `yaml.${e.field}` })) });
+    }
+    const hash = await sha256Hex(parsed.normalized);
+    const { tenantId } = c.get('principal');
+    for (let i = 0; i < 5; i++) {
+      const put = await putPolicyVersion(sql, { id: newId('pol'), tenantId, name, hash, yaml, document: parsed.policy });
+      if (put) return c.json({ policy: toPolicy(put.policy) }, put.created ? 201 : 200);
+    }
+    throw conflict('other versions of this policy are being written at the same moment; retry');
+  });
+
+  app.openapi(routes.listPolicies, async (c) => {
+    const sql = deps.db.sql;
+    return c.json({ data: (await listLatestPolicies(sql, c.get('principal').tenantId)).map(toPolicy) }, 200);
+  });
+
+  app.openapi(routes.getPolicy, async (c) => {
+    const sql = deps.db.sql;
+    const { name } = c.req.valid('param');
+    const versions = await listPolicyVersions(sql, c.get('principal').tenantId, name);
+    if (versions.length === 0) throw notFound(`canary policy ${name}`);
+    return c.json({
+      policy: toPolicy(versions[0]!),
+      versions: versions.map((v) => ({ id: v.id, version: v.version, hash: v.hash, created_at: v.createdAt })),
+    }, 200);
+  });
+
+  app.openapi(routes.createRollout, async (c) => {
+    const sql = deps.db.sql;
+    const body = c.req.valid('json');
+    const { tenantId } = c.get('principal');
+    const [policyName, versionText] = body.policy.split('@') as [string, string | undefined];
+    const policy = await findPolicy(sql, tenantId, policyName, versionText === undefined ? undefined : Number(versionText));
+    if (!policy) throw new Problem(422, 'Unprocessable content', `no canary policy ${body.policy} in this tenant`, { errors: [{ field: 'policy', message: 'unknown policy or version' }] });
+    if (!(await getProject(sql, tenantId, body.project))) throw new Problem(422, 'Unprocessable content', `project ${body.project} does not exist`, { errors: [{ field: 'project', message: 'unknown project' }] });
+    const doc = policy.document as Policy;
+    return mutate(c, deps, body, async (tx: Sql) => {
+      const id = newId('rol');
+      const job = { id: newId('job'), subjectId: id, kind: 'rollout.evaluate', payload: { rollout_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const created = await writeSubjectWithJob<Rollout>(tx, 'rollout', insertRolloutQuery(tx, {
+        id, tenantId, projectId: body.project, service: body.service, baselineVersion: body.baseline.version,
+        canaryVersion: body.canary.version, policyId: policy.id, weight: doc.steps[0]!.weight,
+      }), job);
+      if (!created) throw new Error('the rollout insert wrote nothing');
+      return { status: 202, body: { rollout: toRollout(created.subject, policy), job: toJob(created.job) }, headers: { Location: `/v1/rollouts/${id}` }, jobs: [created.job as Job] };
+    });
+  });
+
+  app.openapi(routes.listRollouts, async (c) => {
+    const sql = deps.db.sql;
+    const q = c.req.valid('query');
+    const { tenantId } = c.get('principal');
+    const rows = await listRollouts(sql, tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
+    const next = paginate(c, rows, q.limit);
+    const data = await Promise.all(rows.map(async (r) => toRollout(r, await policyOf(tenantId, r))));
+    return c.json({ data, next_cursor: next }, 200);
+  });
+
+  app.openapi(routes.getRollout, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const r = await getRollout(sql, tenantId, c.req.valid('param').id);
+    if (!r) throw notFound('rollout');
+    return c.json({ rollout: toRollout(r, await policyOf(tenantId, r)) }, 200);
+  });
+
+  app.openapi(routes.listDecisions, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const { id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    if (!(await getRollout(sql, tenantId, id))) throw notFound('rollout');
+    const rows = await listDecisions(sql, tenantId, id, { after: decodeCursor(q.cursor), limit: q.limit });
+    const next = paginate(c, rows, q.limit);
+    return c.json({ data: rows.map(toDecision), next_cursor: next }, 200);
+  });
+
+  // Registered before the {action} route, which would otherwise take /telemetry.
+  app.openapi(routes.postTelemetry, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const { id } = c.req.valid('param');
+    const { points } = c.req.valid('json');
+    const r = await getRollout(sql, tenantId, id);
+    if (!r) throw notFound('rollout');
+    if (isFinalRolloutStatus(r.status)) throw conflict(`rollout ${id} is ${r.status}; it takes no more telemetry`);
+    const withLatency = points.find((p) => p.latency);
+    if (withLatency) {
+      const b = withLatency.latency!.boundaries_ms;
+      const mismatch = points.some((p) => p.latency && (p.latency.boundaries_ms.length !== b.length || p.latency.boundaries_ms.some((x, i) => x !== b[i])));
+      if (mismatch || !(await claimLatencyBoundaries(sql, id, b))) {
+        throw new Problem(422, 'Unprocessable content', 'latency histograms of a rollout must all use the bucket boundaries of its first one, so they can be merged',
+          { errors: [{ field: 'points.latency.boundaries_ms', message: 'differ from the rollout\'s' }] });
+      }
+    }
+    const now = Date.now();
+    const future = points.findIndex((p) => Date.parse(p.ts) > now + 60_000);
+    if (future >= 0) throw badRequest('a point is more than a minute in the future', [{ field: `points[${future}].ts`, message: 'in the future' }]);
+    const accepted = await insertPoints(sql, id, points.map((p) => ({
+      ts: new Date(p.ts), track: p.track, requests: p.requests, errors: p.errors, latencyCounts: p.latency?.counts ?? null,
+    })));
+    return c.json({ accepted, duplicates: points.length - accepted }, 202);
+  });
+
+  app.openapi(routes.rolloutAction, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const { id, action } = c.req.valid('param');
+    const r = await getRollout(sql, tenantId, id);
+    if (!r) throw notFound('rollout');
+    const policy = await getPolicyById(sql, tenantId, r.policyId);
+    let after: Rollout | null = null;
+    if (action === 'pause') after = await transitionRollout(sql, tenantId, id, 'pause');
+    else if (action === 'resume') after = await transitionRollout(sql, tenantId, id, 'resume', { startStep: false });
+    else if (action === 'abort') after = await transitionRollout(sql, tenantId, id, 'abort');
+    else if (policy) {
+      const steps = (policy.document as Policy).steps;
+      const next = r.stepIndex + 1;
+      after = next >= steps.length || steps[next]!.weight >= 100
+        ? await transitionRollout(sql, tenantId, id, 'promoted', { onlyAtStep: r.stepIndex })
+        : r.status === 'running' || r.status === 'paused' ? await advanceRollout(sql, tenantId, id, r.stepIndex, { index: next, weight: steps[next]!.weight }, new Date()) : null;
+    }
+    if (!after) throw conflict(`rollout ${id} is ${r.status}; it can't ${action} from there`, { status: r.status });
+    return c.json({ rollout: toRollout(after, policy ?? { id: r.policyId, name: '(deleted)', version: 0 }) }, 200);
+  });
+
+  return app;
+}

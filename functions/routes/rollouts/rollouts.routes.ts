@@ -1,0 +1,193 @@
+/** Canary policies (as code, versioned) and rollouts judged under them: the contract. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { RolloutStatus } from '../../../db/status.ts';
+import { idParam, ListQuery, problemContent, Timestamp } from '../../lib/http.ts';
+import { JobSchema } from '../schemas.ts';
+
+const errors = {
+  400: problemContent('invalid input (a policy\'s errors name the YAML path, line and column)'),
+  401: problemContent('missing or invalid API key'),
+  403: problemContent('the key may not do this'),
+  404: problemContent('no such policy or rollout in this tenant'),
+  409: problemContent('conflicting state'),
+  413: problemContent('body too large'),
+  422: problemContent('Idempotency-Key reused with a different request, or telemetry that can\'t be merged'),
+};
+
+const PolicyName = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, 2–63 characters, starting with a letter');
+
+export const PolicySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.number().int(),
+  hash: z.string().openapi({ description: 'sha256 of the normalized document' }),
+  yaml: z.string(),
+  document: z.record(z.string(), z.unknown()).openapi({ description: 'the validated policy, durations in ms and percentages as fractions' }),
+  created_at: z.string(),
+}).openapi('CanaryPolicy');
+
+export const RolloutSchema = z.object({
+  id: z.string(),
+  project_id: z.string(),
+  service: z.string(),
+  baseline: z.object({ version: z.string() }),
+  canary: z.object({ version: z.string() }),
+  policy: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  status: RolloutStatus,
+  step: z.object({ index: z.number().int(), weight: z.number().int(), started_at: z.string().nullable() }),
+  last_error: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi('Rollout');
+
+export const DecisionSchema = z.object({
+  id: z.string(),
+  rollout_id: z.string(),
+  policy_id: z.string(),
+  window: z.object({ start: z.string(), end: z.string() }),
+  step_index: z.number().int(),
+  verdict: z.enum(['promote', 'wait', 'pause', 'rollback']),
+  sentence: z.string(),
+  explanation: z.record(z.string(), z.unknown()),
+  shadow: z.boolean(),
+  created_at: z.string(),
+}).openapi('RolloutDecision');
+
+export const putPolicy = createRoute({
+  method: 'post',
+  path: '/v1/canary-policies',
+  tags: ['canary'],
+  summary: 'Store a canary policy (a new body under a name is a new version)',
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: z.strictObject({ name: PolicyName, yaml: z.string().min(1).max(20_000) }).openapi('PutCanaryPolicy') } },
+    },
+  },
+  responses: {
+    201: { description: 'a new version', content: { 'application/json': { schema: z.object({ policy: PolicySchema }) } } },
+    200: { description: 'the same document as an existing version: that version', content: { 'application/json': { schema: z.object({ policy: PolicySchema }) } } },
+    ...errors,
+  },
+});
+
+export const listPolicies = createRoute({
+  method: 'get',
+  path: '/v1/canary-policies',
+  tags: ['canary'],
+  summary: 'The latest version of each policy',
+  responses: { 200: { description: 'policies', content: { 'application/json': { schema: z.object({ data: z.array(PolicySchema) }) } } }, ...errors },
+});
+
+export const getPolicy = createRoute({
+  method: 'get',
+  path: '/v1/canary-policies/{name}',
+  tags: ['canary'],
+  summary: 'A policy: its latest version and every version',
+  request: { params: z.object({ name: PolicyName.openapi({ param: { name: 'name', in: 'path' } }) }) },
+  responses: {
+    200: { description: 'the policy', content: { 'application/json': { schema: z.object({ policy: PolicySchema, versions: z.array(PolicySchema.pick({ id: true, version: true, hash: true, created_at: true })) }) } } },
+    ...errors,
+  },
+});
+
+const IdParam = idParam('rol');
+const Accepted = z.object({ rollout: RolloutSchema, job: JobSchema }).openapi('RolloutAccepted');
+const IdempotencyHeader = z.object({ 'idempotency-key': z.string().optional() });
+
+export const createRollout = createRoute({
+  method: 'post',
+  path: '/v1/rollouts',
+  tags: ['canary'],
+  summary: 'Start a canary rollout, judged every interval under a pinned policy version',
+  request: {
+    headers: IdempotencyHeader,
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.strictObject({
+            project: z.string().regex(/^prj_[0-9a-z]{26}$/),
+            service: z.string().trim().min(1).max(200),
+            baseline: z.strictObject({ version: z.string().trim().min(1).max(200) }),
+            canary: z.strictObject({ version: z.string().trim().min(1).max(200) }),
+            policy: z.string().regex(/^[a-z][a-z0-9-]{1,62}(@\d{1,9})?$/, '"<name>" or "<name>@<version>"').openapi({ example: 'standard@2' }),
+          }).openapi('CreateRollout'),
+        },
+      },
+    },
+  },
+  responses: { 202: { description: 'accepted; decisions follow every interval', content: { 'application/json': { schema: Accepted } } }, ...errors },
+});
+
+export const listRollouts = createRoute({
+  method: 'get',
+  path: '/v1/rollouts',
+  tags: ['canary'],
+  summary: 'Rollouts, newest first',
+  request: { query: ListQuery.extend({ status: RolloutStatus.optional() }) },
+  responses: { 200: { description: 'a page', content: { 'application/json': { schema: z.object({ data: z.array(RolloutSchema), next_cursor: z.string().nullable() }) } } }, ...errors },
+});
+
+export const getRollout = createRoute({
+  method: 'get',
+  path: '/v1/rollouts/{id}',
+  tags: ['canary'],
+  summary: 'A rollout',
+  request: { params: IdParam },
+  responses: { 200: { description: 'the rollout', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } }, ...errors },
+});
+
+export const listDecisions = createRoute({
+  method: 'get',
+  path: '/v1/rollouts/{id}/decisions',
+  tags: ['canary'],
+  summary: 'The decision timeline, newest first, each with its explanation',
+  request: { params: IdParam, query: ListQuery },
+  responses: { 200: { description: 'a page of decisions', content: { 'application/json': { schema: z.object({ data: z.array(DecisionSchema), next_cursor: z.string().nullable() }) } } }, ...errors },
+});
+
+export const rolloutAction = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/{action}',
+  tags: ['canary'],
+  summary: 'A person\'s decision: pause, resume, promote (to the next step, or finish) or abort',
+  request: { params: IdParam.extend({ action: z.enum(['pause', 'resume', 'promote', 'abort']).openapi({ param: { name: 'action', in: 'path' } }) }) },
+  responses: { 200: { description: 'the rollout after it', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } }, ...errors },
+});
+
+const Point = z.strictObject({
+  ts: Timestamp,
+  track: z.enum(['baseline', 'canary']),
+  requests: z.number().int().min(0).max(1e12),
+  errors: z.number().int().min(0).max(1e12),
+  latency: z.strictObject({
+    boundaries_ms: z.array(z.number().finite().nonnegative()).min(1).max(64),
+    counts: z.array(z.number().int().min(0).max(1e12)).min(2).max(65),
+  }).optional().openapi({ description: 'an explicit-bucket histogram (OpenTelemetry): one more count than boundaries' }),
+}).superRefine((p, ctx) => {
+  if (p.errors > p.requests) ctx.addIssue({ code: 'custom', path: ['errors'], message: 'can\'t exceed requests' });
+  if (p.latency) {
+    if (p.latency.counts.length !== p.latency.boundaries_ms.length + 1) ctx.addIssue({ code: 'custom', path: ['latency', 'counts'], message: 'needs one more count than boundaries' });
+    if (p.latency.boundaries_ms.some((b, i) => i > 0 && b <= p.latency!.boundaries_ms[i - 1]!)) ctx.addIssue({ code: 'custom', path: ['latency', 'boundaries_ms'], message: 'must increase' });
+  }
+});
+
+export const postTelemetry = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/telemetry',
+  tags: ['canary'],
+  summary: 'Telemetry points for a live rollout\'s baseline and canary',
+  description:
+    'One point per track and timestamp: the counts since the track\'s previous point. A point sent again (the same ' +
+    'track and `ts`) is a duplicate and changes nothing, so clients may retry freely. Late points are stored and count in ' +
+    'every window judged after they arrive; a window already decided keeps its decision.',
+  request: {
+    params: IdParam,
+    body: { required: true, content: { 'application/json': { schema: z.strictObject({ points: z.array(Point).min(1).max(1000) }).openapi('RolloutTelemetry') } } },
+  },
+  responses: {
+    202: { description: 'stored', content: { 'application/json': { schema: z.object({ accepted: z.number().int(), duplicates: z.number().int() }) } } },
+    ...errors,
+  },
+});

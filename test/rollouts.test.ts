@@ -1,0 +1,223 @@
+/**
+ * Canary rollouts over HTTP on the real system: policies as versioned YAML, rollouts judged every
+ * interval by the `rollout.evaluate` job from telemetry stored in Postgres, decisions with their
+ * explanations, published on the rollout's topic.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertDecision } from '../db/rollouts.repo.ts';
+import { openSse } from './helpers/sse.ts';
+import { createTenant, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
+
+let sys: TestSystem;
+let api: Api;
+let key: string;
+let projectId: string;
+
+const FAST = (extra = '') => `
+interval: 1s
+window: 4s
+confidence: 0.95
+min_requests: 40
+on_no_data: pause
+steps:
+  - {weight: 10, min_duration: 2s}
+  - {weight: 50, min_duration: 2s}
+  - {weight: 100}
+metrics:
+  - {name: errors, kind: error_rate, max_increase: 10%, slack: 0.5%, on_breach: rollback}
+  - {name: p95, kind: latency_quantile, q: 0.95, max: 500ms, on_breach: pause}
+${extra}`;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ SWITCHYARD_POLL_INTERVAL_MS: '100', LOG_LEVEL: 'error' });
+  ({ api, key } = await createTenant(sys, 'canary'));
+  const p = await api('POST', '/v1/projects', { body: { name: 'canary target' } });
+  projectId = p.body.project.id;
+  expect((await api('POST', '/v1/canary-policies', { body: { name: 'fast', yaml: FAST() } })).status).toBe(201);
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+/** Sends a point per track every 250 ms until stopped: `canaryErrors` of every 100 canary requests fail. */
+function feed(rolloutId: string, opts: { canaryErrorRate: number; baselineErrorRate?: number; canary?: boolean; latencyMs?: number }) {
+  let stopped = false;
+  let n = 0;
+  const boundaries = [50, 100, 250, 500, 1000];
+  const hist = (count: number, ms: number) => {
+    const counts = boundaries.map(() => 0).concat(0);
+    const i = boundaries.findIndex((b) => ms <= b);
+    counts[i < 0 ? boundaries.length : i] = count;
+    return { boundaries_ms: boundaries, counts };
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      const ts = new Date().toISOString();
+      n++;
+      const points: unknown[] = [{ ts, track: 'baseline', requests: 90, errors: Math.round(90 * (opts.baselineErrorRate ?? 0.01)) - (n % 2), latency: hist(90, 80) }];
+      if (opts.canary !== false) points.push({ ts, track: 'canary', requests: 30, errors: Math.round(30 * opts.canaryErrorRate), latency: hist(30, opts.latencyMs ?? 80) });
+      const res = await api('POST', `/v1/rollouts/${rolloutId}/telemetry`, { body: { points } });
+      if (res.status === 409) break; // the rollout finished
+      if (res.status !== 202) throw new Error(`telemetry: ${res.status} ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+async function start(policy = 'fast@1') {
+  const res = await api('POST', '/v1/rollouts', { body: { project: projectId, service: 'checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy } });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body.rollout.id as string;
+}
+const rolloutOf = async (id: string) => (await api('GET', `/v1/rollouts/${id}`)).body.rollout;
+const decisionsOf = async (id: string) => (await api('GET', `/v1/rollouts/${id}/decisions?limit=100`)).body.data as any[];
+
+describe('canary policies over HTTP', () => {
+  it('versions by content: the same document again is the same version, a change is the next', async () => {
+    const again = await api('POST', '/v1/canary-policies', { body: { name: 'fast', yaml: `# a comment\n${FAST()}` } });
+    expect(again.status).toBe(200);
+    expect(again.body.policy.version).toBe(1);
+    const changed = await api('POST', '/v1/canary-policies', { body: { name: 'fast', yaml: FAST().replace('min_requests: 40', 'min_requests: 41') } });
+    expect(changed.status).toBe(201);
+    expect(changed.body.policy.version).toBe(2);
+    const got = await api('GET', '/v1/canary-policies/fast');
+    expect(got.body.versions.map((v: any) => v.version)).toEqual([2, 1]);
+    // put it back so the rest of the file runs on version 3 with the original numbers
+    expect((await api('POST', '/v1/canary-policies', { body: { name: 'fast', yaml: FAST().replace('interval: 1s', 'interval: 1000ms') } })).body.policy.version).toBe(1);
+  });
+
+  it('refuses on_no_data: promote and unknown keys with the YAML path, line and column, storing nothing', async () => {
+    const bad = await api('POST', '/v1/canary-policies', { body: { name: 'reckless', yaml: FAST().replace('on_no_data: pause', 'on_no_data: promote').replace('confidence: 0.95', 'confidence: 0.95\nconfidnce: 0.9') } });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    expect(bad.body.errors).toEqual(expect.arrayContaining([
+      expect.objectContaining({ field: 'yaml.on_no_data', line: 7, column: 13 }),
+      expect.objectContaining({ field: 'yaml.(document)', message: expect.stringContaining('confidnce') }),
+    ]));
+    expect((await api('GET', '/v1/canary-policies/reckless')).status).toBe(404);
+  });
+});
+
+describe('rollouts judged live', () => {
+  it('promotes a healthy canary step by step to all traffic, explaining each decision, and publishes them', async () => {
+    const id = await start();
+    const sse = openSse(`${sys.url}/v1/events?topic=rollout:${id}`, { authorization: `Bearer ${key}` });
+    const stop = feed(id, { canaryErrorRate: 0.01 });
+    try {
+      await waitFor(async () => (await rolloutOf(id)).status === 'promoted', 40_000, 'promoted').catch(async (e) => {
+        console.error(JSON.stringify((await decisionsOf(id)).slice(-2).map((d) => [d.verdict, d.sentence, d.window, d.explanation.metrics[0].window])));
+        console.error(JSON.stringify(await sys.db.sql`select track, ts, requests from rollout_points where rollout_id = ${id} order by ts limit 4`));
+        throw e;
+      });
+    } finally {
+      await stop();
+    }
+    const r = await rolloutOf(id);
+    expect(r.step.weight).toBe(100);
+    const ds = await decisionsOf(id);
+    const promotes = ds.filter((d) => d.verdict === 'promote');
+    expect(promotes.map((d) => d.step_index).sort()).toEqual([0, 1]);
+    const last = promotes.find((d) => d.step_index === 1)!;
+    expect(last.sentence).toMatch(/^promoted: the canary takes all traffic; canary error rate/);
+    expect(last.explanation.policy).toMatchObject({ name: 'fast', version: 1, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(last.explanation.metrics.map((m: any) => [m.name, m.outcome])).toEqual([['errors', 'ok'], ['p95', 'ok']]);
+    expect(last.explanation.window.end).toBe(last.window.end);
+    // windows are unique and each one was decided once
+    expect(new Set(ds.map((d) => d.window.end)).size).toBe(ds.length);
+    await waitFor(async () => sse.events.filter((e) => e.event === 'decision').length >= ds.length, 10_000, 'decision events');
+    sse.close();
+  }, 60_000);
+
+  it('never promotes without telemetry: it pauses, saying why', async () => {
+    const id = await start();
+    await waitFor(async () => (await rolloutOf(id)).status === 'paused', 20_000, 'paused');
+    const [d] = await decisionsOf(id);
+    expect(d.verdict).toBe('pause');
+    expect(d.sentence).toContain('no traffic on either track');
+    expect((await decisionsOf(id)).some((x) => x.verdict === 'promote')).toBe(false);
+  });
+
+  it('never promotes when only the baseline gets traffic', async () => {
+    const id = await start();
+    const stop = feed(id, { canaryErrorRate: 0, canary: false });
+    try {
+      await waitFor(async () => (await rolloutOf(id)).status === 'paused', 20_000, 'paused');
+    } finally {
+      await stop();
+    }
+    const ds = await decisionsOf(id);
+    expect(ds.some((x) => x.verdict === 'promote')).toBe(false);
+    expect(ds[0].sentence).toContain('no canary traffic');
+  });
+
+  it('rolls back a canary whose errors are significantly higher', async () => {
+    const id = await start();
+    const stop = feed(id, { canaryErrorRate: 0.3 });
+    try {
+      await waitFor(async () => (await rolloutOf(id)).status === 'rolled_back', 30_000, 'rolled back');
+    } finally {
+      await stop();
+    }
+    const [d] = await decisionsOf(id);
+    expect(d.verdict).toBe('rollback');
+    expect(d.sentence).toMatch(/^rolled back: canary error rate [\d.]+% vs baseline [\d.]+% over [\d,]+ requests; the increase is significant at 95%$/);
+    // no more telemetry for a finished rollout
+    const late = await api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [{ ts: new Date().toISOString(), track: 'canary', requests: 1, errors: 0 }] } });
+    expect(late.status).toBe(409);
+  });
+
+  it('counts a repeated point once, and refuses histograms it can\'t merge', async () => {
+    const id = await start();
+    const ts = new Date().toISOString();
+    const point = { ts, track: 'canary', requests: 10, errors: 1, latency: { boundaries_ms: [100, 200], counts: [5, 4, 1] } };
+    expect((await api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [point] } })).body).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [point] } })).body).toEqual({ accepted: 0, duplicates: 1 });
+    const other = await api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [{ ...point, ts: new Date(Date.now() - 1000).toISOString(), latency: { boundaries_ms: [100, 300], counts: [1, 1, 1] } }] } });
+    expect(other.status).toBe(422);
+    const bad = await api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [{ ...point, errors: 11 }] } });
+    expect(bad.status).toBe(400);
+    const [{ n }] = (await sys.db.sql<{ n: number }[]>`select sum(requests)::int as n from rollout_points where rollout_id = ${id}`) as unknown as [{ n: number }];
+    expect(n).toBe(10);
+    await api('POST', `/v1/rollouts/${id}/abort`);
+  });
+
+  it('lets a person pause, resume, promote a step and abort, and refuses what the status doesn\'t allow', async () => {
+    const id = await start();
+    await waitFor(async () => ['running', 'paused'].includes((await rolloutOf(id)).status), 10_000, 'started');
+    expect((await api('POST', `/v1/rollouts/${id}/pause`)).status).toBeLessThan(500);
+    expect((await api('POST', `/v1/rollouts/${id}/resume`)).body.rollout.status).toBe('running');
+    const promoted = await api('POST', `/v1/rollouts/${id}/promote`);
+    expect(promoted.body.rollout.step).toMatchObject({ index: 1, weight: 50 });
+    expect((await api('POST', `/v1/rollouts/${id}/abort`)).body.rollout.status).toBe('aborted');
+    const again = await api('POST', `/v1/rollouts/${id}/resume`);
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain('aborted');
+  });
+
+  it('keeps one decision per window however many writers race for it', async () => {
+    const id = await start();
+    const rollout = (await sys.db.sql`select tenant_id, policy_id from rollouts where id = ${id}`)[0]!;
+    const windowEnd = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000).toISOString();
+    const results = await Promise.all(Array.from({ length: 5 }, (_, k) => sys.db.sql.begin((tx) => insertDecision(tx, {
+      rolloutId: id, tenantId: rollout.tenantId, policyId: rollout.policyId, windowStart: windowEnd, windowEnd,
+      stepIndex: 0, verdict: 'wait', sentence: `writer ${k}`, explanation: {}, shadow: false,
+    }))));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const [{ n }] = (await sys.db.sql<{ n: number }[]>`select count(*)::int as n from rollout_decisions where rollout_id = ${id} and window_end = ${windowEnd}`) as unknown as [{ n: number }];
+    expect(n).toBe(1);
+    await api('POST', `/v1/rollouts/${id}/abort`);
+  });
+
+  it('keeps other tenants out', async () => {
+    const id = await start();
+    const other = await createTenant(sys, 'outsider');
+    for (const path of [`/v1/rollouts/${id}`, `/v1/rollouts/${id}/decisions`]) expect((await other.api('GET', path)).status).toBe(404);
+    expect((await other.api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [{ ts: new Date().toISOString(), track: 'canary', requests: 1, errors: 0 }] } })).status).toBe(404);
+    expect((await other.api('POST', '/v1/rollouts', { body: { project: projectId, service: 's', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'fast' } })).status).toBe(422);
+    await api('POST', `/v1/rollouts/${id}/abort`);
+  });
+});
