@@ -159,6 +159,7 @@ describe('the canary judge', () => {
         }
       }
     }
+    if (process.env.SHOW_AA) console.log(`A/A false rollbacks: ${rollbacks}/${runs}`);
     expect(rollbacks / runs).toBeLessThanOrEqual(0.05);
   });
 
