@@ -83,6 +83,7 @@ export interface Rollout {
   weight: number;
   stepStartedAt: string | null;
   latencyBoundaries: number[] | null;
+  flaggerChecksum: string | null;
   lastError: string | null;
   createdAt: string;
   updatedAt: string;
@@ -253,4 +254,22 @@ export async function listDecisions(sql: Sql, tenantId: string, rolloutId: strin
       from rollout_decisions where rollout_id = ${rolloutId} and tenant_id = ${tenantId}
        ${opts.after ? sql`and rollout_decisions.id < ${opts.after}::bigint` : sql``}
      order by rollout_decisions.id desc limit ${opts.limit}`;
+}
+
+/** The newest decision of the rollout's own policy (shadow decisions excluded). */
+export async function latestDecision(sql: Sql, tenantId: string, rolloutId: string): Promise<Decision | null> {
+  const [row] = await sql<Decision[]>`
+    select d.id::text, d.rollout_id, d.tenant_id, d.policy_id, d.window_start, d.window_end, d.step_index, d.verdict, d.sentence, d.explanation, d.shadow, d.created_at
+      from rollout_decisions d join rollouts r on r.id = d.rollout_id and r.policy_id = d.policy_id
+     where d.rollout_id = ${rolloutId} and d.tenant_id = ${tenantId} and not d.shadow
+     order by d.id desc limit 1`;
+  return row ?? null;
+}
+
+/** Fixes the Flagger revision a rollout judges on first use; false when another one is already fixed. */
+export async function claimFlaggerChecksum(sql: Sql, tenantId: string, rolloutId: string, checksum: string): Promise<boolean> {
+  const [row] = await sql<{ checksum: string }[]>`
+    update rollouts set flagger_checksum = coalesce(flagger_checksum, ${checksum})
+     where id = ${rolloutId} and tenant_id = ${tenantId} returning flagger_checksum as checksum`;
+  return row?.checksum === checksum;
 }

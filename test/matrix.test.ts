@@ -29,6 +29,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/canary-policies': { name: 'matrix-policy', yaml: 'interval: 1h\nwindow: 1h\nsteps: [{weight: 10}, {weight: 100}]\nmetrics: [{name: errors, kind: error_rate, max: 1%}]\n' },
   'POST /v1/rollouts': { project: '{prj}', service: 'matrix', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'owner-policy' },
   'POST /v1/rollouts/{id}/telemetry': { points: [{ ts: '2026-01-01T00:00:00Z', track: 'canary', requests: 1, errors: 0 }] },
+  'POST /v1/rollouts/{id}/analysis': { weight: 10 },
+  'POST /v1/rollouts/{id}/flagger/{type}': { name: 'checkout', namespace: 'shop', phase: 'Progressing', checksum: 'matrix-rev', metadata: {} },
 };
 
 beforeAll(async () => {
@@ -61,7 +63,7 @@ beforeAll(async () => {
   });
   expect(delivered.status).toBe(202);
   const delivery = await waitFor(async () => (await owner.api('GET', `/v1/projects/${project.project.id}/log-sources/${source.id}/deliveries`)).body.data[0], 10_000, 'delivery');
-  Object.assign(ids, { id_rol: rollout.id, name: 'owner-policy', action: 'pause', id_prj: project.project.id, id_job: project.job.id, id_sto: store.store.id, id_alr: rule.id, id_key: key.id, sid: source.id, did: delivery.id, prj: project.project.id });
+  Object.assign(ids, { id_rol: rollout.id, name: 'owner-policy', action: 'pause', type: 'rollout', id_prj: project.project.id, id_job: project.job.id, id_sto: store.store.id, id_alr: rule.id, id_key: key.id, sid: source.id, did: delivery.id, prj: project.project.id });
   // Settle: the runner finishes what the setup queued, so the snapshots below see only the matrix.
   // (The rollout's evaluation job stays queued for its next hourly window.)
   await waitFor(async () => (await sys.db.sql`select count(*)::int as n from jobs where status in ('queued', 'running') and kind <> 'rollout.evaluate'`)[0]!.n === 0, 30_000, 'setup jobs done');
@@ -92,7 +94,7 @@ function fill(o: Op): string {
   let path = o.path;
   for (const p of (o.op.parameters ?? []).filter((x: any) => x.in === 'path')) {
     const prefix = /\^(\w{3})_/.exec(String(p.schema?.pattern ?? ''))?.[1];
-    const value = ['sid', 'did', 'name', 'action'].includes(p.name) ? ids[p.name] : ids[`id_${prefix}`];
+    const value = ['sid', 'did', 'name', 'action', 'type'].includes(p.name) ? ids[p.name] : ids[`id_${prefix}`];
     expect(value, `an id of the owner for ${o.path} {${p.name}}`).toBeDefined();
     path = path.replace(`{${p.name}}`, value!);
   }

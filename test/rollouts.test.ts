@@ -4,6 +4,8 @@
  * explanations, published on the rollout's topic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { insertDecision } from '../db/rollouts.repo.ts';
 import { openSse } from './helpers/sse.ts';
 import { createTenant, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
@@ -220,4 +222,74 @@ describe('rollouts judged live', () => {
     expect((await other.api('POST', '/v1/rollouts', { body: { project: projectId, service: 's', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'fast' } })).status).toBe(422);
     await api('POST', `/v1/rollouts/${id}/abort`);
   });
+});
+
+describe('wired to Argo Rollouts and Flagger (the shipped manifests, the exact requests they send)', () => {
+
+  /** Argo's Web provider: the template's method, URL, headers and jsonBody with the args substituted. */
+  async function argoMeasure(args: Record<string, string>) {
+    const template = parse(await readFile('infra/argo/analysis-template.yaml', 'utf8'));
+    const metric = template.spec.metrics[0];
+    const web = metric.provider.web;
+    const sub = (v: string) => v.replace(/\{\{args\.([\w-]+)\}\}/g, (_, k: string) => args[k] ?? '');
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' }; // set by jsonBody
+    for (const h of web.headers) headers[h.key] = sub(h.value);
+    const body = JSON.parse(sub(JSON.stringify(web.jsonBody)));
+    const res = await fetch(sub(web.url), { method: web.method, headers, body: JSON.stringify(body), signal: AbortSignal.timeout(web.timeoutSeconds * 1000) });
+    const result = await res.json();
+    // expr-lang conditions of the form result.decision == "X"
+    const holds = (cond: string) => result.decision === /result\.decision == "(\w+)"/.exec(cond)![1];
+    const phase = res.status >= 300 ? 'Error' : holds(metric.failureCondition) ? 'Failed' : holds(metric.successCondition) ? 'Successful' : 'Inconclusive';
+    return { status: res.status, result, phase };
+  }
+
+  it('Argo: Inconclusive while the judge waits, Successful once it has moved past the asked weight, Failed on a rollback', async () => {
+    const healthy = await start();
+    const args = (id: string) => ({ 'switchyard-url': sys.url, 'rollout-id': id, weight: '10', token: key });
+    const first = await argoMeasure(args(healthy));
+    expect(first).toMatchObject({ status: 200, phase: 'Inconclusive' });
+    const stop = feed(healthy, { canaryErrorRate: 0.01 });
+    try {
+      await waitFor(async () => (await argoMeasure(args(healthy))).phase === 'Successful', 40_000, 'PROMOTE');
+    } finally {
+      await stop();
+    }
+    const bad = await start();
+    const stopBad = feed(bad, { canaryErrorRate: 0.3 });
+    try {
+      await waitFor(async () => (await argoMeasure(args(bad))).phase === 'Failed', 30_000, 'ROLLBACK');
+    } finally {
+      await stopBad();
+    }
+    expect((await argoMeasure(args(bad))).result).toMatchObject({ decision: 'ROLLBACK', status: 'rolled_back', sentence: expect.stringMatching(/^rolled back: /) });
+  }, 90_000);
+
+  it('Flagger: each webhook type answers in Flagger\'s semantics, keyed by the revision checksum', async () => {
+    const canary = parse(await readFile('infra/flagger/canary.yaml', 'utf8'));
+    const id = await start();
+    const hook = (type: string) => canary.spec.analysis.webhooks.find((w: { type: string }) => w.type === type);
+    const call = async (type: string, checksum = 'rev-7f3a') => {
+      const url = new URL(hook(type).url);
+      // Flagger: POST, JSON, the CanaryWebhookPayload; the key is added in front of Switchyard.
+      const res = await fetch(`${sys.url}${url.pathname.replace(/rol_[0-9a-z]{26}/, id)}`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+        body: JSON.stringify({ name: canary.metadata.name, namespace: canary.metadata.namespace, phase: 'Progressing', checksum, metadata: {} }),
+      });
+      return res.status;
+    };
+    const passes = (s: number) => s <= 202; // Flagger: StatusCode > 202 is a failure
+    expect(passes(await call('rollout'))).toBe(true);
+    expect(passes(await call('confirm-traffic-increase'))).toBe(false);
+    expect(passes(await call('confirm-promotion'))).toBe(false);
+    expect(passes(await call('rollback'))).toBe(false); // inverted: no rollback
+    expect(await call('rollout', 'another-revision')).toBe(409);
+    const stop = feed(id, { canaryErrorRate: 0.3 });
+    try {
+      await waitFor(async () => (await rolloutOf(id)).status === 'rolled_back', 30_000, 'rolled back');
+    } finally {
+      await stop();
+    }
+    expect(passes(await call('rollback'))).toBe(true); // roll back now
+    expect(passes(await call('rollout'))).toBe(false);
+  }, 60_000);
 });

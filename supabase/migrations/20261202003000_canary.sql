@@ -31,6 +31,8 @@ CREATE TABLE rollouts (
   step_started_at timestamptz,
   -- Fixed by the first latency point: every histogram of a rollout merges with every other.
   latency_boundaries double precision[],
+  -- Flagger's revision checksum, fixed by its first webhook call: a call for another revision is refused.
+  flagger_checksum text,
   last_error text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
@@ -80,7 +82,7 @@ CREATE TABLE rollout_decisions (
 --> statement-breakpoint
 
 CREATE TRIGGER rollouts_published AFTER INSERT OR UPDATE ON rollouts
-  FOR EACH ROW EXECUTE FUNCTION switchyard_resource_published('rollout', 'latency_boundaries');
+  FOR EACH ROW EXECUTE FUNCTION switchyard_resource_published('rollout', 'latency_boundaries', 'flagger_checksum');
 --> statement-breakpoint
 
 CREATE OR REPLACE FUNCTION switchyard_decision_published() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -8,7 +8,7 @@ import type { Policy } from '../../../core/canary/policy.ts';
 import { writeSubjectWithJob, type Job } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
 import {
-  advanceRollout, claimLatencyBoundaries, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
+  advanceRollout, claimFlaggerChecksum, claimLatencyBoundaries, latestDecision, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
   listLatestPolicies, listPolicyVersions, listRollouts, putPolicyVersion, transitionRollout,
   type CanaryPolicyRow, type Decision, type Rollout,
 } from '../../../db/rollouts.repo.ts';
@@ -162,6 +162,51 @@ export function rolloutsRouter(deps: AppDeps) {
       ts: new Date(p.ts), track: p.track, requests: p.requests, errors: p.errors, latencyCounts: p.latency?.counts ?? null,
     })));
     return c.json({ accepted, duplicates: points.length - accepted }, 202);
+  });
+
+  // Argo Rollouts and Flagger ask what the judge decided; neither drives a decision itself.
+  const currentDecision = async (tenantId: string, r: Rollout, askedWeight?: number) => {
+    const latest = await latestDecision(deps.db.sql, tenantId, r.id);
+    const decision: 'PROMOTE' | 'ROLLBACK' | 'WAIT' | 'PAUSE' =
+      r.status === 'promoted' ? 'PROMOTE'
+      : r.status === 'rolled_back' || r.status === 'aborted' ? 'ROLLBACK'
+      : r.status === 'paused' ? 'PAUSE'
+      : askedWeight !== undefined ? (r.weight > askedWeight ? 'PROMOTE' : 'WAIT')
+      : latest?.verdict === 'promote' && latest.stepIndex === r.stepIndex - 1 ? 'PROMOTE'
+      : 'WAIT';
+    return { decision, latest };
+  };
+
+  app.openapi(routes.argoAnalysis, async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = c.req.valid('param');
+    const r = await getRollout(deps.db.sql, tenantId, id);
+    if (!r) throw notFound('rollout');
+    const body = (c.req.valid('json') ?? {}) as { weight?: number };
+    const { decision, latest } = await currentDecision(tenantId, r, body.weight);
+    return c.json({ decision, status: r.status, step: { index: r.stepIndex, weight: r.weight }, sentence: latest?.sentence ?? null, window_end: latest?.windowEnd ?? null }, 200);
+  });
+
+  app.openapi(routes.flaggerWebhook, async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id, type } = c.req.valid('param');
+    const payload = c.req.valid('json');
+    const r = await getRollout(deps.db.sql, tenantId, id);
+    if (!r) throw notFound('rollout');
+    if (!(await claimFlaggerChecksum(deps.db.sql, tenantId, id, payload.checksum))) {
+      throw conflict(`rollout ${id} judges another Flagger revision than ${payload.checksum}; start a rollout for this one`);
+    }
+    const { decision, latest } = await currentDecision(tenantId, r);
+    const why = latest?.sentence ?? `the rollout is ${r.status}`;
+    const approved =
+      type === 'rollback' ? decision === 'ROLLBACK'
+      : type === 'rollout' ? decision !== 'ROLLBACK'
+      : type === 'confirm-promotion' ? decision === 'PROMOTE' && r.status === 'promoted'
+      : decision === 'PROMOTE';
+    if (!approved) {
+      throw new Problem(403, 'Not approved', type === 'rollback' ? `no rollback: ${why}` : `${type} not approved (${decision}): ${why}`, { decision });
+    }
+    return c.json({ decision, sentence: latest?.sentence ?? null }, 200);
   });
 
   app.openapi(routes.rolloutAction, async (c) => {

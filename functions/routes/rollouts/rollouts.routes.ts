@@ -191,3 +191,57 @@ export const postTelemetry = createRoute({
     ...errors,
   },
 });
+
+const ArgoAnswer = z.object({
+  decision: z.enum(['PROMOTE', 'ROLLBACK', 'WAIT', 'PAUSE']).openapi({ description: 'for successCondition / failureCondition: PROMOTE → Successful, ROLLBACK → Failed, WAIT and PAUSE → Inconclusive' }),
+  status: RolloutStatus,
+  step: z.object({ index: z.number().int(), weight: z.number().int() }),
+  sentence: z.string().nullable(),
+  window_end: z.string().nullable(),
+}).openapi('ArgoAnalysisAnswer');
+
+export const argoAnalysis = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/analysis',
+  tags: ['canary'],
+  summary: 'Argo Rollouts Web metric: the rollout\'s current decision (always 200 while the rollout exists)',
+  description:
+    'Point an AnalysisTemplate\'s `provider.web` here (infra/argo/analysis-template.yaml) with `successCondition: result.decision == "PROMOTE"` ' +
+    'and `failureCondition: result.decision == "ROLLBACK"`. Send `{"weight": <the Rollout\'s current setWeight>}` to be told PROMOTE once ' +
+    'the judge has moved past that weight. Non-2xx answers are kept for real failures: Argo counts them toward consecutiveErrorLimit.',
+  request: {
+    params: IdParam,
+    body: { required: false, content: { 'application/json': { schema: z.looseObject({ weight: z.coerce.number().int().min(0).max(100).optional() }).openapi('ArgoAnalysisRequest') } } },
+  },
+  responses: { 200: { description: 'the decision', content: { 'application/json': { schema: ArgoAnswer } } }, ...errors },
+});
+
+export const flaggerWebhook = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/flagger/{type}',
+  tags: ['canary'],
+  summary: 'Flagger webhooks, in Flagger\'s status semantics (≤ 202 passes; anything else fails; rollback is inverted)',
+  description:
+    '`confirm-traffic-increase`: 200 once the judge has promoted the current step, else 403 (Flagger holds the weight and counts no failure). ' +
+    '`confirm-promotion`: 200 when the rollout is promoted. `rollout`: 200 unless the judge rolled back. `rollback`: 200 (roll back now) when the ' +
+    'judge rolled back, else 403. The first call fixes the revision (`checksum`); calls for another revision are a 409.',
+  request: {
+    params: IdParam.extend({ type: z.enum(['confirm-traffic-increase', 'confirm-promotion', 'rollout', 'rollback']).openapi({ param: { name: 'type', in: 'path' } }) }),
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.looseObject({
+            name: z.string().max(253), namespace: z.string().max(253), phase: z.string().max(64),
+            checksum: z.string().min(1).max(200), metadata: z.record(z.string(), z.string()).optional(),
+          }).openapi('FlaggerWebhookPayload'),
+        },
+      },
+    },
+  },
+  responses: {
+    200: { description: 'approved (for rollback: roll back now)', content: { 'application/json': { schema: z.object({ decision: ArgoAnswer.shape.decision, sentence: z.string().nullable() }) } } },
+    ...errors,
+    403: problemContent('not approved (for rollback: no rollback); the detail says why'),
+  },
+});

@@ -4761,6 +4761,248 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rollouts/{id}/analysis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Argo Rollouts Web metric: the rollout's current decision (always 200 while the rollout exists)
+         * @description Point an AnalysisTemplate's `provider.web` here (infra/argo/analysis-template.yaml) with `successCondition: result.decision == "PROMOTE"` and `failureCondition: result.decision == "ROLLBACK"`. Send `{"weight": <the Rollout's current setWeight>}` to be told PROMOTE once the judge has moved past that weight. Non-2xx answers are kept for real failures: Argo counts them toward consecutiveErrorLimit.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["ArgoAnalysisRequest"];
+                };
+            };
+            responses: {
+                /** @description the decision */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ArgoAnalysisAnswer"];
+                    };
+                };
+                /** @description invalid input (a policy's errors name the YAML path, line and column) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no such policy or rollout in this tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description conflicting state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rollouts/{id}/flagger/{type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Flagger webhooks, in Flagger's status semantics (≤ 202 passes; anything else fails; rollback is inverted)
+         * @description `confirm-traffic-increase`: 200 once the judge has promoted the current step, else 403 (Flagger holds the weight and counts no failure). `confirm-promotion`: 200 when the rollout is promoted. `rollout`: 200 unless the judge rolled back. `rollback`: 200 (roll back now) when the judge rolled back, else 403. The first call fixes the revision (`checksum`); calls for another revision are a 409.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    type: "confirm-traffic-increase" | "confirm-promotion" | "rollout" | "rollback";
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["FlaggerWebhookPayload"];
+                };
+            };
+            responses: {
+                /** @description approved (for rollback: roll back now) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * @description for successCondition / failureCondition: PROMOTE → Successful, ROLLBACK → Failed, WAIT and PAUSE → Inconclusive
+                             * @enum {string}
+                             */
+                            decision: "PROMOTE" | "ROLLBACK" | "WAIT" | "PAUSE";
+                            sentence: string | null;
+                        };
+                    };
+                };
+                /** @description invalid input (a policy's errors name the YAML path, line and column) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not approved (for rollback: no rollback); the detail says why */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no such policy or rollout in this tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description conflicting state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rollouts/{id}/{action}": {
         parameters: {
             query?: never;
@@ -5295,6 +5537,37 @@ export interface components {
                     counts: number[];
                 };
             }[];
+        };
+        ArgoAnalysisAnswer: {
+            /**
+             * @description for successCondition / failureCondition: PROMOTE → Successful, ROLLBACK → Failed, WAIT and PAUSE → Inconclusive
+             * @enum {string}
+             */
+            decision: "PROMOTE" | "ROLLBACK" | "WAIT" | "PAUSE";
+            /** @enum {string} */
+            status: "pending" | "running" | "paused" | "promoted" | "rolled_back" | "aborted";
+            step: {
+                index: number;
+                weight: number;
+            };
+            sentence: string | null;
+            window_end: string | null;
+        };
+        ArgoAnalysisRequest: {
+            weight?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        FlaggerWebhookPayload: {
+            name: string;
+            namespace: string;
+            phase: string;
+            checksum: string;
+            metadata?: {
+                [key: string]: string;
+            };
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: never;
