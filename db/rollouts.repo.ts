@@ -82,6 +82,7 @@ export interface Rollout {
   stepIndex: number;
   weight: number;
   stepStartedAt: string | null;
+  startedAt: string | null;
   latencyBoundaries: number[] | null;
   flaggerChecksum: string | null;
   lastError: string | null;
@@ -125,6 +126,7 @@ export async function transitionRollout(
        set status = ${t.to}, updated_at = now(),
            weight = ${t.to === 'promoted' ? 100 : sql`weight`},
            step_started_at = ${opts.startStep ? sql`now()` : sql`step_started_at`},
+           started_at = ${name === 'start' ? sql`coalesce(started_at, now())` : sql`started_at`},
            last_error = ${opts.lastError !== undefined ? opts.lastError : sql`last_error`}
      where id = ${id} and tenant_id = ${tenantId} and status = any(${t.from as unknown as string[]})
        ${opts.onlyAtStep !== undefined ? sql`and step_index = ${opts.onlyAtStep}` : sql``}
@@ -184,13 +186,14 @@ export const bucketMsFor = (windowMs: number, intervalMs: number) => (windowMs %
  * The rollout's telemetry up to `at`, in fine buckets per track (bucketMsFor): counts since the
  * start (for the sequential error test), and latency histograms for the buckets inside the window.
  */
-export async function loadBuckets(sql: Sql, rollout: Rollout, at: Date, windowMs: number, intervalMs: number): Promise<Bucket[]> {
+export async function loadBuckets(sql: Sql, rollout: Rollout, at: Date, windowMs: number, intervalMs: number, opts: { latencyForAll?: boolean } = {}): Promise<Bucket[]> {
   const BUCKET_MS = bucketMsFor(windowMs, intervalMs);
   const rows = await sql<{ start: string; track: Track; requests: string; errors: string }[]>`
     select date_bin(${`${BUCKET_MS / 1000} seconds`}::interval, ts, timestamptz '2000-01-01') as start, track, sum(requests)::text as requests, sum(errors)::text as errors
       from rollout_points where rollout_id = ${rollout.id} and ts < ${at.toISOString()}::timestamptz
      group by 1, 2 order by 1`;
-  const windowStart = new Date(at.getTime() - windowMs);
+  // A backtest judges every window, so it needs every bucket's histogram.
+  const windowStart = opts.latencyForAll ? new Date(0) : new Date(at.getTime() - windowMs);
   const latency = new Map<string, Histogram>();
   if (rollout.latencyBoundaries) {
     const boundaries = rollout.latencyBoundaries.map(Number);
@@ -272,4 +275,12 @@ export async function claimFlaggerChecksum(sql: Sql, tenantId: string, rolloutId
     update rollouts set flagger_checksum = coalesce(flagger_checksum, ${checksum})
      where id = ${rolloutId} and tenant_id = ${tenantId} returning flagger_checksum as checksum`;
   return row?.checksum === checksum;
+}
+
+/** Every decision of the rollout's own policy, oldest first (for a backtest's comparison). */
+export async function allDecisions(sql: Sql, tenantId: string, rolloutId: string, policyId: string): Promise<Decision[]> {
+  return sql<Decision[]>`
+    select id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at
+      from rollout_decisions where rollout_id = ${rolloutId} and tenant_id = ${tenantId} and policy_id = ${policyId}
+     order by window_end limit 10000`;
 }

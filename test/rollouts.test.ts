@@ -132,6 +132,22 @@ describe('rollouts judged live', () => {
     expect(new Set(ds.map((d) => d.window.end)).size).toBe(ds.length);
     await waitFor(async () => sse.events.filter((e) => e.event === 'decision').length >= ds.length, 10_000, 'decision events');
     sse.close();
+
+    // Backtests: the same policy replays the same promotions; a stricter one would have waited
+    // where the real one promoted; the same request gives the same answer.
+    const same = await api('POST', `/v1/rollouts/${id}/backtest`, { body: { policy: 'fast@1' } });
+    expect(same.status).toBe(200);
+    expect(same.body.backtest.filter((d: any) => d.verdict === 'promote').map((d: any) => d.step_index)).toEqual([0, 1]);
+    expect(same.body.actual).toHaveLength(ds.length);
+    const strict = { yaml: FAST().replace('min_requests: 40', 'min_requests: 100000') };
+    const a = await api('POST', `/v1/rollouts/${id}/backtest`, { body: strict });
+    const b = await api('POST', `/v1/rollouts/${id}/backtest`, { body: strict });
+    expect(a.body).toEqual(b.body);
+    expect(a.body.policy).toMatchObject({ name: null, version: null, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(a.body.backtest.some((d: any) => d.verdict === 'promote')).toBe(false);
+    expect(a.body.first_difference).not.toBeNull();
+    const firstPromote = ds.slice().reverse().findIndex((d) => d.verdict === 'promote');
+    expect(a.body.first_difference.index).toBeLessThanOrEqual(firstPromote);
   }, 60_000);
 
   it('never promotes without telemetry: it pauses, saying why', async () => {

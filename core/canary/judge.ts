@@ -384,3 +384,33 @@ function fmtDuration(ms: number): string {
   if (ms >= 60_000) return `${round(ms / 60_000, 1)}m`;
   return `${round(ms / 1000, 1)}s`;
 }
+
+export interface ReplayedDecision {
+  window_end: string;
+  step_index: number;
+  verdict: Verdict;
+  sentence: string;
+}
+
+/**
+ * What a policy would have decided over stored telemetry: judged at every interval boundary from
+ * `startedAt` to `until`, moving through the steps on each promote, and stopping where a real
+ * rollout would have stopped (a rollback, the last promote, or a pause, which needs a person).
+ * Deterministic: the same buckets and policy give the same timeline.
+ */
+export function replay(policy: Policy, buckets: Bucket[], startedAt: number, until: number): ReplayedDecision[] {
+  const out: ReplayedDecision[] = [];
+  let step = 0;
+  let stepStartedAt = startedAt;
+  for (let at = Math.floor(startedAt / policy.intervalMs) * policy.intervalMs + policy.intervalMs; at <= until; at += policy.intervalMs) {
+    const j = judge({ policy, at, stepIndex: step, stepStartedAt, buckets });
+    out.push({ window_end: j.window.end, step_index: step, verdict: j.verdict, sentence: j.sentence });
+    if (j.verdict === 'rollback' || j.verdict === 'pause' || (j.verdict === 'promote' && j.next_step === null)) break;
+    if (j.verdict === 'promote') {
+      step = j.next_step!;
+      stepStartedAt = at;
+    }
+    if (out.length >= 10_000) break;
+  }
+  return out;
+}

@@ -29,6 +29,8 @@ CREATE TABLE rollouts (
   step_index integer NOT NULL DEFAULT 0,
   weight integer NOT NULL,
   step_started_at timestamptz,
+  -- When the first step began (backtests replay from here).
+  started_at timestamptz,
   -- Fixed by the first latency point: every histogram of a rollout merges with every other.
   latency_boundaries double precision[],
   -- Flagger's revision checksum, fixed by its first webhook call: a call for another revision is refused.

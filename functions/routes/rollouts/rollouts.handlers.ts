@@ -4,11 +4,12 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { parsePolicy } from '../../../core/canary/policy.ts';
+import { replay } from '../../../core/canary/judge.ts';
 import type { Policy } from '../../../core/canary/policy.ts';
 import { writeSubjectWithJob, type Job } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
 import {
-  advanceRollout, claimFlaggerChecksum, claimLatencyBoundaries, latestDecision, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
+  advanceRollout, allDecisions, loadBuckets, claimFlaggerChecksum, claimLatencyBoundaries, latestDecision, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
   listLatestPolicies, listPolicyVersions, listRollouts, putPolicyVersion, transitionRollout,
   type CanaryPolicyRow, type Decision, type Rollout,
 } from '../../../db/rollouts.repo.ts';
@@ -207,6 +208,45 @@ export function rolloutsRouter(deps: AppDeps) {
       throw new Problem(403, 'Not approved', type === 'rollback' ? `no rollback: ${why}` : `${type} not approved (${decision}): ${why}`, { decision });
     }
     return c.json({ decision, sentence: latest?.sentence ?? null }, 200);
+  });
+
+  app.openapi(routes.backtestRollout, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const r = await getRollout(sql, tenantId, id);
+    if (!r) throw notFound('rollout');
+    let policy: Policy;
+    let about: { name: string | null; version: number | null; hash: string };
+    if (body.yaml !== undefined) {
+      const parsed = parsePolicy(body.yaml);
+      if (!parsed.ok) throw new Problem(400, 'Invalid request', 'the policy is not valid', { errors: parsed.errors.map((e) => ({ ...e, field: `yaml.${e.field}` })) });
+      policy = parsed.policy;
+      about = { name: null, version: null, hash: await sha256Hex(parsed.normalized) };
+    } else {
+      const [name, version] = body.policy!.split('@') as [string, string | undefined];
+      const row = await findPolicy(sql, tenantId, name, version === undefined ? undefined : Number(version));
+      if (!row) throw new Problem(422, 'Unprocessable content', `no canary policy ${body.policy} in this tenant`, { errors: [{ field: 'policy', message: 'unknown policy or version' }] });
+      policy = row.document as Policy;
+      about = { name: row.name, version: row.version, hash: row.hash };
+    }
+    const real = await allDecisions(sql, tenantId, id, r.policyId);
+    const actual = real.map((d) => ({ window_end: d.windowEnd, step_index: d.stepIndex, verdict: d.verdict, sentence: d.sentence }));
+    const until = real.length ? Date.parse(real.at(-1)!.windowEnd) : Date.now();
+    const startedAt = Date.parse(r.startedAt ?? r.createdAt);
+    const buckets = await loadBuckets(sql, r, new Date(until), policy.windowMs, policy.intervalMs, { latencyForAll: true });
+    const backtest = replay(policy, buckets, startedAt, until);
+    let first: { index: number; window_end: string | null; backtest: (typeof backtest)[number] | null; actual: (typeof actual)[number] | null } | null = null;
+    for (let i = 0; i < Math.max(backtest.length, actual.length); i++) {
+      const b = backtest[i] ?? null;
+      const a = actual[i] ?? null;
+      if (!b || !a || b.window_end !== a.window_end || b.verdict !== a.verdict || b.step_index !== a.step_index) {
+        first = { index: i, window_end: b?.window_end ?? a?.window_end ?? null, backtest: b, actual: a };
+        break;
+      }
+    }
+    return c.json({ policy: about, backtest, actual, first_difference: first }, 200);
   });
 
   app.openapi(routes.rolloutAction, async (c) => {

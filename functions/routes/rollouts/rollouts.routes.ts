@@ -245,3 +245,46 @@ export const flaggerWebhook = createRoute({
     403: problemContent('not approved (for rollback: no rollback); the detail says why'),
   },
 });
+
+const Replayed = z.object({ window_end: z.string(), step_index: z.number().int(), verdict: z.enum(['promote', 'wait', 'pause', 'rollback']), sentence: z.string() });
+
+export const backtestRollout = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/backtest',
+  tags: ['canary'],
+  summary: 'The decisions another policy would have made over this rollout\'s stored telemetry, beside the real ones',
+  description:
+    'Give `policy` ("<name>@<version>", or a name for its latest) or `yaml` (a policy not stored). Deterministic: the same telemetry and ' +
+    'policy give the same timeline. It replays from the rollout\'s start with the telemetry stored now, so points that arrived after a ' +
+    'real decision can make the replay differ from it.',
+  request: {
+    params: IdParam,
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.strictObject({
+            policy: z.string().regex(/^[a-z][a-z0-9-]{1,62}(@\d{1,9})?$/).optional(),
+            yaml: z.string().min(1).max(20_000).optional(),
+          }).refine((b) => (b.policy === undefined) !== (b.yaml === undefined), 'give one of policy and yaml').openapi('BacktestRequest'),
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: 'both timelines, and where they first differ',
+      content: {
+        'application/json': {
+          schema: z.object({
+            policy: z.object({ name: z.string().nullable(), version: z.number().int().nullable(), hash: z.string() }),
+            backtest: z.array(Replayed),
+            actual: z.array(Replayed),
+            first_difference: z.object({ index: z.number().int(), window_end: z.string().nullable(), backtest: Replayed.nullable(), actual: Replayed.nullable() }).nullable(),
+          }),
+        },
+      },
+    },
+    ...errors,
+  },
+});

@@ -5003,6 +5003,161 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rollouts/{id}/backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The decisions another policy would have made over this rollout's stored telemetry, beside the real ones
+         * @description Give `policy` ("<name>@<version>", or a name for its latest) or `yaml` (a policy not stored). Deterministic: the same telemetry and policy give the same timeline. It replays from the rollout's start with the telemetry stored now, so points that arrived after a real decision can make the replay differ from it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BacktestRequest"];
+                };
+            };
+            responses: {
+                /** @description both timelines, and where they first differ */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            policy: {
+                                name: string | null;
+                                version: number | null;
+                                hash: string;
+                            };
+                            backtest: {
+                                window_end: string;
+                                step_index: number;
+                                /** @enum {string} */
+                                verdict: "promote" | "wait" | "pause" | "rollback";
+                                sentence: string;
+                            }[];
+                            actual: {
+                                window_end: string;
+                                step_index: number;
+                                /** @enum {string} */
+                                verdict: "promote" | "wait" | "pause" | "rollback";
+                                sentence: string;
+                            }[];
+                            first_difference: {
+                                index: number;
+                                window_end: string | null;
+                                backtest: {
+                                    window_end: string;
+                                    step_index: number;
+                                    /** @enum {string} */
+                                    verdict: "promote" | "wait" | "pause" | "rollback";
+                                    sentence: string;
+                                } | null;
+                                actual: {
+                                    window_end: string;
+                                    step_index: number;
+                                    /** @enum {string} */
+                                    verdict: "promote" | "wait" | "pause" | "rollback";
+                                    sentence: string;
+                                } | null;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description invalid input (a policy's errors name the YAML path, line and column) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no such policy or rollout in this tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description conflicting state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rollouts/{id}/{action}": {
         parameters: {
             query?: never;
@@ -5568,6 +5723,10 @@ export interface components {
             };
         } & {
             [key: string]: unknown;
+        };
+        BacktestRequest: {
+            policy?: string;
+            yaml?: string;
         };
     };
     responses: never;
