@@ -76,8 +76,10 @@ export function createAvailability(url: string, opts: AvailabilityOptions = {}):
   let upWaiters: Array<() => void> = [];
   const listeners = new Set<(up: boolean, reason: string | null) => void>();
 
+  // fetch_types off: the probe only asks `select 1`, and a connection still fetching array types
+  // when the probe is closed (end with timeout 0) rejected that query with nobody to catch it.
   const connect = () => postgres(url, {
-    max: 1, onnotice: () => {}, idle_timeout: 0, backoff: reconnectBackoff, connect_timeout: opts.connectTimeoutS ?? 2,
+    max: 1, onnotice: () => {}, idle_timeout: 0, backoff: reconnectBackoff, connect_timeout: opts.connectTimeoutS ?? 2, fetch_types: false,
     connection: { application_name: 'switchyard-probe' },
   });
   let client = connect();
