@@ -104,12 +104,17 @@ export async function getRollout(sql: Sql, tenantId: string, id: string): Promis
   return row ?? null;
 }
 
-export async function listRollouts(sql: Sql, tenantId: string, opts: { status?: RolloutStatus; after?: string; limit: number }): Promise<Rollout[]> {
-  return sql<Rollout[]>`
-    select * from rollouts where tenant_id = ${tenantId}
-       ${opts.status ? sql`and status = ${opts.status}` : sql``}
-       ${opts.after ? sql`and id < ${opts.after}` : sql``}
-     order by id desc limit ${opts.limit}`;
+/** A page of rollouts with their pinned policy's name and version (one query, not one per row). */
+export async function listRollouts(
+  sql: Sql, tenantId: string, opts: { status?: RolloutStatus; after?: string; limit: number },
+): Promise<(Rollout & { policyName: string; policyVersion: number })[]> {
+  return sql<(Rollout & { policyName: string; policyVersion: number })[]>`
+    select r.*, p.name as policy_name, p.version as policy_version
+      from rollouts r join canary_policies p on p.id = r.policy_id
+     where r.tenant_id = ${tenantId}
+       ${opts.status ? sql`and r.status = ${opts.status}` : sql``}
+       ${opts.after ? sql`and r.id < ${opts.after}` : sql``}
+     order by r.id desc limit ${opts.limit}`;
 }
 
 /** A named status change; null when the rollout isn't in one of its `from` statuses. */

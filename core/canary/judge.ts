@@ -95,6 +95,9 @@ export function judge(input: JudgeInput): Judgement {
   const windowStart = at - policy.windowMs;
   const step = policy.steps[input.stepIndex]!;
   const held = at - input.stepStartedAt;
+  // Promoting into the last step (100%) finishes the rollout.
+  const nextIndex = input.stepIndex + 1;
+  const finalStep = nextIndex >= policy.steps.length || policy.steps[nextIndex]!.weight >= 100;
   const tested = policy.metrics.filter((m) => m.kind !== 'throughput').length;
   const alpha = (1 - policy.confidence) / Math.max(1, tested);
 
@@ -138,21 +141,17 @@ export function judge(input: JudgeInput): Judgement {
     for (const e of explanations) if (e.outcome !== 'ok') missing.push(e.note);
     if (missing.length === 0) {
       verdict = 'promote';
-      const nextIndex = input.stepIndex + 1;
-      const last = nextIndex >= policy.steps.length || policy.steps[nextIndex]!.weight >= 100;
-      sentence = `${last ? 'promoted: the canary takes all traffic' : `promoted to step ${nextIndex + 1} (${policy.steps[nextIndex]!.weight}%)`}; ${explanations.map((e) => e.note).join('; ')}`;
+      sentence = `${finalStep ? 'promoted: the canary takes all traffic' : `promoted to step ${nextIndex + 1} (${policy.steps[nextIndex]!.weight}%)`}; ${explanations.map((e) => e.note).join('; ')}`;
     } else {
       verdict = 'wait';
       sentence = `waiting: ${missing.join('; ')}`;
     }
   }
-  const nextIndex = input.stepIndex + 1;
-  const done = nextIndex >= policy.steps.length || policy.steps[nextIndex]!.weight >= 100;
   return {
     verdict,
     window: { start: new Date(windowStart).toISOString(), end: new Date(at).toISOString() },
     step: { index: input.stepIndex, weight: step.weight, held_ms: held, min_duration_ms: step.minDurationMs },
-    next_step: verdict === 'promote' && !done ? nextIndex : null,
+    next_step: verdict === 'promote' && !finalStep ? nextIndex : null,
     metrics: explanations,
     sentence,
   };

@@ -12,6 +12,7 @@ import {
   advanceRollout, findDecision, getPolicyById, getRollout, insertDecision, loadBuckets, transitionRollout, type Rollout,
 } from '../../db/rollouts.repo.ts';
 import { isFinalRolloutStatus } from '../../db/status.ts';
+import type { Sql } from '../../db/client.ts';
 import { defineTask } from '../registry.ts';
 import { continueAfter, done, fail, type StepOutcome } from '../step.ts';
 
@@ -52,7 +53,7 @@ export const evaluateRollout = defineTask({
     const j = judge({ policy, at, stepIndex: rollout.stepIndex, stepStartedAt, buckets });
     const explanation = { ...j, policy: { id: policyRow.id, name: policyRow.name, version: policyRow.version, hash: policyRow.hash } };
     const finishes = j.verdict === 'rollback' || (j.verdict === 'promote' && j.next_step === null);
-    const commit = async (tx: Parameters<NonNullable<Parameters<typeof done>[1]>>[0]) => {
+    const commit = async (tx: Sql) => {
       const decision = await insertDecision(tx, {
         rolloutId: rollout.id, tenantId: rollout.tenantId, policyId: rollout.policyId,
         windowStart: j.window.start, windowEnd: j.window.end, stepIndex: rollout.stepIndex,
@@ -70,7 +71,7 @@ export const evaluateRollout = defineTask({
 });
 
 /** Acts on a decision, only if the rollout is still where it was judged (a person may have moved it). */
-async function act(tx: Parameters<typeof transitionRollout>[0], r: Rollout, policy: Policy, verdict: string, nextStep: number | null, at: number) {
+async function act(tx: Sql, r: Rollout, policy: Policy, verdict: string, nextStep: number | null, at: number) {
   if (verdict === 'rollback') await transitionRollout(tx, r.tenantId, r.id, 'rollback', { onlyAtStep: r.stepIndex });
   else if (verdict === 'pause') await transitionRollout(tx, r.tenantId, r.id, 'pause', { onlyAtStep: r.stepIndex });
   else if (verdict === 'promote' && nextStep === null) await transitionRollout(tx, r.tenantId, r.id, 'promoted', { onlyAtStep: r.stepIndex });

@@ -49,11 +49,8 @@ export function rolloutsRouter(deps: AppDeps) {
   app.on('POST', '/v1/rollouts', member);
   app.on('POST', '/v1/rollouts/*', member);
 
-  const policyOf = async (tenantId: string, r: Rollout) => {
-    const sql = deps.db.sql;
-    const p = await getPolicyById(sql, tenantId, r.policyId);
-    return p ?? { id: r.policyId, name: '(deleted)', version: 0 };
-  };
+  // Policy versions are never deleted (rollouts reference them), so a rollout's is always there.
+  const policyOf = async (tenantId: string, r: Rollout) => (await getPolicyById(deps.db.sql, tenantId, r.policyId))!;
 
   app.openapi(routes.putPolicy, async (c) => {
     const sql = deps.db.sql;
@@ -115,7 +112,7 @@ export function rolloutsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     const rows = await listRollouts(sql, tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
     const next = paginate(c, rows, q.limit);
-    const data = await Promise.all(rows.map(async (r) => toRollout(r, await policyOf(tenantId, r))));
+    const data = rows.map((r) => toRollout(r, { id: r.policyId, name: r.policyName, version: r.policyVersion }));
     return c.json({ data, next_cursor: next }, 200);
   });
 
@@ -255,12 +252,12 @@ export function rolloutsRouter(deps: AppDeps) {
     const { id, action } = c.req.valid('param');
     const r = await getRollout(sql, tenantId, id);
     if (!r) throw notFound('rollout');
-    const policy = await getPolicyById(sql, tenantId, r.policyId);
+    const policy = await policyOf(tenantId, r);
     let after: Rollout | null = null;
     if (action === 'pause') after = await transitionRollout(sql, tenantId, id, 'pause');
     else if (action === 'resume') after = await transitionRollout(sql, tenantId, id, 'resume', { startStep: false });
     else if (action === 'abort') after = await transitionRollout(sql, tenantId, id, 'abort');
-    else if (policy) {
+    else {
       const steps = (policy.document as Policy).steps;
       const next = r.stepIndex + 1;
       after = next >= steps.length || steps[next]!.weight >= 100
@@ -268,7 +265,7 @@ export function rolloutsRouter(deps: AppDeps) {
         : r.status === 'running' || r.status === 'paused' ? await advanceRollout(sql, tenantId, id, r.stepIndex, { index: next, weight: steps[next]!.weight }, new Date()) : null;
     }
     if (!after) throw conflict(`rollout ${id} is ${r.status}; it can't ${action} from there`, { status: r.status });
-    return c.json({ rollout: toRollout(after, policy ?? { id: r.policyId, name: '(deleted)', version: 0 }) }, 200);
+    return c.json({ rollout: toRollout(after, policy) }, 200);
   });
 
   return app;
