@@ -2,9 +2,11 @@
  * Mixed traffic against a whole running Switchyard (API + runner), the way a fleet of frontends
  * uses it: 85% reads (a page of projects, one project), 5% creates, 10% suspends and resumes of
  * each client's own project (so a toggle never conflicts with another client's), deletes of the
- * project a client created last (before it creates another), and SSE
- * subscribers on the tenant's topic. Each client waits `thinkMs` (±50%) after each answer, and
- * honours a 429/503 by waiting a second; latencies are kept per class, answers counted by status.
+ * project a client created last (before it creates another), and SSE subscribers on the tenant's
+ * topic. Clients arrive over `rampMs`; each waits `thinkMs` (±50%) after each answer and honours a
+ * 429/503's Retry-After (plus up to a quarter more, as jitter), as a client should. Latencies are
+ * kept per class and answers counted by status; the time clients spent waiting out Retry-After is
+ * reported too, so shedding can't pass for a low error rate.
  */
 import { Agent, request } from 'node:http';
 import { percentile, round } from './util.ts';
@@ -18,6 +20,11 @@ export interface MixedLoadOptions {
   sseSubscribers: number;
   /** A client's pause between an answer and its next request (a person or a poller, not a tight loop). */
   thinkMs: number;
+  /**
+   * Clients arrive spread evenly over this long (default 1000 ms): a spike, not 500 first requests
+   * in the same millisecond, which no fleet of frontends sends.
+   */
+  rampMs?: number;
 }
 
 export interface ClassStats {
@@ -41,9 +48,12 @@ export interface MixedLoadResult {
   /** Errors other than 429 and 503 (a 409 from a toggle that raced the worker included). */
   unexpected_errors: number;
   sse_events: number;
+  /** Client-seconds spent waiting out Retry-After, and the longest single wait asked for. */
+  backoff_s: number;
+  max_retry_after_s: number;
 }
 
-function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string): Promise<{ status: number; text: string; retryAfterS: number }> {
   return new Promise((resolve) => {
     const req = request(`${base}${path}`, {
       method, agent, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
@@ -51,11 +61,12 @@ function call(agent: Agent, base: string, key: string, method: string, path: str
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', () => resolve({ status: 0, text }));
+      const retryAfterS = Number(res.headers['retry-after'] ?? 0) || 0;
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, retryAfterS }));
+      res.on('error', () => resolve({ status: 0, text, retryAfterS: 0 }));
     });
     req.setTimeout(30_000, () => req.destroy());
-    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.on('error', () => resolve({ status: 0, text: '', retryAfterS: 0 }));
     req.end(body);
   });
 }
@@ -72,6 +83,8 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const lat = { reads: [] as number[], creates: [] as number[], toggles: [] as number[], deletes: [] as number[] };
   const byStatus: Record<string, number> = {};
   let sseEvents = 0;
+  let backoffMs = 0;
+  let maxRetryAfterS = 0;
   const end = Date.now() + o.durationMs;
   let n = 0;
 
@@ -90,7 +103,9 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
     }, o.durationMs).unref();
   }));
 
+  const rampMs = o.rampMs ?? 1000;
   const client = async (c: number) => {
+    await new Promise((res) => setTimeout(res, (rampMs * c) / o.connections));
     let own: string | null = null;
     let ownStatus = '';
     // Each create makes a real database: a client deletes the project it created last before it
@@ -100,7 +115,7 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
       const roll = Math.random();
       const t0 = performance.now();
       let kind: keyof typeof lat;
-      let r: { status: number; text: string };
+      let r: { status: number; text: string; retryAfterS: number };
       if (roll < 0.05 && extra) {
         kind = 'reads';
         r = await call(agent, o.base, o.key, 'GET', `/v1/projects/${extra}`);
@@ -136,8 +151,14 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
       }
       lat[kind].push(performance.now() - t0);
       byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-      const retryAfter = r.status === 429 || r.status === 503 ? 1000 : 0;
-      await new Promise((res) => setTimeout(res, o.thinkMs * (0.5 + Math.random()) + retryAfter));
+      let retryAfter = 0;
+      if (r.status === 429 || r.status === 503) {
+        retryAfter = Math.max(1, r.retryAfterS) * 1000 * (1 + Math.random() / 4);
+        backoffMs += retryAfter;
+        maxRetryAfterS = Math.max(maxRetryAfterS, r.retryAfterS);
+      }
+      // A wait past the end of the run ends with the run (it still counts in backoff_s).
+      await new Promise((res) => setTimeout(res, Math.min(o.thinkMs * (0.5 + Math.random()) + retryAfter, Math.max(0, end - Date.now()))));
     }
   };
   const t0 = Date.now();
@@ -152,5 +173,6 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
     connections: o.connections, duration_s: round(elapsed, 1), requests, req_per_s: round(requests / elapsed, 0),
     reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles), deletes: stats(lat.deletes),
     by_status: byStatus, error_rate: round(errors / Math.max(1, requests), 4), unexpected_errors: unexpected, sse_events: sseEvents,
+    backoff_s: round(backoffMs / 1000, 0), max_retry_after_s: maxRetryAfterS,
   };
 }

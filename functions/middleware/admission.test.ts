@@ -27,4 +27,44 @@ describe('admission', () => {
     expect((await second).status).toBe(200);
     expect((await app.request('/slow')).status).toBe(200);
   });
+
+  it('asks for longer waits while the overload lasts, and shorter ones once it has passed', async () => {
+    let t = 1_000_000;
+    const app = new Hono<AppEnv>();
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    app.use('*', admission(1, { now: () => t, maxRetryAfterS: 8 }));
+    app.get('/slow', async (c) => {
+      await gate;
+      return c.text('ok');
+    });
+    app.onError(createErrorHandler(createLogger('silent')));
+    const held = app.request('/slow');
+    const refusal = async () => {
+      const res = await app.request('/slow');
+      expect(res.status).toBe(503);
+      return Number(res.headers.get('retry-after'));
+    };
+    const hints: number[] = [];
+    for (let second = 0; second < 5; second++) {
+      hints.push(await refusal(), await refusal());
+      t += 1000;
+    }
+    // 1 s while the first second is judged, then doubling each overloaded second, capped at 8.
+    expect(hints).toEqual([1, 1, 2, 2, 4, 4, 8, 8, 8, 8]);
+    release();
+    expect((await held).status).toBe(200);
+    // A second with requests and no refusal halves it.
+    gate = Promise.resolve();
+    expect((await app.request('/slow')).status).toBe(200);
+    t += 1000;
+    gate = new Promise<void>((r) => (release = r));
+    const held2 = app.request('/slow');
+    expect(await refusal()).toBe(4);
+    // Five quiet seconds later it is back to 1.
+    t += 5000;
+    expect(await refusal()).toBe(1);
+    release();
+    await held2;
+  });
 });
