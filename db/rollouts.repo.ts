@@ -139,6 +139,21 @@ export async function transitionRollout(
   return row ?? null;
 }
 
+/**
+ * Locks the rollout row for this transaction and says whether it is still running at the step it
+ * was judged at. A decision commits only then: an evaluation that read the rollout before another
+ * one moved it on (a duplicate job, a second worker, a person) must not record a verdict about a
+ * step that is over. The lock orders such writers; the loser's next run judges afresh. (The API
+ * reads timestamps to the millisecond, so the stored one is compared truncated to match.)
+ */
+export async function stillJudgedAs(sql: Sql, tenantId: string, id: string, stepIndex: number, stepStartedAt: string | null): Promise<boolean> {
+  const [row] = await sql<{ ok: boolean }[]>`
+    select status = 'running' and step_index = ${stepIndex}
+           and date_trunc('milliseconds', step_started_at) is not distinct from ${stepStartedAt}::timestamptz as ok
+      from rollouts where id = ${id} and tenant_id = ${tenantId} for update`;
+  return row?.ok ?? false;
+}
+
 /** Moves a running (or paused, for a person) rollout from step `from` to `to`, from `at`. */
 export async function advanceRollout(sql: Sql, tenantId: string, id: string, from: number, to: { index: number; weight: number }, at: Date): Promise<Rollout | null> {
   const [row] = await sql<Rollout[]>`

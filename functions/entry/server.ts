@@ -58,7 +58,7 @@ export interface Running {
 
 export interface StartOptions {
   log?: Logger;
-  /** Extra task kinds (tests). */
+  /** Extra task kinds, or replacements for built-in ones (tests). */
   extraTasks?: Task<any>[];
   /** Print the first-start banner (npm start), or stay quiet (tests). */
   banner?: boolean;
@@ -158,7 +158,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     resolve: resolveHost,
     fetch: createGuardedFetch({ allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS }),
   });
-  const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rolloutTasks, ...(opts.extraTasks ?? [])]);
+  // An extra task of a built-in kind replaces it (tests wrap one to hang it mid-step).
+  const extra = opts.extraTasks ?? [];
+  const builtIn = [...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rolloutTasks].filter((t) => !extra.some((e) => e.kind === t.kind));
+  const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue, availability,

@@ -7,6 +7,7 @@ import { parseConfig } from '../../functions/env.ts';
 import { startSwitchyard } from '../../functions/entry/server.ts';
 import { defineTask } from '../../workers/registry.ts';
 import { done } from '../../workers/step.ts';
+import { evaluateRollout } from '../../workers/tasks/rollouts.ts';
 
 const slow = defineTask({
   kind: 'test.slow',
@@ -20,6 +21,28 @@ const slow = defineTask({
   },
 });
 
-const running = await startSwitchyard(parseConfig(process.env), { extraTasks: [slow] });
+/**
+ * With HANG_ROLLOUT_EVALUATE=1, the first evaluation that reaches a decision hangs between judging
+ * and its outcome transaction (it prints the window first), so a test can SIGKILL it there.
+ */
+let hung = false;
+const hangingEvaluate = defineTask({
+  ...evaluateRollout,
+  async run(ctx) {
+    const outcome = await evaluateRollout.run(ctx);
+    // A commit with a verdict (the first step's commit only starts the rollout).
+    const verdict = outcome.type === 'continue' ? (outcome.note !== 'started' ? outcome.note : null) : outcome.type === 'done' ? JSON.stringify(outcome.result) : null;
+    if (outcome.type !== 'fail' && outcome.commit && verdict && !hung) {
+      hung = true;
+      console.log(`evaluate judged ${ctx.payload.rollout_id}: ${verdict}`);
+      await new Promise((r) => setTimeout(r, 60_000));
+    }
+    return outcome;
+  },
+});
+
+const running = await startSwitchyard(parseConfig(process.env), {
+  extraTasks: [slow, ...(process.env.HANG_ROLLOUT_EVALUATE === '1' ? [hangingEvaluate] : [])],
+});
 console.log('worker ready');
 process.on('SIGTERM', () => void running.stop().then(() => process.exit(0)));

@@ -2,14 +2,16 @@
  * `rollout.evaluate`: one job per rollout, continuing every policy interval while the rollout is
  * live. Each step judges the window that ended at the last interval boundary and, in the job's
  * outcome transaction, writes that window's decision (unique per rollout, policy and window) and
- * acts on it. A re-run of a window that already has its decision (a crash after the commit can't
- * leave one without the other) reads it back and acts on nothing.
+ * acts on it, provided the rollout is still at the step it was judged at (checked under the row's
+ * lock, so a second evaluation that read it before the first moved it on records nothing). A
+ * re-run of a window that already has its decision (a crash after the commit can't leave one
+ * without the other) reads it back and acts on nothing.
  */
 import { z } from 'zod';
 import { judge } from '../../core/canary/judge.ts';
 import type { Policy } from '../../core/canary/policy.ts';
 import {
-  advanceRollout, findDecision, getPolicyById, getRollout, insertDecision, loadBuckets, transitionRollout, type Rollout,
+  advanceRollout, findDecision, getPolicyById, getRollout, insertDecision, loadBuckets, stillJudgedAs, transitionRollout, type Rollout,
 } from '../../db/rollouts.repo.ts';
 import { isFinalRolloutStatus } from '../../db/status.ts';
 import type { Sql } from '../../db/client.ts';
@@ -54,6 +56,7 @@ export const evaluateRollout = defineTask({
     const explanation = { ...j, policy: { id: policyRow.id, name: policyRow.name, version: policyRow.version, hash: policyRow.hash } };
     const finishes = j.verdict === 'rollback' || (j.verdict === 'promote' && j.next_step === null);
     const commit = async (tx: Sql) => {
+      if (!(await stillJudgedAs(tx, rollout.tenantId, rollout.id, rollout.stepIndex, rollout.stepStartedAt))) return;
       const decision = await insertDecision(tx, {
         rolloutId: rollout.id, tenantId: rollout.tenantId, policyId: rollout.policyId,
         windowStart: j.window.start, windowEnd: j.window.end, stepIndex: rollout.stepIndex,
