@@ -65,6 +65,13 @@ export async function findPolicy(sql: Sql, tenantId: string, name: string, versi
   return row ?? null;
 }
 
+/** A policy version as a rollout names it. */
+export interface PolicyRef {
+  id: string;
+  name: string;
+  version: number;
+}
+
 export async function getPolicyById(sql: Sql, tenantId: string, id: string): Promise<CanaryPolicyRow | null> {
   const [row] = await sql<CanaryPolicyRow[]>`select * from canary_policies where id = ${id} and tenant_id = ${tenantId}`;
   return row ?? null;
@@ -86,17 +93,55 @@ export interface Rollout {
   latencyBoundaries: number[] | null;
   flaggerChecksum: string | null;
   lastError: string | null;
+  /** Policies judged beside the rollout's own on every interval; never acted on. */
+  shadowPolicyIds: string[];
+  /** Sealed (functions/lib/crypto.ts); the host is shown. */
+  notifyUrl: string | null;
+  notifyHost: string | null;
+  notifySecret: string | null;
+  notifyFailures: number;
+  notifyLastError: string | null;
+  notifyLastSuccessAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewRollout = Pick<Rollout, 'id' | 'tenantId' | 'projectId' | 'service' | 'baselineVersion' | 'canaryVersion' | 'policyId' | 'weight'>;
+export type NewRollout = Pick<Rollout, 'id' | 'tenantId' | 'projectId' | 'service' | 'baselineVersion' | 'canaryVersion' | 'policyId' | 'weight'>
+  & Partial<Pick<Rollout, 'shadowPolicyIds' | 'notifyUrl' | 'notifyHost' | 'notifySecret'>>;
 
 export function insertRolloutQuery(sql: Sql, r: NewRollout) {
   return sql`
-    insert into rollouts (id, tenant_id, project_id, service, baseline_version, canary_version, policy_id, weight)
-    values (${r.id}, ${r.tenantId}, ${r.projectId}, ${r.service}, ${r.baselineVersion}, ${r.canaryVersion}, ${r.policyId}, ${r.weight})
+    insert into rollouts (id, tenant_id, project_id, service, baseline_version, canary_version, policy_id, weight,
+                          shadow_policy_ids, notify_url, notify_host, notify_secret)
+    values (${r.id}, ${r.tenantId}, ${r.projectId}, ${r.service}, ${r.baselineVersion}, ${r.canaryVersion}, ${r.policyId}, ${r.weight},
+            ${r.shadowPolicyIds ?? []}::text[], ${r.notifyUrl ?? null}, ${r.notifyHost ?? null}, ${r.notifySecret ?? null})
     returning *`;
+}
+
+/** Policy versions by id, in the order asked (missing ones left out). */
+export async function getPoliciesByIds(sql: Sql, tenantId: string, ids: string[]): Promise<CanaryPolicyRow[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<CanaryPolicyRow[]>`select * from canary_policies where tenant_id = ${tenantId} and id = any(${ids}::text[])`;
+  return ids.map((id) => rows.find((r) => r.id === id)).filter((r): r is CanaryPolicyRow => r !== undefined);
+}
+
+/** A notification's outcome on its rollout: failures in a row, the last error, the last success. */
+export async function recordNotifyOutcome(sql: Sql, tenantId: string, id: string, outcome: { ok: true } | { ok: false; error: string }): Promise<number | null> {
+  const [row] = outcome.ok
+    ? await sql<{ notifyFailures: number }[]>`
+        update rollouts set notify_failures = 0, notify_last_success_at = now()
+         where id = ${id} and tenant_id = ${tenantId} returning notify_failures`
+    : await sql<{ notifyFailures: number }[]>`
+        update rollouts set notify_failures = notify_failures + 1, notify_last_error = ${outcome.error.slice(0, 500)}
+         where id = ${id} and tenant_id = ${tenantId} returning notify_failures`;
+  return row?.notifyFailures ?? null;
+}
+
+export async function getDecision(sql: Sql, tenantId: string, rolloutId: string, id: string): Promise<Decision | null> {
+  const [row] = await sql<Decision[]>`
+    select id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at
+      from rollout_decisions where id = ${id}::bigint and rollout_id = ${rolloutId} and tenant_id = ${tenantId}`;
+  return row ?? null;
 }
 
 export async function getRollout(sql: Sql, tenantId: string, id: string): Promise<Rollout | null> {
@@ -107,9 +152,11 @@ export async function getRollout(sql: Sql, tenantId: string, id: string): Promis
 /** A page of rollouts with their pinned policy's name and version (one query, not one per row). */
 export async function listRollouts(
   sql: Sql, tenantId: string, opts: { status?: RolloutStatus; after?: string; limit: number },
-): Promise<(Rollout & { policyName: string; policyVersion: number })[]> {
-  return sql<(Rollout & { policyName: string; policyVersion: number })[]>`
-    select r.*, p.name as policy_name, p.version as policy_version
+): Promise<(Rollout & { policyName: string; policyVersion: number; shadowPolicies: PolicyRef[] })[]> {
+  return sql<(Rollout & { policyName: string; policyVersion: number; shadowPolicies: PolicyRef[] })[]>`
+    select r.*, p.name as policy_name, p.version as policy_version,
+           (select coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name, 'version', s.version) order by s.name, s.version), '[]'::jsonb)
+              from canary_policies s where s.id = any(r.shadow_policy_ids) and s.tenant_id = r.tenant_id) as shadow_policies
       from rollouts r join canary_policies p on p.id = r.policy_id
      where r.tenant_id = ${tenantId}
        ${opts.status ? sql`and r.status = ${opts.status}` : sql``}

@@ -65,6 +65,18 @@ describe('hostile alert channels', () => {
       expect(res.body.errors[0].field).toBe('channel.url');
     }
     expect(await one(sys.db.sql`select count(*)::int as n from alert_rules`)).toEqual({ n: 0 });
+    // A rollout's decision webhook goes through the same check.
+    const yaml = 'interval: 1s\nwindow: 2s\nsteps: [{weight: 100}]\nmetrics: [{name: e, kind: error_rate, max: 1%}]\n';
+    expect((await t.api('POST', '/v1/canary-policies', { body: { name: 'hostile', yaml } })).status).toBe(201);
+    for (const host of HOSTILE) {
+      const url = `https://${host}:${port}/hook`;
+      const res = await t.api('POST', '/v1/rollouts', { body: {
+        project, service: 's', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'hostile', notify: { url, secret: `whsec_${'A'.repeat(32)}` },
+      } });
+      expect(res.status, url).toBe(400);
+      expect(res.body.errors[0].field).toBe('notify.url');
+    }
+    expect(await one(sys.db.sql`select count(*)::int as n from rollouts`)).toEqual({ n: 0 });
     expect(connections).toBe(0);
   });
 

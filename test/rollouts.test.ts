@@ -5,6 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 import { parse } from 'yaml';
 import { insertDecision } from '../db/rollouts.repo.ts';
 import { openSse } from './helpers/sse.ts';
@@ -31,7 +35,8 @@ metrics:
 ${extra}`;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ SWITCHYARD_POLL_INTERVAL_MS: '100', LOG_LEVEL: 'error' });
+  // Notification receivers listen on loopback here; the address guard is tested in hostile-addresses.
+  sys = await startTestSystem({ SWITCHYARD_POLL_INTERVAL_MS: '100', LOG_LEVEL: 'error', SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true', SWITCHYARD_RETRY_BASE_MS: '20', SWITCHYARD_RETRY_MAX_MS: '100' });
   ({ api, key } = await createTenant(sys, 'canary'));
   const p = await api('POST', '/v1/projects', { body: { name: 'canary target' } });
   projectId = p.body.project.id;
@@ -149,6 +154,109 @@ describe('rollouts judged live', () => {
     const firstPromote = ds.slice().reverse().findIndex((d) => d.verdict === 'promote');
     expect(a.body.first_difference.index).toBeLessThanOrEqual(firstPromote);
   }, 60_000);
+
+  it('judges shadow policies beside its own without acting on them, and sends each decision, signed, to notify', async () => {
+    // The shadow would roll this canary back (an absolute 0.1% error ceiling); the real policy promotes it.
+    const strict = `
+interval: 1s
+window: 4s
+min_requests: 40
+steps:
+  - {weight: 10}
+  - {weight: 100}
+metrics:
+  - {name: errors, kind: error_rate, max: 0.1%, on_breach: rollback}
+`;
+    const shadow = (await api('POST', '/v1/canary-policies', { body: { name: 'strict-shadow', yaml: strict } })).body.policy;
+    const received: Array<{ headers: Record<string, string>; body: string }> = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push({ headers: req.headers as Record<string, string>, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const secret = `whsec_${Buffer.from(randomBytes(32)).toString('base64')}`;
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/canary`;
+    try {
+      const res = await api('POST', '/v1/rollouts', { body: {
+        project: projectId, service: 'checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy: 'fast@1',
+        shadow_policies: ['strict-shadow'], notify: { url: hook, secret },
+      } });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const id = res.body.rollout.id as string;
+      expect(res.body.rollout.shadow_policies).toEqual([{ id: shadow.id, name: 'strict-shadow', version: 1 }]);
+      expect(JSON.stringify(res.body)).not.toContain(secret);
+      expect(JSON.stringify(res.body)).not.toContain('/hooks/canary');
+      // A canary at 3.3% errors against a baseline at 5%: fine by the real policy, far over the shadow's 0.1%.
+      const stop = feed(id, { canaryErrorRate: 1 / 30, baselineErrorRate: 0.05 });
+      try {
+        await waitFor(async () => ((await rolloutOf(id)).status === 'promoted' ? true : null), 30_000, 'promoted');
+      } finally {
+        await stop();
+      }
+      const ds = await decisionsOf(id);
+      const real = ds.filter((d) => !d.shadow);
+      const shadows = ds.filter((d) => d.shadow);
+      expect(real.every((d) => d.policy_id !== shadow.id)).toBe(true);
+      expect(shadows.length).toBeGreaterThan(0);
+      expect(shadows.every((d) => d.policy_id === shadow.id && d.explanation.policy.name === 'strict-shadow')).toBe(true);
+      // Every shadow decision shares a window with a real one, and the shadow wanted a rollback.
+      expect(shadows.every((d) => real.some((r) => r.window.end === d.window.end))).toBe(true);
+      expect(shadows.some((d) => d.verdict === 'rollback')).toBe(true);
+
+      // One signed notification per real decision (none for shadows), verifiable with the secret.
+      await waitFor(async () => received.length >= real.length, 15_000, 'a notification per decision');
+      const wh = new Webhook(secret);
+      const sent = received.map((r) => wh.verify(r.body, r.headers) as { type: string; data: { decision: { id: string; verdict: string } } });
+      expect(sent.every((m) => m.type === 'rollout.decision')).toBe(true);
+      expect(sent.map((m) => m.data.decision.id).sort()).toEqual(real.map((d) => d.id).sort());
+      expect(received.every((r) => r.headers['webhook-id'] === `decision_${JSON.parse(r.body).data.decision.id}`)).toBe(true);
+      const after = await rolloutOf(id);
+      expect(after.notify).toMatchObject({ host: new URL(hook).host, failures: 0, last_error: null, last_success_at: expect.any(String) });
+      // What realtime published about the rollout carries neither the sealed URL nor the secret.
+      const published = await sys.db.sql`select payload::text as p from realtime_events where ${`rollout:${id}`} = any(topics) and event = 'status'`;
+      expect(published.length).toBeGreaterThan(0);
+      expect(published.every((e) => !e.p.includes('notify_url') && !e.p.includes('notify_secret') && e.p.includes('notify_host'))).toBe(true);
+      const listed = (await api('GET', '/v1/rollouts?limit=100')).body.data.find((r: any) => r.id === id);
+      expect(listed.shadow_policies).toEqual([{ id: shadow.id, name: 'strict-shadow', version: 1 }]);
+    } finally {
+      receiver.close();
+    }
+  }, 60_000);
+
+  it('shows a notify channel that keeps failing on the rollout, and refuses private or unknown targets', async () => {
+    const receiver = createServer((_req, res) => res.writeHead(503).end());
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const secret = `whsec_${Buffer.from(randomBytes(24)).toString('base64')}`;
+    try {
+      const id = (await api('POST', '/v1/rollouts', { body: {
+        project: projectId, service: 'checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy: 'fast@1',
+        notify: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, secret },
+      } })).body.rollout.id as string;
+      const r = await waitFor(async () => {
+        const x = await rolloutOf(id);
+        return x.notify?.failures >= 2 ? x : null;
+      }, 20_000, 'failures recorded on the rollout');
+      expect(r.notify.last_error).toContain('503');
+      expect(r.notify.last_success_at).toBeNull();
+      await api('POST', `/v1/rollouts/${id}/abort`);
+    } finally {
+      receiver.close();
+    }
+    const bad = await api('POST', '/v1/rollouts', { body: {
+      project: projectId, service: 'checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy: 'fast@1', shadow_policies: ['no-such-policy'],
+    } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors).toEqual([{ field: 'shadow_policies[0]', message: 'unknown policy or version' }]);
+    const weak = await api('POST', '/v1/rollouts', { body: {
+      project: projectId, service: 'checkout', baseline: { version: 'v1' }, canary: { version: 'v2' }, policy: 'fast@1', notify: { url: 'https://example.com/', secret: 'hunter2' },
+    } });
+    expect(weak.status).toBe(400);
+    expect(weak.body.errors[0].field).toBe('notify.secret');
+  });
 
   it('never promotes without telemetry: it pauses, saying why', async () => {
     const id = await start();

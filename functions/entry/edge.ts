@@ -77,7 +77,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 let workerId: string | undefined;
 // Alert notifications from the edge: the platform itself keeps fetch away from private networks;
 // the URL check here still refuses loopback and private literals. Never allowed on the edge.
-const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks]);
+const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
 
 export interface EdgeContext {
   app: App;

@@ -153,14 +153,17 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
   const resolveHost = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
-  const alerts = alertTasks({
+  // Alert and rollout notifications go out under the same guard (tenant URLs, from inside our network).
+  const outbound = {
     allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS,
     resolve: resolveHost,
     fetch: createGuardedFetch({ allowPrivate: config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS }),
-  });
+  };
+  const alerts = alertTasks(outbound);
+  const rollouts = rolloutTasks(outbound);
   // An extra task of a built-in kind replaces it (tests wrap one to hang it mid-step).
   const extra = opts.extraTasks ?? [];
-  const builtIn = [...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rolloutTasks].filter((t) => !extra.some((e) => e.kind === t.kind));
+  const builtIn = [...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rollouts].filter((t) => !extra.some((e) => e.kind === t.kind));
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {

@@ -11,11 +11,17 @@ import { z } from 'zod';
 import { judge } from '../../core/canary/judge.ts';
 import type { Policy } from '../../core/canary/policy.ts';
 import {
-  advanceRollout, findDecision, getPolicyById, getRollout, insertDecision, loadBuckets, stillJudgedAs, transitionRollout, type Rollout,
+  advanceRollout, findDecision, getDecision, getPoliciesByIds, getPolicyById, getRollout, insertDecision, loadBuckets, recordNotifyOutcome, stillJudgedAs,
+  transitionRollout, type Decision, type Rollout,
 } from '../../db/rollouts.repo.ts';
 import { isFinalRolloutStatus } from '../../db/status.ts';
 import type { Sql } from '../../db/client.ts';
 import { defineTask } from '../registry.ts';
+import { insertJob, type Job } from '../../db/jobs.repo.ts';
+import { insertEvents } from '../../db/events.repo.ts';
+import { newId } from '../../functions/lib/ids.ts';
+import { redactText } from '../../functions/lib/log.ts';
+import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
 import { continueAfter, done, fail, type StepOutcome } from '../step.ts';
 
 export const RolloutJobPayload = z.object({ rollout_id: z.string() });
@@ -54,15 +60,38 @@ export const evaluateRollout = defineTask({
     const buckets = await loadBuckets(sql, rollout, new Date(at), policy.windowMs, policy.intervalMs);
     const j = judge({ policy, at, stepIndex: rollout.stepIndex, stepStartedAt, buckets });
     const explanation = { ...j, policy: { id: policyRow.id, name: policyRow.name, version: policyRow.version, hash: policyRow.hash } };
+    // Shadow policies judge the same window end, each over its own window, at the step the rollout
+    // is really at (the last of theirs if they have fewer): what they would say now, never done.
+    const shadows = await Promise.all((await getPoliciesByIds(sql, rollout.tenantId, rollout.shadowPolicyIds)).map(async (row) => {
+      const doc = row.document as Policy;
+      const sj = judge({
+        policy: doc, at, stepIndex: Math.min(rollout.stepIndex, doc.steps.length - 1), stepStartedAt,
+        buckets: await loadBuckets(sql, rollout, new Date(at), doc.windowMs, doc.intervalMs),
+      });
+      return { row, j: sj, explanation: { ...sj, policy: { id: row.id, name: row.name, version: row.version, hash: row.hash } } };
+    }));
     const finishes = j.verdict === 'rollback' || (j.verdict === 'promote' && j.next_step === null);
-    const commit = async (tx: Sql) => {
-      if (!(await stillJudgedAs(tx, rollout.tenantId, rollout.id, rollout.stepIndex, rollout.stepStartedAt))) return;
+    const commit = async (tx: Sql): Promise<Job[]> => {
+      if (!(await stillJudgedAs(tx, rollout.tenantId, rollout.id, rollout.stepIndex, rollout.stepStartedAt))) return [];
       const decision = await insertDecision(tx, {
         rolloutId: rollout.id, tenantId: rollout.tenantId, policyId: rollout.policyId,
         windowStart: j.window.start, windowEnd: j.window.end, stepIndex: rollout.stepIndex,
         verdict: j.verdict, sentence: j.sentence, explanation, shadow: false,
       });
-      if (decision) await act(tx, rollout, policy, j.verdict, j.next_step, at);
+      if (!decision) return [];
+      for (const sh of shadows) {
+        await insertDecision(tx, {
+          rolloutId: rollout.id, tenantId: rollout.tenantId, policyId: sh.row.id,
+          windowStart: sh.j.window.start, windowEnd: sh.j.window.end, stepIndex: rollout.stepIndex,
+          verdict: sh.j.verdict, sentence: sh.j.sentence, explanation: sh.explanation, shadow: true,
+        });
+      }
+      await act(tx, rollout, policy, j.verdict, j.next_step, at);
+      if (!rollout.notifyUrl) return [];
+      return [await insertJob(tx, {
+        id: newId('job'), tenantId: rollout.tenantId, kind: 'rollouts.notify', subjectType: 'rollout', subjectId: rollout.id,
+        payload: { rollout_id: rollout.id, decision_id: decision.id }, maxAttempts: 8, concurrencyKey: `rollouts.notify:${rollout.id}`,
+      })];
     };
     const note = `${j.verdict}: ${j.sentence}`;
     return finishes ? done({ rollout_id: rollout.id, verdict: j.verdict, window_end: j.window.end }, commit) : continueAfter(nextWindow(at), null, note.slice(0, 500), commit);
@@ -81,4 +110,61 @@ async function act(tx: Sql, r: Rollout, policy: Policy, verdict: string, nextSte
   else if (verdict === 'promote') await advanceRollout(tx, r.tenantId, r.id, r.stepIndex, { index: nextStep!, weight: policy.steps[nextStep!]!.weight }, new Date(at));
 }
 
-export const rolloutTasks = [evaluateRollout];
+export const NotifyPayload = z.object({ rollout_id: z.string(), decision_id: z.string() });
+
+/** The decision as a notification carries it (the same fields as GET /v1/rollouts/:id/decisions). */
+const decisionData = (r: Rollout, d: Decision) => ({
+  rollout: { id: r.id, project_id: r.projectId, service: r.service, baseline: r.baselineVersion, canary: r.canaryVersion, status: r.status },
+  decision: {
+    id: d.id, policy_id: d.policyId, window: { start: d.windowStart, end: d.windowEnd }, step_index: d.stepIndex,
+    verdict: d.verdict, sentence: d.sentence, explanation: d.explanation,
+  },
+});
+
+/**
+ * `rollouts.notify`: one decision to the rollout's `notify` URL, signed (Standard Webhooks, type
+ * `rollout.decision`, id `decision_<id>` on every retry so receivers can drop repeats), through
+ * the same address guard and retries as alert notifications. Each outcome is recorded on the
+ * rollout, and a failure is also a warning in the tenant's monitoring store.
+ */
+export function createRolloutNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolver; fetch?: typeof fetch }) {
+  return defineTask({
+    kind: 'rollouts.notify',
+    payload: NotifyPayload,
+    async run(ctx): Promise<StepOutcome> {
+      const sql = ctx.deps.db.sql;
+      const rollout = await getRollout(sql, ctx.job.tenantId, ctx.payload.rollout_id);
+      const decision = rollout && await getDecision(sql, rollout.tenantId, rollout.id, ctx.payload.decision_id);
+      if (!rollout || !decision || !rollout.notifyUrl || !rollout.notifySecret) return done({ skipped: 'nothing to notify' });
+      const [url, secret] = await Promise.all([
+        ctx.deps.box.open(rollout.notifyUrl, `${rollout.id}:notify-url`),
+        ctx.deps.box.open(rollout.notifySecret, `${rollout.id}:notify-secret`),
+      ]);
+      let status: number;
+      try {
+        status = await deliver({
+          id: `decision_${decision.id}`, type: 'webhook', url, secret, eventType: 'rollout.decision', userAgent: 'Switchyard-Rollouts/1',
+          data: decisionData(rollout, decision), text: decision.sentence,
+        }, { ...opts, signal: ctx.signal });
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        const error = redactText(err instanceof Error ? err.message : String(err));
+        const failures = await recordNotifyOutcome(sql, rollout.tenantId, rollout.id, { ok: false, error });
+        await insertEvents(sql, [{
+          ts: new Date().toISOString(), tenantId: rollout.tenantId, projectId: rollout.projectId, sourceId: rollout.id, provider: 'switchyard',
+          service: rollout.service, environment: null, level: 'warn', kind: 'alert', fingerprint: `rollout-notify:${rollout.id}`,
+          message: `Rollout ${rollout.id}: decision notification to ${rollout.notifyHost} failed (attempt ${ctx.attempt}, ${failures ?? '?'} failures in a row): ${error}`,
+          attrs: { rollout_id: rollout.id, decision_id: decision.id, attempt: ctx.attempt, channel_host: rollout.notifyHost },
+          sourceEventId: `rollout-notify:${decision.id}:${ctx.attempt}`,
+        }]);
+        throw err;
+      }
+      await recordNotifyOutcome(sql, rollout.tenantId, rollout.id, { ok: true });
+      return done({ delivered: true, host: rollout.notifyHost, status });
+    },
+  });
+}
+
+export function rolloutTasks(opts: { allowPrivate: boolean; resolve?: Resolver; fetch?: typeof fetch }) {
+  return [evaluateRollout, createRolloutNotifyTask(opts)];
+}

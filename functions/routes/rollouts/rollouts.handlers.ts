@@ -11,7 +11,7 @@ import { getProject } from '../../../db/projects.repo.ts';
 import {
   advanceRollout, allDecisions, loadBuckets, claimFlaggerChecksum, claimLatencyBoundaries, latestDecision, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
   listLatestPolicies, listPolicyVersions, listRollouts, putPolicyVersion, transitionRollout,
-  type CanaryPolicyRow, type Decision, type Rollout,
+  getPoliciesByIds, type CanaryPolicyRow, type Decision, type PolicyRef, type Rollout,
 } from '../../../db/rollouts.repo.ts';
 import { isFinalRolloutStatus } from '../../../db/status.ts';
 import type { Sql } from '../../../db/client.ts';
@@ -22,16 +22,21 @@ import { newId } from '../../lib/ids.ts';
 import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
+import { assertDeliverable } from '../../../workers/providers/alerts/outbound.ts';
 import * as routes from './rollouts.routes.ts';
 
 const toPolicy = (p: CanaryPolicyRow) => ({
   id: p.id, name: p.name, version: p.version, hash: p.hash, yaml: p.yaml, document: p.document as Record<string, unknown>, created_at: p.createdAt,
 });
 
-const toRollout = (r: Rollout, p: Pick<CanaryPolicyRow, 'id' | 'name' | 'version'>) => ({
+const toRollout = (r: Rollout, p: PolicyRef, shadows: PolicyRef[]) => ({
   id: r.id, project_id: r.projectId, service: r.service,
   baseline: { version: r.baselineVersion }, canary: { version: r.canaryVersion },
   policy: { id: p.id, name: p.name, version: p.version },
+  shadow_policies: shadows.map((s) => ({ id: s.id, name: s.name, version: s.version })),
+  notify: r.notifyHost
+    ? { host: r.notifyHost, failures: r.notifyFailures, last_error: r.notifyLastError, last_success_at: r.notifyLastSuccessAt }
+    : null,
   status: r.status, step: { index: r.stepIndex, weight: r.weight, started_at: r.stepStartedAt },
   last_error: r.lastError, created_at: r.createdAt, updated_at: r.updatedAt,
 });
@@ -51,6 +56,16 @@ export function rolloutsRouter(deps: AppDeps) {
 
   // Policy versions are never deleted (rollouts reference them), so a rollout's is always there.
   const policyOf = async (tenantId: string, r: Rollout) => (await getPolicyById(deps.db.sql, tenantId, r.policyId))!;
+  const shown = async (tenantId: string, r: Rollout, p?: PolicyRef) =>
+    toRollout(r, p ?? await policyOf(tenantId, r), await getPoliciesByIds(deps.db.sql, tenantId, r.shadowPolicyIds));
+
+  /** "<name>" (the latest version) or "<name>@<version>": the policy row, or a 422 naming the field. */
+  const resolvePolicy = async (tenantId: string, text: string, field: string) => {
+    const [name, version] = text.split('@') as [string, string | undefined];
+    const policy = await findPolicy(deps.db.sql, tenantId, name, version === undefined ? undefined : Number(version));
+    if (!policy) throw new Problem(422, 'Unprocessable content', `no canary policy ${text} in this tenant`, { errors: [{ field, message: 'unknown policy or version' }] });
+    return policy;
+  };
 
   app.openapi(routes.putPolicy, async (c) => {
     const sql = deps.db.sql;
@@ -89,20 +104,36 @@ export function rolloutsRouter(deps: AppDeps) {
     const sql = deps.db.sql;
     const body = c.req.valid('json');
     const { tenantId } = c.get('principal');
-    const [policyName, versionText] = body.policy.split('@') as [string, string | undefined];
-    const policy = await findPolicy(sql, tenantId, policyName, versionText === undefined ? undefined : Number(versionText));
-    if (!policy) throw new Problem(422, 'Unprocessable content', `no canary policy ${body.policy} in this tenant`, { errors: [{ field: 'policy', message: 'unknown policy or version' }] });
+    const policy = await resolvePolicy(tenantId, body.policy, 'policy');
+    const shadows: CanaryPolicyRow[] = [];
+    for (const [i, text] of (body.shadow_policies ?? []).entries()) {
+      const p = await resolvePolicy(tenantId, text, `shadow_policies[${i}]`);
+      if (p.id !== policy.id && !shadows.some((x) => x.id === p.id)) shadows.push(p);
+    }
     if (!(await getProject(sql, tenantId, body.project))) throw new Problem(422, 'Unprocessable content', `project ${body.project} does not exist`, { errors: [{ field: 'project', message: 'unknown project' }] });
+    let notifyUrl: URL | null = null;
+    if (body.notify) {
+      try {
+        notifyUrl = await assertDeliverable(body.notify.url, { allowPrivate: deps.config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
+      } catch (err) {
+        throw badRequest((err as Error).message, [{ field: 'notify.url', message: (err as Error).message }]);
+      }
+    }
     const doc = policy.document as Policy;
+    // The id is chosen before the transaction: the sealed notify URL and secret are bound to it.
+    const id = newId('rol');
+    const notify = notifyUrl && body.notify
+      ? { notifyUrl: await deps.box.seal(notifyUrl.toString(), `${id}:notify-url`), notifyHost: notifyUrl.host, notifySecret: await deps.box.seal(body.notify.secret, `${id}:notify-secret`) }
+      : {};
     return mutate(c, deps, body, async (tx: Sql) => {
-      const id = newId('rol');
       const job = { id: newId('job'), subjectId: id, kind: 'rollout.evaluate', payload: { rollout_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
       const created = await writeSubjectWithJob<Rollout>(tx, 'rollout', insertRolloutQuery(tx, {
         id, tenantId, projectId: body.project, service: body.service, baselineVersion: body.baseline.version,
         canaryVersion: body.canary.version, policyId: policy.id, weight: doc.steps[0]!.weight,
+        shadowPolicyIds: shadows.map((p) => p.id), ...notify,
       }), job);
       if (!created) throw new Error('the rollout insert wrote nothing');
-      return { status: 202, body: { rollout: toRollout(created.subject, policy), job: toJob(created.job) }, headers: { Location: `/v1/rollouts/${id}` }, jobs: [created.job as Job] };
+      return { status: 202, body: { rollout: toRollout(created.subject, policy, shadows), job: toJob(created.job) }, headers: { Location: `/v1/rollouts/${id}` }, jobs: [created.job as Job] };
     });
   });
 
@@ -112,7 +143,7 @@ export function rolloutsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     const rows = await listRollouts(sql, tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
     const next = paginate(c, rows, q.limit);
-    const data = rows.map((r) => toRollout(r, { id: r.policyId, name: r.policyName, version: r.policyVersion }));
+    const data = rows.map((r) => toRollout(r, { id: r.policyId, name: r.policyName, version: r.policyVersion }, r.shadowPolicies));
     return c.json({ data, next_cursor: next }, 200);
   });
 
@@ -121,7 +152,7 @@ export function rolloutsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     const r = await getRollout(sql, tenantId, c.req.valid('param').id);
     if (!r) throw notFound('rollout');
-    return c.json({ rollout: toRollout(r, await policyOf(tenantId, r)) }, 200);
+    return c.json({ rollout: await shown(tenantId, r) }, 200);
   });
 
   app.openapi(routes.listDecisions, async (c) => {
@@ -265,7 +296,7 @@ export function rolloutsRouter(deps: AppDeps) {
         : r.status === 'running' || r.status === 'paused' ? await advanceRollout(sql, tenantId, id, r.stepIndex, { index: next, weight: steps[next]!.weight }, new Date()) : null;
     }
     if (!after) throw conflict(`rollout ${id} is ${r.status}; it can't ${action} from there`, { status: r.status });
-    return c.json({ rollout: toRollout(after, policy) }, 200);
+    return c.json({ rollout: await shown(tenantId, after, policy) }, 200);
   });
 
   return app;

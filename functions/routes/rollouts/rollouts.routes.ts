@@ -14,6 +14,9 @@ const errors = {
   422: problemContent('Idempotency-Key reused with a different request, or telemetry that can\'t be merged'),
 };
 
+/** "<name>" or "<name>@<version>". */
+const PolicyRefText = z.string().regex(/^[a-z][a-z0-9-]{1,62}(@\d{1,9})?$/, '"<name>" or "<name>@<version>"');
+
 const PolicyName = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, 2–63 characters, starting with a letter');
 
 export const PolicySchema = z.object({
@@ -33,6 +36,13 @@ export const RolloutSchema = z.object({
   baseline: z.object({ version: z.string() }),
   canary: z.object({ version: z.string() }),
   policy: z.object({ id: z.string(), name: z.string(), version: z.number().int() }),
+  shadow_policies: z.array(z.object({ id: z.string(), name: z.string(), version: z.number().int() })),
+  notify: z.object({
+    host: z.string(),
+    failures: z.number().int().openapi({ description: 'notifications failed in a row (0 after a success)' }),
+    last_error: z.string().nullable(),
+    last_success_at: z.string().nullable(),
+  }).nullable().openapi({ description: 'where decisions are sent, and whether that works; never the URL or secret' }),
   status: RolloutStatus,
   step: z.object({ index: z.number().int(), weight: z.number().int(), started_at: z.string().nullable() }),
   last_error: z.string().nullable(),
@@ -111,7 +121,14 @@ export const createRollout = createRoute({
             service: z.string().trim().min(1).max(200),
             baseline: z.strictObject({ version: z.string().trim().min(1).max(200) }),
             canary: z.strictObject({ version: z.string().trim().min(1).max(200) }),
-            policy: z.string().regex(/^[a-z][a-z0-9-]{1,62}(@\d{1,9})?$/, '"<name>" or "<name>@<version>"').openapi({ example: 'standard@2' }),
+            policy: PolicyRefText.openapi({ example: 'standard@2' }),
+            shadow_policies: z.array(PolicyRefText).max(5).optional()
+              .openapi({ description: 'judged on every interval beside `policy`, their decisions stored and shown (shadow: true), never acted on', example: ['strict@1'] }),
+            notify: z.strictObject({
+              url: z.string().url().max(2000).openapi({ description: 'https; never a private or loopback address' }),
+              secret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/, 'a Standard Webhooks secret: "whsec_" and 24 to 64 random bytes in base64')
+                .openapi({ description: 'yours, like a GitHub webhook secret: it is sealed at once and never shown again', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }),
+            }).optional().openapi({ description: 'each decision (not shadow ones) is POSTed here, signed with Standard Webhooks, type rollout.decision, retried like alert notifications' }),
           }).openapi('CreateRollout'),
         },
       },

@@ -5637,6 +5637,19 @@ export interface components {
                 name: string;
                 version: number;
             };
+            shadow_policies: {
+                id: string;
+                name: string;
+                version: number;
+            }[];
+            /** @description where decisions are sent, and whether that works; never the URL or secret */
+            notify: {
+                host: string;
+                /** @description notifications failed in a row (0 after a success) */
+                failures: number;
+                last_error: string | null;
+                last_success_at: string | null;
+            } | null;
             /** @enum {string} */
             status: "pending" | "running" | "paused" | "promoted" | "rolled_back" | "aborted";
             step: {
@@ -5659,6 +5672,26 @@ export interface components {
             };
             /** @example standard@2 */
             policy: string;
+            /**
+             * @description judged on every interval beside `policy`, their decisions stored and shown (shadow: true), never acted on
+             * @example [
+             *       "strict@1"
+             *     ]
+             */
+            shadow_policies?: string[];
+            /** @description each decision (not shadow ones) is POSTed here, signed with Standard Webhooks, type rollout.decision, retried like alert notifications */
+            notify?: {
+                /**
+                 * Format: uri
+                 * @description https; never a private or loopback address
+                 */
+                url: string;
+                /**
+                 * @description yours, like a GitHub webhook secret: it is sealed at once and never shown again
+                 * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+                 */
+                secret: string;
+            };
         };
         RolloutDecision: {
             id: string;

@@ -58,18 +58,22 @@ export interface Notification {
   /** The Standard Webhooks envelope's data. */
   data: Record<string, unknown>;
   text: string;
+  /** The envelope's `type` (default `alert.fired`). */
+  eventType?: string;
+  /** The sender named in User-Agent (default Switchyard-Alerts/1). */
+  userAgent?: string;
 }
 
 export function signedRequest(n: Notification, now = new Date()): { headers: Record<string, string>; body: string } {
   const body = n.type === 'slack'
     ? JSON.stringify({ text: n.text })
-    : JSON.stringify({ type: 'alert.fired', timestamp: now.toISOString(), data: n.data });
+    : JSON.stringify({ type: n.eventType ?? 'alert.fired', timestamp: now.toISOString(), data: n.data });
   const signature = new Webhook(n.secret).sign(n.id, now, body);
   return {
     body,
     headers: {
       'content-type': 'application/json',
-      'user-agent': 'Switchyard-Alerts/1',
+      'user-agent': n.userAgent ?? 'Switchyard-Alerts/1',
       'webhook-id': n.id,
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
       'webhook-signature': signature,
