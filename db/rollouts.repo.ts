@@ -4,6 +4,7 @@
  * under its tenant.
  */
 import type { Bucket, Histogram, Track } from '../core/canary/judge.ts';
+import { deltaOf, type OtlpPoint, type SeriesState } from '../core/canary/otlp.ts';
 import type { Sql } from './client.ts';
 import { rolloutTransitions, type RolloutStatus, type RolloutTransition } from './status.ts';
 
@@ -350,4 +351,91 @@ export async function allDecisions(sql: Sql, tenantId: string, rolloutId: string
     select id::text, rollout_id, tenant_id, policy_id, window_start, window_end, step_index, verdict, sentence, explanation, shadow, created_at
       from rollout_decisions where rollout_id = ${rolloutId} and tenant_id = ${tenantId} and policy_id = ${policyId}
      order by window_end limit 10000`;
+}
+
+/** Live rollouts of a tenant's service (the ones OTLP points can belong to). */
+export async function liveRolloutsOfService(sql: Sql, tenantId: string, services: string[]): Promise<Rollout[]> {
+  if (services.length === 0) return [];
+  return sql<Rollout[]>`
+    select * from rollouts where tenant_id = ${tenantId} and service = any(${services}::text[])
+       and status in ('pending', 'running', 'paused') order by id`;
+}
+
+export interface OtlpSeriesPoint {
+  /** sha256 of OtlpPoint.series. */
+  series: string;
+  point: OtlpPoint;
+}
+
+/**
+ * Counts OTLP points into a rollout's track, in the caller's transaction: the series rows are
+ * locked first (created when new), so two deliveries of one export can't both count it; each
+ * point adds only what deltaOf says; points at the same instant are summed into one stored point
+ * (an export sends every series of a collection with one timestamp). Histograms count only when
+ * their boundaries are the rollout's. Returns the points that added something, and those that added
+ * nothing (repeats, out of order, a cumulative series' first point from before the rollout).
+ */
+export async function ingestOtlpSeries(
+  tx: Sql, rollout: Rollout, track: Track, items: OtlpSeriesPoint[],
+): Promise<{ counted: number; ignored: number }> {
+  if (items.length === 0) return { counted: 0, ignored: 0 };
+  const hashes = [...new Set(items.map((i) => i.series))];
+  await tx`
+    insert into rollout_otlp_series (rollout_id, series, track)
+    select ${rollout.id}, s, ${track} from unnest(${hashes}::text[]) as s
+    on conflict do nothing`;
+  const rows = await tx<{ series: string; lastTimeNs: string | null; count: string; bucketCounts: string[] | null }[]>`
+    select series, last_time_ns::text as last_time_ns, count::text as count, bucket_counts::text[] as bucket_counts
+      from rollout_otlp_series where rollout_id = ${rollout.id} and series = any(${hashes}::text[])
+     order by series for update`;
+  const state = new Map<string, SeriesState | null>(rows.map((r) => [r.series, r.lastTimeNs === null ? null : {
+    lastTimeNs: BigInt(r.lastTimeNs), count: Number(r.count), bucketCounts: r.bucketCounts?.map(Number) ?? null,
+  }]));
+  const createdNs = BigInt(Date.parse(rollout.createdAt)) * 1_000_000n;
+  const boundaries = rollout.latencyBoundaries?.map(Number) ?? null;
+  const sums = new Map<string, { requests: number; errors: number; latency: number[] | null }>();
+  let counted = 0;
+  let ignored = 0;
+  for (const { series, point } of [...items].sort((a, b) => (a.point.timeNs < b.point.timeNs ? -1 : a.point.timeNs > b.point.timeNs ? 1 : 0))) {
+    const { add, next } = deltaOf(point, state.get(series) ?? null, createdNs);
+    state.set(series, next);
+    if (!add) {
+      ignored++;
+      continue;
+    }
+    counted++;
+    if (add.count === 0) continue;
+    const us = (point.timeNs / 1000n).toString();
+    const sum = sums.get(us) ?? { requests: 0, errors: 0, latency: null };
+    sum.requests += add.count;
+    if (point.error) sum.errors += add.count;
+    const mergeable = add.bucketCounts && boundaries && point.boundariesMs
+      && point.boundariesMs.length === boundaries.length && point.boundariesMs.every((b, i) => b === boundaries[i]);
+    if (mergeable) sum.latency = add.bucketCounts!.map((c, i) => c + (sum.latency?.[i] ?? 0));
+    sums.set(us, sum);
+  }
+  const updates = [...state].filter((e): e is [string, SeriesState] => e[1] !== null)
+    .map(([series, s]) => ({ series, t: s.lastTimeNs.toString(), c: s.count, b: s.bucketCounts }));
+  if (updates.length) {
+    await tx`
+      update rollout_otlp_series s set last_time_ns = x.t::numeric, count = x.c, bucket_counts = (select array_agg(v::bigint) from jsonb_array_elements_text(x.b) as v)
+        from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as x(series text, t text, c bigint, b jsonb)
+       where s.rollout_id = ${rollout.id} and s.series = x.series`;
+  }
+  const points = [...sums].map(([us, s]) => ({ us, requests: s.requests, errors: s.errors, latency: s.latency }));
+  if (points.length) {
+    await tx`
+      insert into rollout_points as p (rollout_id, track, ts, requests, errors, latency_counts)
+      select ${rollout.id}, ${track}, timestamptz 'epoch' + (x.us || ' microseconds')::interval, x.requests, x.errors,
+             (select array_agg(v::bigint) from jsonb_array_elements_text(x.latency) as v)
+        from jsonb_to_recordset(${JSON.stringify(points)}::jsonb) as x(us text, requests bigint, errors bigint, latency jsonb)
+      on conflict (rollout_id, ts, track) do update
+        set requests = p.requests + excluded.requests, errors = p.errors + excluded.errors,
+            latency_counts = case
+              when p.latency_counts is null then excluded.latency_counts
+              when excluded.latency_counts is null then p.latency_counts
+              else (select array_agg(a + b order by i) from unnest(p.latency_counts, excluded.latency_counts) with ordinality as t(a, b, i))
+            end`;
+  }
+  return { counted, ignored };
 }

@@ -29,6 +29,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/canary-policies': { name: 'matrix-policy', yaml: 'interval: 1h\nwindow: 1h\nsteps: [{weight: 10}, {weight: 100}]\nmetrics: [{name: errors, kind: error_rate, max: 1%}]\n' },
   'POST /v1/rollouts': { project: '{prj}', service: 'matrix', baseline: { version: 'a' }, canary: { version: 'b' }, policy: 'owner-policy' },
   'POST /v1/rollouts/{id}/telemetry': { points: [{ ts: '2026-01-01T00:00:00Z', track: 'canary', requests: 1, errors: 0 }] },
+  'POST /v1/otlp/v1/metrics': { resourceMetrics: [] },
   'POST /v1/rollouts/{id}/analysis': { weight: 10 },
   'POST /v1/rollouts/{id}/backtest': { policy: 'owner-policy' },
   'POST /v1/rollouts/{id}/flagger/{type}': { name: 'checkout', namespace: 'shop', phase: 'Progressing', checksum: 'matrix-rev', metadata: {} },

@@ -1,6 +1,7 @@
 -- Canary rollouts, continued: shadow policies (judged on every interval beside the rollout's own,
 -- stored and shown, never acted on) and a `notify` webhook for each decision (Standard Webhooks,
--- sent by a job like alert notifications, with the same address guard and retries).
+-- sent by a job like alert notifications, with the same address guard and retries), and OTLP
+-- metrics ingestion.
 
 ALTER TABLE rollouts ADD COLUMN shadow_policy_ids text[] NOT NULL DEFAULT '{}';
 --> statement-breakpoint
@@ -24,3 +25,19 @@ DROP TRIGGER rollouts_published ON rollouts;
 --> statement-breakpoint
 CREATE TRIGGER rollouts_published AFTER INSERT OR UPDATE ON rollouts
   FOR EACH ROW EXECUTE FUNCTION switchyard_resource_published('rollout', 'latency_boundaries', 'flagger_checksum', 'notify_url', 'notify_secret');
+--> statement-breakpoint
+
+-- OTLP/HTTP metrics (POST /v1/otlp/v1/metrics, core/canary/otlp.ts): the last point seen of each
+-- series (resource and data-point attributes, start time, temporality; `series` is their sha256).
+-- A cumulative point counts only its difference from this one; a point not newer than it is a
+-- repeat and counts nothing.
+CREATE TABLE rollout_otlp_series (
+  rollout_id text NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,
+  series text NOT NULL,
+  track text NOT NULL,
+  last_time_ns numeric(20),
+  count bigint NOT NULL DEFAULT 0,
+  bucket_counts bigint[],
+  PRIMARY KEY (rollout_id, series),
+  CONSTRAINT rollout_otlp_series_track_check CHECK (track IN ('baseline', 'canary'))
+);

@@ -5,13 +5,14 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { parsePolicy } from '../../../core/canary/policy.ts';
 import { replay } from '../../../core/canary/judge.ts';
+import { DURATION_METRIC, readDurationPoints } from '../../../core/canary/otlp.ts';
 import type { Policy } from '../../../core/canary/policy.ts';
 import { writeSubjectWithJob, type Job } from '../../../db/jobs.repo.ts';
 import { getProject } from '../../../db/projects.repo.ts';
 import {
   advanceRollout, allDecisions, loadBuckets, claimFlaggerChecksum, claimLatencyBoundaries, latestDecision, findPolicy, getPolicyById, getRollout, insertPoints, insertRolloutQuery, listDecisions,
   listLatestPolicies, listPolicyVersions, listRollouts, putPolicyVersion, transitionRollout,
-  getPoliciesByIds, type CanaryPolicyRow, type Decision, type PolicyRef, type Rollout,
+  getPoliciesByIds, ingestOtlpSeries, liveRolloutsOfService, type OtlpSeriesPoint, type CanaryPolicyRow, type Decision, type PolicyRef, type Rollout,
 } from '../../../db/rollouts.repo.ts';
 import { isFinalRolloutStatus } from '../../../db/status.ts';
 import type { Sql } from '../../../db/client.ts';
@@ -191,6 +192,68 @@ export function rolloutsRouter(deps: AppDeps) {
       ts: new Date(p.ts), track: p.track, requests: p.requests, errors: p.errors, latencyCounts: p.latency?.counts ?? null,
     })));
     return c.json({ accepted, duplicates: points.length - accepted }, 202);
+  });
+
+  // OTLP/HTTP JSON only: an exporter sending protobuf gets a problem that says how to switch.
+  app.use('/v1/otlp/v1/metrics', async function otlpJsonOnly(c, next) {
+    const type = c.req.header('content-type') ?? '';
+    if (c.req.method === 'POST' && !/^application\/json\s*(;|$)/i.test(type)) {
+      throw new Problem(415, 'Unsupported media type',
+        `this endpoint reads OTLP/HTTP JSON (Content-Type: application/json), not ${type || 'an untyped body'}; set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/json`);
+    }
+    return next();
+  });
+  app.on('POST', '/v1/otlp/v1/metrics', member);
+
+  app.openapi(routes.otlpMetrics, async (c) => {
+    const sql = deps.db.sql;
+    const { tenantId } = c.get('principal');
+    const { points, unnamed } = readDurationPoints(c.req.valid('json'));
+    const rollouts = await liveRolloutsOfService(sql, tenantId, [...new Set(points.map((p) => p.service))]);
+    const groups = new Map<string, { rollout: Rollout; track: 'baseline' | 'canary'; items: OtlpSeriesPoint[] }>();
+    const unmatched = new Set<string>();
+    let rejected = unnamed;
+    for (const p of points) {
+      const matches = rollouts.filter((r) => r.service === p.service && (r.canaryVersion === p.version || r.baselineVersion === p.version));
+      if (matches.length === 0) {
+        rejected++;
+        unmatched.add(`${p.service} ${p.version}`);
+        continue;
+      }
+      const series = await sha256Hex(p.series);
+      for (const r of matches) {
+        const track = r.canaryVersion === p.version ? 'canary' : 'baseline';
+        const g = groups.get(`${r.id}:${track}`) ?? { rollout: r, track, items: [] };
+        g.items.push({ series, point: p });
+        groups.set(g.rollout.id + ':' + track, g);
+      }
+    }
+    if (points.length + unnamed > 0 && groups.size === 0) {
+      throw new Problem(422, 'Unprocessable content', unmatched.size
+        ? `no live rollout in this tenant for ${[...unmatched].slice(0, 5).map((x) => `service ${x.replace(' ', ' version ')}`).join(', ')}`
+        : `the ${DURATION_METRIC} data points carry no service.name and service.version resource attributes, so they can't be matched to a rollout`,
+        { errors: [{ field: 'resourceMetrics.resource.attributes', message: unmatched.size ? 'no live rollout for this service and version' : 'service.name and service.version are required' }] });
+    }
+    let unmergeable = 0;
+    await sql.begin(async (tx) => {
+      for (const g of groups.values()) {
+        // The first histogram fixes the rollout's bucket boundaries, as for JSON telemetry.
+        const first = g.items.find((i) => i.point.boundariesMs)?.point.boundariesMs;
+        if (first && !g.rollout.latencyBoundaries) {
+          await claimLatencyBoundaries(tx, g.rollout.id, first);
+          g.rollout = (await getRollout(tx, tenantId, g.rollout.id)) ?? g.rollout;
+        }
+        const fixed = g.rollout.latencyBoundaries?.map(Number);
+        unmergeable += g.items.filter((i) => i.point.boundariesMs && !(fixed && fixed.length === i.point.boundariesMs.length && fixed.every((b, k) => b === i.point.boundariesMs![k]))).length;
+        await ingestOtlpSeries(tx, g.rollout, g.track, g.items);
+      }
+    });
+    const notes = [
+      ...(unmatched.size ? [`${rejected - unnamed} data points belong to no live rollout (${[...unmatched].slice(0, 5).join(', ')})`] : []),
+      ...(unnamed ? [`${unnamed} data points carry no service.name and service.version`] : []),
+      ...(unmergeable ? [`the latency of ${unmergeable} data points was not counted: their bucket boundaries differ from the rollout's first histogram`] : []),
+    ];
+    return c.json(notes.length ? { partialSuccess: { rejectedDataPoints: rejected, errorMessage: notes.join('; ') } } : {}, 200);
   });
 
   // Argo Rollouts and Flagger ask what the judge decided; neither drives a decision itself.

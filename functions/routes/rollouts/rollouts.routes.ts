@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { RolloutStatus } from '../../../db/status.ts';
 import { idParam, ListQuery, problemContent, Timestamp } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
+import { ExportMetricsRequest } from '../../../core/canary/otlp.ts';
 
 const errors = {
   400: problemContent('invalid input (a policy\'s errors name the YAML path, line and column)'),
@@ -188,6 +189,28 @@ const Point = z.strictObject({
     if (p.latency.counts.length !== p.latency.boundaries_ms.length + 1) ctx.addIssue({ code: 'custom', path: ['latency', 'counts'], message: 'needs one more count than boundaries' });
     if (p.latency.boundaries_ms.some((b, i) => i > 0 && b <= p.latency!.boundaries_ms[i - 1]!)) ctx.addIssue({ code: 'custom', path: ['latency', 'boundaries_ms'], message: 'must increase' });
   }
+});
+
+export const otlpMetrics = createRoute({
+  method: 'post',
+  path: '/v1/otlp/v1/metrics',
+  tags: ['canary'],
+  summary: 'OpenTelemetry metrics (OTLP/HTTP, JSON) as canary telemetry',
+  description: 'Point an OTLP/HTTP metrics exporter here (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, protocol http/json, '
+    + 'header Authorization: Bearer sk_…). The `http.server.request.duration` histogram of a resource whose `service.name` '
+    + 'and `service.version` name a live rollout\'s service and one of its versions becomes that track\'s requests, errors '
+    + '(`http.response.status_code` 5xx) and latency. Cumulative and delta temporality both work; a repeated export counts once. '
+    + 'Other metrics are ignored.',
+  request: { body: { required: true, content: { 'application/json': { schema: ExportMetricsRequest } } } },
+  responses: {
+    200: {
+      description: 'taken; `partialSuccess` says how many data points were refused and why (OTLP\'s ExportMetricsServiceResponse)',
+      content: { 'application/json': { schema: z.object({ partialSuccess: z.object({ rejectedDataPoints: z.number().int(), errorMessage: z.string() }).optional() }).openapi('OtlpExportMetricsServiceResponse') } },
+    },
+    415: problemContent('not OTLP/HTTP JSON: protobuf is not read here (set the exporter\'s protocol to http/json)'),
+    ...errors,
+    422: problemContent('no data point belongs to a live rollout (the problem names the service and versions it saw)'),
+  },
 });
 
 export const postTelemetry = createRoute({

@@ -4761,6 +4761,191 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/otlp/v1/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenTelemetry metrics (OTLP/HTTP, JSON) as canary telemetry
+         * @description Point an OTLP/HTTP metrics exporter here (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, protocol http/json, header Authorization: Bearer sk_…). The `http.server.request.duration` histogram of a resource whose `service.name` and `service.version` name a live rollout's service and one of its versions becomes that track's requests, errors (`http.response.status_code` 5xx) and latency. Cumulative and delta temporality both work; a repeated export counts once. Other metrics are ignored.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        resourceMetrics?: ({
+                            resource?: {
+                                attributes?: ({
+                                    key: string;
+                                    value?: {
+                                        stringValue?: string;
+                                        intValue?: string | number;
+                                        doubleValue?: number;
+                                        boolValue?: boolean;
+                                    } & {
+                                        [key: string]: unknown;
+                                    };
+                                } & {
+                                    [key: string]: unknown;
+                                })[];
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            scopeMetrics?: ({
+                                metrics?: ({
+                                    name: string;
+                                    unit?: string;
+                                    histogram?: {
+                                        dataPoints?: ({
+                                            attributes?: ({
+                                                key: string;
+                                                value?: {
+                                                    stringValue?: string;
+                                                    intValue?: string | number;
+                                                    doubleValue?: number;
+                                                    boolValue?: boolean;
+                                                } & {
+                                                    [key: string]: unknown;
+                                                };
+                                            } & {
+                                                [key: string]: unknown;
+                                            })[];
+                                            startTimeUnixNano?: string | number;
+                                            timeUnixNano: string | number;
+                                            count?: string | number;
+                                            bucketCounts?: (string | number)[];
+                                            explicitBounds?: number[];
+                                        } & {
+                                            [key: string]: unknown;
+                                        })[];
+                                        aggregationTemporality?: number | string;
+                                    } & {
+                                        [key: string]: unknown;
+                                    };
+                                } & {
+                                    [key: string]: unknown;
+                                })[];
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description taken; `partialSuccess` says how many data points were refused and why (OTLP's ExportMetricsServiceResponse) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OtlpExportMetricsServiceResponse"];
+                    };
+                };
+                /** @description invalid input (a policy's errors name the YAML path, line and column) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the key may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no such policy or rollout in this tenant */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description conflicting state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not OTLP/HTTP JSON: protobuf is not read here (set the exporter's protocol to http/json) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no data point belongs to a live rollout (the problem names the service and versions it saw) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rollouts/{id}/analysis": {
         parameters: {
             query?: never;
@@ -5725,6 +5910,12 @@ export interface components {
                     counts: number[];
                 };
             }[];
+        };
+        OtlpExportMetricsServiceResponse: {
+            partialSuccess?: {
+                rejectedDataPoints: number;
+                errorMessage: string;
+            };
         };
         ArgoAnalysisAnswer: {
             /**
