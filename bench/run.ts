@@ -14,9 +14,13 @@
  *                   none but 429/503); against the whole system (API + runner)
  *   7. soak         (only when asked: BENCH_ONLY=soak) 20 minutes of steady mixed load; RSS, event-loop
  *                   delay, handles and database connections of the first and last minute
+ *   8. canary       judge quality on seeded simulated rollouts (ours, the seed's rule, Kayenta-style:
+ *                   A/A false rollbacks, promotions on too little data, detection and time to detect);
+ *                   telemetry ingestion vs a raw INSERT; 1,000 live rollouts judged on one interval
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
- *        BENCH_ONLY=intent,queue,realtime,ingestion,queries,load (soak: add it by name),
+ *        BENCH_ONLY=intent,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
+ *        BENCH_CANARY_AA_RUNS (100), BENCH_CANARY_RUNS (40), BENCH_CANARY_ROLLOUTS (1000),
  *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20), BENCH_THINK_MS (100),
  *        BENCH_ROLE=api (load and soak against the API alone, without the runner provisioning)
  */
@@ -56,7 +60,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries,load').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries,canary,load').split(','));
 const CONCURRENCY = 10;
 /** Load and soak: each client's pause between an answer and its next request. */
 const THINK_MS = Number(process.env.BENCH_THINK_MS ?? 100);
@@ -578,6 +582,176 @@ if (ONLY.has('queries')) {
     table.push([`logs query: ${name}`, `p50 ${ms.p50} ms`, `${N} events`, `slowest ${round(Math.max(...times), 1)} ms (target ≪ 1000)`]);
   }
   results.queries = { events: N, cases: queries };
+  await db.close();
+}
+
+// ─── 8. canary: judge quality and cost ──────────────────────────────────────────────────────────
+if (ONLY.has('canary')) {
+  const { JUDGES, simulate } = await import('./lib/canary-sim.ts');
+  type JudgeName = keyof typeof JUDGES;
+  const cells = [1, 10, 100].flatMap((rps) => [0.1, 0.5].map((share) => ({ rps, share })));
+  const regressions = [
+    { label: 'errors 1.5×', errorFactor: 1.5, latencyFactor: 1 },
+    { label: 'errors 2×', errorFactor: 2, latencyFactor: 1 },
+    { label: 'errors 5×', errorFactor: 5, latencyFactor: 1 },
+    { label: 'p95 +20%', errorFactor: 1, latencyFactor: 1.2 },
+    { label: 'p95 +100%', errorFactor: 1, latencyFactor: 2 },
+  ];
+  const AA_RUNS = Number(process.env.BENCH_CANARY_AA_RUNS ?? 100);
+  const REG_RUNS = Number(process.env.BENCH_CANARY_RUNS ?? 40);
+  const names = Object.keys(JUDGES) as JudgeName[];
+  const quality: Record<string, unknown> = {};
+  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
+  let seed = 1;
+  log(`canary: judging ${cells.length * (AA_RUNS + regressions.length * REG_RUNS)} simulated rollouts with ${names.length} judges`);
+  // A/A: the same traffic on both tracks, checked every 30 s for an hour.
+  const aa = Object.fromEntries(names.map((n) => [n, { rollbacks: 0, runs: 0, thin: 0, promotes: 0, worstCell: 0 }]));
+  for (const cell of cells) {
+    const perCell = Object.fromEntries(names.map((n) => [n, 0]));
+    for (let k = 0; k < AA_RUNS; k++) {
+      const buckets = simulate(seed++, { ...cell, errorFactor: 1, latencyFactor: 1 });
+      for (const n of names) {
+        const o = JUDGES[n](buckets);
+        aa[n]!.runs++;
+        if (o.verdict === 'rollback') (aa[n]!.rollbacks++, perCell[n]!++);
+        if (o.verdict === 'promote') aa[n]!.promotes++;
+        if (o.thinPromotion) aa[n]!.thin++;
+      }
+    }
+    for (const n of names) aa[n]!.worstCell = Math.max(aa[n]!.worstCell, perCell[n]! / AA_RUNS);
+  }
+  // A canary that gets no traffic at all.
+  const idle = Object.fromEntries(names.map((n) => [n, { promotes: 0, rollbacks: 0, runs: 0 }]));
+  for (let k = 0; k < 20; k++) {
+    const buckets = simulate(seed++, { rps: 10, share: 0, errorFactor: 1, latencyFactor: 1 });
+    for (const n of names) {
+      const o = JUDGES[n](buckets);
+      idle[n]!.runs++;
+      if (o.verdict === 'promote') idle[n]!.promotes++;
+      if (o.verdict === 'rollback') idle[n]!.rollbacks++;
+    }
+  }
+  const detection: Record<string, Record<string, { detected: number; runs: number; median_s: number | null; by_rps: Record<string, number | null> }>> = {};
+  for (const reg of regressions) {
+    detection[reg.label] = {};
+    const times = Object.fromEntries(names.map((n) => [n, [] as number[]]));
+    const byRps = Object.fromEntries(names.map((n) => [n, {} as Record<string, number[]>]));
+    let runs = 0;
+    for (const cell of cells) {
+      for (let k = 0; k < REG_RUNS; k++) {
+        const buckets = simulate(seed++, { ...cell, errorFactor: reg.errorFactor, latencyFactor: reg.latencyFactor });
+        runs++;
+        for (const n of names) {
+          const o = JUDGES[n](buckets);
+          if (o.verdict === 'rollback' || o.verdict === 'pause') {
+            times[n]!.push(o.atS);
+            (byRps[n]![cell.rps] ??= []).push(o.atS);
+          }
+        }
+      }
+    }
+    for (const n of names) {
+      detection[reg.label]![n] = {
+        detected: times[n]!.length, runs, median_s: median(times[n]!),
+        by_rps: Object.fromEntries([1, 10, 100].map((rps) => [rps, median(byRps[n]![rps] ?? [])])),
+      };
+    }
+  }
+  quality.aa = aa;
+  quality.idle_canary = idle;
+  quality.detection = detection;
+  const fmt = (n: JudgeName, f: (n: JudgeName) => string) => f(n);
+  const others = (f: (n: JudgeName) => string) => names.filter((n) => n !== 'switchyard').map((n) => `${n}: ${f(n)}`).join('; ');
+  const aaText = (n: JudgeName) => `${round((100 * aa[n]!.rollbacks) / aa[n]!.runs, 1)}% (worst cell ${round(100 * aa[n]!.worstCell, 0)}%)`;
+  table.push(['canary judge: A/A false rollbacks, 1 h of 30 s looks', fmt('switchyard', aaText), others(aaText), 'target ≤ 5% (α)']);
+  const thinText = (n: JudgeName) => `${aa[n]!.thin} thin of ${aa[n]!.promotes} promotes; idle canary ${idle[n]!.promotes}/${idle[n]!.runs} promoted`;
+  table.push(['canary judge: promotions on too little data', fmt('switchyard', thinText), others(thinText), 'target 0']);
+  for (const reg of regressions) {
+    const d = detection[reg.label]!;
+    const t = (n: JudgeName) => `${round((100 * d[n]!.detected) / d[n]!.runs, 0)}% caught, median ${d[n]!.median_s ?? '—'} s`;
+    const byRps = (n: JudgeName) => [1, 10, 100].map((r) => d[n]!.by_rps[r] ?? '—').join('/');
+    table.push([`canary judge: ${reg.label}`, fmt('switchyard', t), others(t), `median s at 1/10/100 req/s: ours ${byRps('switchyard')}, kayenta ${byRps('kayenta_style')}`]);
+  }
+  results.canary = { quality, policy: (await import('./lib/canary-sim.ts')).POLICY_YAML };
+
+  // Cost: 1,000 live rollouts judged on one 30 s interval, by the real task on the real tables.
+  const url = await freshDb('bench_canary');
+  const db = createDb(url, { max: 8 });
+  await migrate(db.sql);
+  const tenantId = newId('ten');
+  const projectId = newId('prj');
+  await db.sql`insert into tenants (id, name) values (${tenantId}, 'bench')`;
+  await db.sql`insert into projects (id, tenant_id, name, slug, plan, region, provider, status)
+               values (${projectId}, ${tenantId}, 'bench', 'bench', 'free', 'local', 'postgres', 'active')`;
+  const { POLICY_YAML } = await import('./lib/canary-sim.ts');
+  const { parsePolicy } = await import('../core/canary/policy.ts');
+  const parsedPolicy = parsePolicy(POLICY_YAML);
+  if (!parsedPolicy.ok) throw new Error('bench policy');
+  const policyId = newId('pol');
+  await db.sql`insert into canary_policies (id, tenant_id, name, version, hash, yaml, document)
+               values (${policyId}, ${tenantId}, 'bench', 1, 'bench', ${POLICY_YAML}, ${JSON.stringify(parsedPolicy.policy)}::jsonb)`;
+  const N = Number(process.env.BENCH_CANARY_ROLLOUTS ?? 1000);
+  const started = new Date(Date.now() - 10 * 60_000);
+  const ids = Array.from({ length: N }, () => newId('rol'));
+  await db.sql`insert into rollouts (id, tenant_id, project_id, service, baseline_version, canary_version, policy_id, status, weight, step_started_at, started_at, latency_boundaries, created_at)
+               select id, ${tenantId}, ${projectId}, 'svc-' || id, 'v1', 'v2', ${policyId}, 'running', 10, ${started.toISOString()}::timestamptz, ${started.toISOString()}::timestamptz,
+                      '{10,20,30,40,50,60,75,90,110,130,160,200,250,300,400,500,750,1000,2000}', ${started.toISOString()}::timestamptz
+                 from unnest(${ids}::text[]) as id`;
+  // Ten minutes of 10 s points per track per rollout, first through the repository (as the API
+  // stores them), timed against a raw multi-row INSERT of the same rows into a copy of the table.
+  const { insertPoints } = await import('../db/rollouts.repo.ts');
+  const counts = [0, 2, 5, 10, 20, 30, 20, 8, 3, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  const pointsFor = (k: number) => Array.from({ length: 60 }, (_, i) => ({
+    ts: new Date(started.getTime() + i * 10_000), track: (k + i) % 2 ? 'canary' as const : 'baseline' as const,
+    requests: 100, errors: 1, latencyCounts: counts,
+  }));
+  let t0 = performance.now();
+  for (let k = 0; k < N; k++) {
+    const pts = pointsFor(k);
+    await insertPoints(db.sql, ids[k]!, [...pts, ...pts.map((p) => ({ ...p, track: p.track === 'canary' ? 'baseline' as const : 'canary' as const }))]);
+  }
+  const oursS = (performance.now() - t0) / 1000;
+  await db.sql`create table bench_points (like rollout_points including defaults)`;
+  t0 = performance.now();
+  for (let k = 0; k < N; k++) {
+    const pts = pointsFor(k);
+    const rows = [...pts, ...pts.map((p) => ({ ...p, track: p.track === 'canary' ? 'baseline' as const : 'canary' as const }))]
+      .map((p) => ({ rollout_id: ids[k]!, track: p.track, ts: p.ts.toISOString(), requests: p.requests, errors: p.errors, latency_counts: `{${p.latencyCounts.join(',')}}` }));
+    await db.sql`insert into bench_points ${db.sql(rows)}`;
+  }
+  const rawS = (performance.now() - t0) / 1000;
+  const pointsTotal = N * 120;
+  table.push(['canary telemetry ingestion', `${round(pointsTotal / oursS, 0)} points/s`, `raw multi-row INSERT ${round(pointsTotal / rawS, 0)} points/s`, `${round(rawS / oursS, 2)}× (${pointsTotal} points)`]);
+
+  const { evaluateRollout } = await import('../workers/tasks/rollouts.ts');
+  const quiet = createLogger('warn');
+  const signals = createSignaler(db.sql);
+  const box = await createSecretBox(parseSecretKey(generateSecretKey())!);
+  const deps = { db, signals, log: quiet, box, registry: createRegistry([]), queue: createLocalQueue(signals), providers: { project: null as never, stores: {}, logs: {} },
+    workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 } } as unknown as RunnerDeps;
+  const perEval: number[] = [];
+  let decided = 0;
+  t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < N) {
+      const id = ids[next++]!;
+      const s0 = performance.now();
+      const job = { id: newId('job'), tenantId, kind: 'rollout.evaluate', payload: { rollout_id: id } } as never;
+      const out = await evaluateRollout.run({ job, payload: { rollout_id: id }, state: null, attempt: 1, signal: new AbortController().signal, deps });
+      if (out.type !== 'fail' && out.commit) {
+        await db.sql.begin(async (tx) => {
+          await out.commit!(tx);
+        });
+        decided++;
+      }
+      perEval.push(performance.now() - s0);
+    }
+  }));
+  const wallS = (performance.now() - t0) / 1000;
+  const ms = summarize(perEval);
+  table.push([`canary: ${N} live rollouts judged once`, `${round(wallS, 1)} s wall, ${CONCURRENCY} at a time`, `per evaluation p50 ${ms.p50} ms, p95 ${ms.p95} ms`, `${decided} decisions; ${wallS < 30 ? 'fits' : 'does NOT fit'} one 30 s interval (${round((100 * wallS) / 30, 0)}% of it)`]);
+  results.canary_cost = { ingestion: { ours_points_per_s: pointsTotal / oursS, raw_points_per_s: pointsTotal / rawS }, evaluation: { rollouts: N, wall_s: wallS, per_eval_ms: ms, decided } };
   await db.close();
 }
 

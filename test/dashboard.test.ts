@@ -195,4 +195,66 @@ describe('dashboard', () => {
     const shots = await readdir(ARTIFACTS);
     expect(shots).toEqual(expect.arrayContaining(['projects-active-1280.png', 'stores-390.png']));
   });
+
+  it('shows a rollout judged live: the list, canary against baseline, decisions as they come, a person\'s pause, and a backtest', async () => {
+    const yaml = 'interval: 1s\nwindow: 3s\nmin_requests: 20\nsteps:\n  - {weight: 10, min_duration: 30s}\n  - {weight: 100}\nmetrics:\n  - {name: errors, kind: error_rate, max_increase: 10%, slack: 1%, on_breach: rollback}\n';
+    expect((await sys.api('POST', '/v1/canary-policies', { body: { name: 'web', yaml } })).status).toBe(201);
+    const projectId = (await sys.api('POST', '/v1/projects', { body: { name: 'Canary target' } })).body.project.id;
+    const created = await sys.api('POST', '/v1/rollouts', { body: { project: projectId, service: 'checkout', baseline: { version: 'v41' }, canary: { version: 'v42' }, policy: 'web' } });
+    expect(created.status).toBe(202);
+    const id = created.body.rollout.id as string;
+    let feeding = true;
+    const feeder = (async () => {
+      while (feeding) {
+        const ts = new Date().toISOString();
+        const res = await sys.api('POST', `/v1/rollouts/${id}/telemetry`, { body: { points: [{ ts, track: 'baseline', requests: 60, errors: 1 }, { ts, track: 'canary', requests: 20, errors: 0 }] } });
+        if (res.status === 409) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    try {
+      const { page, errors } = await newPage();
+      await signIn(page, sys.adminKey);
+      await page.getByRole('link', { name: 'Rollouts' }).click();
+      const listed = page.locator(`tr[data-id="${id}"]`);
+      await listed.waitFor();
+      expect(await listed.textContent()).toContain('v41');
+      await listed.getByRole('link', { name: 'checkout' }).click();
+      await page.getByRole('heading', { name: /checkout/ }).waitFor();
+      expect(await page.getByTestId('step').textContent()).toContain('10% of traffic');
+      // Decisions arrive live (no reload), each with its sentence and explanation.
+      const timeline = page.getByRole('list', { name: 'Decision timeline' });
+      await timeline.locator('li[data-verdict]').nth(1).waitFor({ timeout: 20_000 });
+      expect(await timeline.locator('li[data-verdict]').first().locator('.sentence').textContent()).toMatch(/waiting|held/);
+      await page.locator('figure[data-metric="errors"] svg[role="img"]').waitFor();
+      expect(await page.locator('figure[data-metric="errors"] svg').getAttribute('aria-label')).toMatch(/canary .*%, baseline .*%/);
+      await page.screenshot({ path: join(ARTIFACTS, 'rollout-detail-1280.png'), fullPage: true });
+
+      // A person pauses it through the dialog; the page follows the status live.
+      await page.getByRole('button', { name: 'Pause' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+      await page.locator('h1 [data-status="paused"]').waitFor();
+      expect((await sys.api('GET', `/v1/rollouts/${id}`)).body.rollout.status).toBe('paused');
+      await page.getByRole('button', { name: 'Resume' }).waitFor();
+
+      // Backtest a stricter policy version over the same telemetry.
+      const strict = yaml.replace('min_requests: 20', 'min_requests: 100000');
+      expect((await sys.api('POST', '/v1/canary-policies', { body: { name: 'web', yaml: strict } })).status).toBe(201);
+      await page.getByLabel(/Policy \(/).fill('web@2');
+      await page.getByRole('button', { name: /Replay/ }).click();
+      await page.locator('.backtest-summary').waitFor();
+      expect(await page.getByRole('table', { name: 'Backtest beside the real decisions' }).locator('tbody tr').count()).toBeGreaterThan(0);
+
+      const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, button, textarea')]
+        .filter((el) => !((el as HTMLElement).innerText?.trim() || el.getAttribute('aria-label') || (el.id && document.querySelector(`label[for="${el.id}"]`))))
+        .map((el) => el.outerHTML));
+      expect(unlabelled).toEqual([]);
+      expect(errors).toEqual([]);
+      await page.context().close();
+    } finally {
+      feeding = false;
+      await feeder;
+      await sys.api('POST', `/v1/rollouts/${id}/abort`);
+    }
+  }, 90_000);
 });

@@ -5,6 +5,7 @@ import { ProblemBox } from './components/ui';
 import { SessionContext, type Session } from './context';
 import { ProjectPage, ProjectsPage } from './pages/projects';
 import { StorePage, StoresPage } from './pages/stores';
+import { RolloutPage, RolloutsPage } from './pages/rollouts';
 import { subscribe, type LiveEvent, type LiveState } from './realtime';
 import { useRoute } from './router';
 
@@ -47,7 +48,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
 
 function Shell({ session, live, onSignOut }: { session: Session; live: LiveState; onSignOut: () => void }) {
   const route = useRoute();
-  const section = route.page.startsWith('store') ? 'stores' : 'projects';
+  const section = route.page.startsWith('store') ? 'stores' : route.page.startsWith('rollout') ? 'rollouts' : 'projects';
   return (
     <SessionContext.Provider value={session}>
       <header class="top">
@@ -55,6 +56,7 @@ function Shell({ session, live, onSignOut }: { session: Session; live: LiveState
         <nav aria-label="Main">
           <a href="#/projects" aria-current={section === 'projects' ? 'page' : undefined}>Projects</a>
           <a href="#/stores" aria-current={section === 'stores' ? 'page' : undefined}>Stores</a>
+          <a href="#/rollouts" aria-current={section === 'rollouts' ? 'page' : undefined}>Rollouts</a>
         </nav>
         <span class={`live live-${live}`} role="status" aria-live="polite">{live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}</span>
         <span class="who" title={session.me.tenant.id}>{session.me.tenant.name} · {session.me.api_key.role}</span>
@@ -65,6 +67,8 @@ function Shell({ session, live, onSignOut }: { session: Session; live: LiveState
         {route.page === 'project' && <ProjectPage id={route.id} />}
         {route.page === 'stores' && <StoresPage />}
         {route.page === 'store' && <StorePage id={route.id} />}
+        {route.page === 'rollouts' && <RolloutsPage />}
+        {route.page === 'rollout' && <RolloutPage id={route.id} />}
       </main>
     </SessionContext.Provider>
   );

@@ -12,7 +12,7 @@ import type { LiveEvent } from './realtime';
 type JobEventData = Extract<LiveEvent, { event: 'job' }>['data'];
 
 export function useLiveList<T extends { id: string; status: string }>(opts: {
-  type: 'project' | 'store';
+  type: 'project' | 'store' | 'rollout';
   loadPage: (cursor: string | null) => Promise<{ data: T[]; next_cursor: string | null }>;
   loadOne: (id: string) => Promise<T>;
 }) {

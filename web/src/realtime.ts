@@ -14,7 +14,8 @@
 import { call, type Api } from './api/client';
 
 export type LiveEvent =
-  | { event: 'status'; id: string; data: { type: 'project' | 'store'; previous_status: string | null; resource: { id: string; status: string } } }
+  | { event: 'status'; id: string; data: { type: 'project' | 'store' | 'rollout'; previous_status: string | null; resource: { id: string; status: string } } }
+  | { event: 'decision'; id: string; data: { id: string; rollout_id: string; verdict: string; sentence: string; step_index: number; shadow: boolean } }
   | { event: 'job'; id: string; data: { id: string; kind: string; status: string; subject_type: string | null; subject_id: string | null; attempts: number; steps: number; last_error: string | null } }
   /** The transport rejoined after a gap it can't replay: refetch what is shown. */
   | { event: 'resync'; id: ''; data: null };
@@ -71,7 +72,7 @@ function subscribeSupabase(
     const everJoined = new Set<string>();
     const channels = topics.map((topic) => {
       const channel = client.channel(topic, { config: { private: true } });
-      for (const event of ['status', 'job'] as const) {
+      for (const event of ['status', 'job', 'decision'] as const) {
         channel.on('broadcast', { event }, (m: { payload: Record<string, unknown> & { event_id?: string } }) => {
           const id = String(m.payload.event_id ?? '');
           if (id) {
@@ -114,7 +115,7 @@ function subscribeSse(api: Api, topics: string[], onEvent: (e: LiveEvent) => voi
   let timer: ReturnType<typeof setTimeout> | undefined;
   const seen = new Set<string>();
 
-  const deliver = (event: 'status' | 'job') => (m: MessageEvent<string>) => {
+  const deliver = (event: 'status' | 'job' | 'decision') => (m: MessageEvent<string>) => {
     if (m.lastEventId) {
       if (seen.has(m.lastEventId)) return;
       seen.add(m.lastEventId);
@@ -141,6 +142,7 @@ function subscribeSse(api: Api, topics: string[], onEvent: (e: LiveEvent) => voi
       source = new EventSource(`/v1/events?${q}`);
       source.addEventListener('status', deliver('status'));
       source.addEventListener('job', deliver('job'));
+      source.addEventListener('decision', deliver('decision'));
       source.onopen = () => {
         retry = 0;
         onState('live');

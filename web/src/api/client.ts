@@ -10,6 +10,8 @@ export type Project = components['schemas']['Project'];
 export type Store = components['schemas']['Store'];
 export type Job = components['schemas']['Job'];
 export type JobEvent = components['schemas']['JobEvent'];
+export type Rollout = components['schemas']['Rollout'];
+export type Decision = components['schemas']['RolloutDecision'];
 export type Problem = components['schemas']['Problem'];
 export type Me = paths['/v1/me']['get']['responses'][200]['content']['application/json'];
 
