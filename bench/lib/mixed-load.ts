@@ -51,6 +51,8 @@ export interface MixedLoadResult {
   /** Client-seconds spent waiting out Retry-After, and the longest single wait asked for. */
   backoff_s: number;
   max_retry_after_s: number;
+  /** Requests that got no HTTP answer, by error code (ECONNRESET, timeouts…). */
+  connection_errors: Record<string, number>;
 }
 
 function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string): Promise<{ status: number; text: string; retryAfterS: number }> {
@@ -63,10 +65,11 @@ function call(agent: Agent, base: string, key: string, method: string, path: str
       res.on('data', (d) => (text += d));
       const retryAfterS = Number(res.headers['retry-after'] ?? 0) || 0;
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text, retryAfterS }));
-      res.on('error', () => resolve({ status: 0, text, retryAfterS: 0 }));
+      res.on('error', () => resolve({ status: 0, text: 'RESPONSE_ERROR', retryAfterS: 0 }));
     });
-    req.setTimeout(30_000, () => req.destroy());
-    req.on('error', () => resolve({ status: 0, text: '', retryAfterS: 0 }));
+    req.setTimeout(30_000, () => req.destroy(Object.assign(new Error('no answer in 30 s'), { code: 'CLIENT_TIMEOUT' })));
+    // A connection-level failure: status 0, with the error's code as the text (counted by code).
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, text: err.code ?? err.message, retryAfterS: 0 }));
     req.end(body);
   });
 }
@@ -84,6 +87,7 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const byStatus: Record<string, number> = {};
   let sseEvents = 0;
   let backoffMs = 0;
+  const connectionErrors: Record<string, number> = {};
   let maxRetryAfterS = 0;
   const end = Date.now() + o.durationMs;
   let n = 0;
@@ -151,6 +155,7 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
       }
       lat[kind].push(performance.now() - t0);
       byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+      if (r.status === 0) connectionErrors[r.text || 'unknown'] = (connectionErrors[r.text || 'unknown'] ?? 0) + 1;
       let retryAfter = 0;
       if (r.status === 429 || r.status === 503) {
         retryAfter = Math.max(1, r.retryAfterS) * 1000 * (1 + Math.random() / 4);
@@ -173,6 +178,6 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
     connections: o.connections, duration_s: round(elapsed, 1), requests, req_per_s: round(requests / elapsed, 0),
     reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles), deletes: stats(lat.deletes),
     by_status: byStatus, error_rate: round(errors / Math.max(1, requests), 4), unexpected_errors: unexpected, sse_events: sseEvents,
-    backoff_s: round(backoffMs / 1000, 0), max_retry_after_s: maxRetryAfterS,
+    backoff_s: round(backoffMs / 1000, 0), max_retry_after_s: maxRetryAfterS, connection_errors: connectionErrors,
   };
 }
