@@ -148,6 +148,9 @@ describe('queue', () => {
   });
 
   it('never runs two jobs with the same concurrency key at once, even when claims race', async () => {
+    // Only the racers below may claim: the system's own runner would otherwise take the job first
+    // on a busy machine (seen in CI), and its leftovers would skew the fairness test after this one.
+    await sys.runner!.stop(2000);
     const t = await tenantId();
     const key = `project:${newId('prj')}`;
     const future = new Date(Date.now() + 60_000).toISOString();
@@ -162,7 +165,7 @@ describe('queue', () => {
   });
 
   it('serves tenants round-robin: a big backlog does not starve a small one', async () => {
-    await sys.runner!.stop(2000); // claim by hand first; a fresh runner takes over below
+    await sys.runner!.stop(2000); // stopped already above; claim by hand, and a fresh runner takes over below
     const big = (await sys.api('POST', '/v1/tenants', { body: { name: 'big' } })).body.tenant.id;
     const small = (await sys.api('POST', '/v1/tenants', { body: { name: 'small' } })).body.tenant.id;
     const future = new Date(Date.now() + 60_000).toISOString();
