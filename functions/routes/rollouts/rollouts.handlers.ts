@@ -223,9 +223,10 @@ export function rolloutsRouter(deps: AppDeps) {
       const series = await sha256Hex(p.series);
       for (const r of matches) {
         const track = r.canaryVersion === p.version ? 'canary' : 'baseline';
-        const g = groups.get(`${r.id}:${track}`) ?? { rollout: r, track, items: [] };
+        const key = `${r.id}:${track}`;
+        const g = groups.get(key) ?? { rollout: r, track, items: [] };
         g.items.push({ series, point: p });
-        groups.set(g.rollout.id + ':' + track, g);
+        groups.set(key, g);
       }
     }
     if (points.length + unnamed > 0 && groups.size === 0) {
