@@ -634,6 +634,11 @@ if (ONLY.has('canary')) {
   const names = Object.keys(JUDGES) as JudgeName[];
   const quality: Record<string, unknown> = {};
   const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
+  /** The median over every run, a miss counting as never: a judge can't look fast by catching less. */
+  const medianAll = (xs: number[], runs: number) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted.length > Math.floor(runs / 2) ? sorted[Math.floor(runs / 2)]! : null;
+  };
   let seed = 1;
   log(`canary: judging ${cells.length * (AA_RUNS + regressions.length * REG_RUNS)} simulated rollouts with ${names.length} judges`);
   // A/A: the same traffic on both tracks, checked every 30 s for an hour.
@@ -663,11 +668,52 @@ if (ONLY.has('canary')) {
       if (o.verdict === 'rollback') idle[n]!.rollbacks++;
     }
   }
-  const detection: Record<string, Record<string, { detected: number; runs: number; median_s: number | null; by_rps: Record<string, number | null> }>> = {};
+  // Matched false alarms: each baseline's knob set per traffic cell to the laxest value whose A/A
+  // false rollbacks are ≤ 5% on seeds of its own (then checked on the A/A seeds above).
+  const { TUNABLE } = await import('./lib/canary-sim.ts');
+  type TunedName = keyof typeof TUNABLE;
+  const tunedNames = Object.keys(TUNABLE) as TunedName[];
+  const cellKey = (c: { rps: number; share: number }) => `${c.rps}@${c.share}`;
+  const tuned: Record<string, Record<string, number | null>> = Object.fromEntries(tunedNames.map((n) => [n, {}]));
+  let calSeed = 1_000_000;
+  for (const cell of cells) {
+    const aaSets = Array.from({ length: AA_RUNS }, () => simulate(calSeed++, { ...cell, errorFactor: 1, latencyFactor: 1 }));
+    for (const n of tunedNames) {
+      const t = TUNABLE[n];
+      tuned[n]![cellKey(cell)] = null;
+      for (const v of t.values) {
+        let fa = 0;
+        for (const b of aaSets) if ((t.judge(b, v).verdict === 'rollback' && ++fa > AA_RUNS * 0.05)) break;
+        if (fa <= AA_RUNS * 0.05) {
+          tuned[n]![cellKey(cell)] = v;
+          break;
+        }
+      }
+    }
+  }
+  const tunedAa = Object.fromEntries(tunedNames.map((n) => [n, { rollbacks: 0, runs: 0 }]));
+  {
+    let s2 = 1;
+    for (const cell of cells) {
+      for (let k = 0; k < AA_RUNS; k++) {
+        const buckets = simulate(s2++, { ...cell, errorFactor: 1, latencyFactor: 1 });
+        for (const n of tunedNames) {
+          const v = tuned[n]![cellKey(cell)];
+          if (v === null) continue;
+          tunedAa[n]!.runs++;
+          if (TUNABLE[n].judge(buckets, v).verdict === 'rollback') tunedAa[n]!.rollbacks++;
+        }
+      }
+    }
+  }
+  const tunedDetection: Record<string, Record<string, { detected: number; runs: number; median_s: number | null; median_all_s: number | null; by_rps: Record<string, number | null> }>> = {};
+  const detection: Record<string, Record<string, { detected: number; runs: number; median_s: number | null; median_all_s: number | null; by_rps: Record<string, number | null> }>> = {};
   for (const reg of regressions) {
     detection[reg.label] = {};
     const times = Object.fromEntries(names.map((n) => [n, [] as number[]]));
     const byRps = Object.fromEntries(names.map((n) => [n, {} as Record<string, number[]>]));
+    const tTimes = Object.fromEntries(tunedNames.map((n) => [n, [] as number[]]));
+    const tByRps = Object.fromEntries(tunedNames.map((n) => [n, {} as Record<string, number[]>]));
     let runs = 0;
     for (const cell of cells) {
       for (let k = 0; k < REG_RUNS; k++) {
@@ -680,15 +726,31 @@ if (ONLY.has('canary')) {
             (byRps[n]![cell.rps] ??= []).push(o.atS);
           }
         }
+        for (const n of tunedNames) {
+          const v = tuned[n]![cellKey(cell)];
+          const o = v === null ? null : TUNABLE[n].judge(buckets, v);
+          if (o && o.verdict === 'rollback') {
+            tTimes[n]!.push(o.atS);
+            (tByRps[n]![cell.rps] ??= []).push(o.atS);
+          }
+        }
       }
     }
     for (const n of names) {
       detection[reg.label]![n] = {
-        detected: times[n]!.length, runs, median_s: median(times[n]!),
+        detected: times[n]!.length, runs, median_s: median(times[n]!), median_all_s: medianAll(times[n]!, runs),
         by_rps: Object.fromEntries([1, 10, 100].map((rps) => [rps, median(byRps[n]![rps] ?? [])])),
       };
     }
+    tunedDetection[reg.label] = {};
+    for (const n of tunedNames) {
+      tunedDetection[reg.label]![n] = {
+        detected: tTimes[n]!.length, runs, median_s: median(tTimes[n]!), median_all_s: medianAll(tTimes[n]!, runs),
+        by_rps: Object.fromEntries([1, 10, 100].map((rps) => [rps, median(tByRps[n]![rps] ?? [])])),
+      };
+    }
   }
+  quality.matched_false_alarms = { knobs: Object.fromEntries(tunedNames.map((n) => [n, { knob: TUNABLE[n].knob, per_cell: tuned[n] }])), aa: tunedAa, detection: tunedDetection };
   quality.aa = aa;
   quality.idle_canary = idle;
   quality.detection = detection;
@@ -703,6 +765,13 @@ if (ONLY.has('canary')) {
     const t = (n: JudgeName) => `${round((100 * d[n]!.detected) / d[n]!.runs, 0)}% caught, median ${d[n]!.median_s ?? '—'} s`;
     const byRps = (n: JudgeName) => [1, 10, 100].map((r) => d[n]!.by_rps[r] ?? '—').join('/');
     table.push([`canary judge: ${reg.label}`, fmt('switchyard', t), others(t), `median s at 1/10/100 req/s: ours ${byRps('switchyard')}, kayenta ${byRps('kayenta_style')}`]);
+  }
+  const tAaText = (n: TunedName) => `${round((100 * tunedAa[n]!.rollbacks) / Math.max(1, tunedAa[n]!.runs), 1)}% A/A`;
+  for (const reg of regressions) {
+    const d = tunedDetection[reg.label]!;
+    const ours = detection[reg.label]!.switchyard!;
+    const t = (n: TunedName) => `${n} tuned (${tAaText(n)}): ${round((100 * d[n]!.detected) / d[n]!.runs, 0)}% caught, median ${d[n]!.median_s ?? '—'} s, over all runs ${d[n]!.median_all_s ?? 'never'}`;
+    table.push([`canary judge at matched false alarms: ${reg.label}`, `${round((100 * ours.detected) / ours.runs, 0)}% caught, median ${ours.median_s ?? '—'} s, over all runs ${ours.median_all_s ?? 'never'}`, tunedNames.map(t).join('; '), 'baselines tuned per cell to ≤ 5% A/A false rollbacks']);
   }
   results.canary = { quality, policy: (await import('./lib/canary-sim.ts')).POLICY_YAML };
 

@@ -149,13 +149,19 @@ const meanLatency = (h: Histogram[]) => {
   return n ? sum / n : null;
 };
 
-export function judgeSeedRule(buckets: Bucket[]): Outcome {
+/**
+ * `k` scales the rule's margins over the simulated baseline (k = 1 is the seed's own 2% and 75 ms;
+ * larger k is laxer), for the matched-false-alarm comparison in the bench.
+ */
+export function judgeSeedRule(buckets: Bucket[], k = 1): Outcome {
+  const maxErrorRate = BASE_ERROR_RATE * (1 + k);
+  const maxMean = 57 * (1 + (18 / 57) * k);
   for (let at = INTERVAL_MS; at <= HOUR_MS; at += INTERVAL_MS) {
     const w = buckets.filter((b) => b.track === 'canary' && b.start >= at - INTERVAL_MS && b.start < at);
     const requests = w.reduce((a, b) => a + b.requests, 0);
     const errors = w.reduce((a, b) => a + b.errors, 0);
     const mean = meanLatency(w.map((b) => b.latency!));
-    if ((requests && errors / requests > 0.02) || (mean !== null && mean > 75)) return { verdict: 'rollback', atS: at / 1000, thinPromotion: false };
+    if ((requests && errors / requests > maxErrorRate) || (mean !== null && mean > maxMean)) return { verdict: 'rollback', atS: at / 1000, thinPromotion: false };
   }
   // Nothing breached (an empty window breaches nothing): promote.
   return { verdict: 'promote', atS: HOUR_MS / 1000, thinPromotion: canaryIn(buckets, HOUR_MS - INTERVAL_MS, HOUR_MS) < 50 };
@@ -185,7 +191,7 @@ function mannWhitneyGreater(x: number[], y: number[]): number {
 }
 
 type Classified = 'pass' | 'high' | 'nodata';
-function classify(canary: number[], baseline: number[]): Classified {
+function classify(canary: number[], baseline: number[], confidence: number): Classified {
   if (canary.length === 0 || baseline.length === 0) return 'nodata';
   const sortedC = [...canary].sort((a, b) => a - b);
   const sortedB = [...baseline].sort((a, b) => a - b);
@@ -194,8 +200,8 @@ function classify(canary: number[], baseline: number[]): Classified {
   const meanC = canary.reduce((a, b) => a + b, 0) / canary.length;
   const meanB = baseline.reduce((a, b) => a + b, 0) / baseline.length;
   const ratio = meanB === 0 ? NaN : meanC / meanB;
-  // confLevel 0.98: 1% in each tail; the effect check is skipped when the ratio is NaN.
-  const high = mannWhitneyGreater(canary, baseline) < 0.01 && (Number.isNaN(ratio) || ratio >= 1);
+  // confLevel (0.98 by default): half of 1 − confLevel in each tail; the effect check is skipped when the ratio is NaN.
+  const high = mannWhitneyGreater(canary, baseline) < (1 - confidence) / 2 && (Number.isNaN(ratio) || ratio >= 1);
   return high ? 'high' : 'pass';
 }
 
@@ -213,11 +219,12 @@ function minutePoints(buckets: Bucket[], track: 'baseline' | 'canary', at: numbe
   return { errors, latency };
 }
 
-export function judgeKayentaStyle(buckets: Bucket[]): Outcome {
+/** `confidence` is Kayenta's confLevel (0.98 by default); higher is stricter, for the matched-false-alarm comparison. */
+export function judgeKayentaStyle(buckets: Bucket[], confidence = 0.98): Outcome {
   const score = (at: number) => {
     const c = minutePoints(buckets, 'canary', at);
     const b = minutePoints(buckets, 'baseline', at);
-    const classes = [classify(c.errors, b.errors), classify(c.latency, b.latency)];
+    const classes = [classify(c.errors, b.errors, confidence), classify(c.latency, b.latency, confidence)];
     const nodata = classes.filter((x) => x === 'nodata').length;
     if (nodata * 2 >= classes.length) return 0;
     const judged = classes.filter((x) => x !== 'nodata');
@@ -233,4 +240,18 @@ export function judgeKayentaStyle(buckets: Bucket[]): Outcome {
     : { verdict: 'rollback', atS: HOUR_MS / 1000, thinPromotion: false };
 }
 
-export const JUDGES = { switchyard: judgeSwitchyard, seed_rule: judgeSeedRule, kayenta_style: judgeKayentaStyle } as const;
+export const JUDGES = {
+  switchyard: (b: Bucket[]) => judgeSwitchyard(b),
+  seed_rule: (b: Bucket[]) => judgeSeedRule(b),
+  kayenta_style: (b: Bucket[]) => judgeKayentaStyle(b),
+} as const;
+
+/**
+ * The baselines with their one knob turned, per traffic cell, to the laxest setting whose A/A
+ * false rollbacks stay ≤ α (knowing the traffic in advance, which is generous to them): the
+ * comparison of detection delay at a matched false-alarm rate, as detectors are compared.
+ */
+export const TUNABLE = {
+  seed_rule: { knob: 'k (error margin 1%·k, mean-latency margin 18 ms·k)', values: [1, 1.5, 2, 3, 4, 6, 9, 14, 20, 30, 50, 100], judge: judgeSeedRule },
+  kayenta_style: { knob: 'confLevel', values: [0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 0.99999], judge: judgeKayentaStyle },
+} as const;
