@@ -881,14 +881,20 @@ async function startWholeSystem(name: string) {
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
   const child = await startProcess('functions/entry/node.ts', {
-    DATABASE_URL: url, SWITCHYARD_ROLE: process.env.BENCH_ROLE ?? 'all', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
+    DATABASE_URL: url, SWITCHYARD_ROLE: process.env.BENCH_ROLE ?? 'all', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     SWITCHYARD_RUNTIME_STATS_S: '10', DATABASE_POOL_MAX: '20', ...(await dataPlaneUrl()),
   }, process.env.BENCH_ROLE === 'api' ? '"msg":"listening"' : '"msg":"runner started"');
   const runtime: Array<Record<string, number>> = [];
   // Requests the server itself took over a second on (its access log's warnings).
   const slow: Array<Record<string, unknown>> = [];
+  // BENCH_SERVER_LOG=<file> keeps the server's whole log (with BENCH_LOG_LEVEL=debug, every request).
+  if (process.env.BENCH_SERVER_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_SERVER_LOG));
+  // A chunk can end mid-line: keep the partial line for the next one.
+  let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
       if (line.includes('"msg":"runtime"')) runtime.push({ at: Date.now(), ...JSON.parse(line) });
       else if (line.includes('"msg":"slow request"')) slow.push({ at: Date.now(), ...JSON.parse(line) });
     }
@@ -920,6 +926,7 @@ if (ONLY.has('load')) {
   for (const [label, r] of [['load 100', steady], ['spike 500', spike]] as const) {
     const ok = r.reads.p95_ms < 200 && r.creates.p95_ms < 200 && r.error_rate < 0.01 && r.unexpected_errors === 0;
     table.push([`${label}: req/s, error rate`, `${r.req_per_s} req/s`, `${round(r.error_rate * 100, 2)}% errors`, `${JSON.stringify(r.by_status)}${Object.keys(r.connection_errors).length ? ` (no answer: ${JSON.stringify(r.connection_errors)})` : ""}; clients waited out Retry-After ${r.backoff_s} client-s (longest ask ${r.max_retry_after_s} s)`]);
+    table.push([`${label}: where a create's time went`, `new socket ${round(r.create_timing.new_socket_share * 100, 1)}%, connect p95 ${r.create_timing.connect_p95_ms ?? '—'} ms`, `first byte p95 ${r.create_timing.ttfb_p95_ms ?? '—'} ms`, `load generator's event-loop delay p99 ${r.create_timing.generator_loop_p99_ms} ms`]);
     table.push([`${label}: reads p50/p95/p99 ms`, `${r.reads.p50_ms} / ${r.reads.p95_ms} / ${r.reads.p99_ms}`, `creates ${r.creates.p50_ms} / ${r.creates.p95_ms} / ${r.creates.p99_ms}`, ok ? 'met (p95 < 200, < 1%, only 429/503)' : 'NOT met (p95 < 200, < 1%, only 429/503)']);
   }
   await stopProcess(sys.child);

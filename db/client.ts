@@ -6,6 +6,7 @@
 import postgres from 'postgres';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import * as schema from './schema.ts';
+import type { Metrics } from '../core/metrics.ts';
 
 export type Sql = postgres.Sql | postgres.TransactionSql;
 export type Orm = PostgresJsDatabase<typeof schema>;
@@ -35,6 +36,8 @@ export interface DbOptions {
   statementTimeoutMs?: number;
   /** Called with server NOTICE messages; default drops them. */
   onnotice?: (n: postgres.Notice) => void;
+  /** Records each query's duration and errors, and the pool's queue (see `instrument`). */
+  metrics?: Metrics;
 }
 
 /**
@@ -118,14 +121,105 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     // Rows come back camelCased (tenant_id → tenantId), matching drizzle's inferred row types.
     transform: { column: { from: postgres.toCamel } },
   });
-  const orm = drizzle({ client: sql, schema });
+  const sqlOut = options.metrics ? instrument(sql, options.metrics, options.max ?? 10) : sql;
+  const orm = drizzle({ client: sqlOut, schema });
   // drizzle sets timestamp parsers to pass raw strings through; make those strings RFC 3339.
   // (It also passes jsonb parameters through unserialised: repositories send JSON text with ::jsonb.)
   sql.options.parsers[1184] = toIsoTimestamp;
   return {
-    sql,
+    sql: sqlOut,
     orm,
     close: (timeout = 5) => sql.end({ timeout }),
-    dedicated: (applicationName) => createDb(url, { ...options, max: 1, applicationName }),
+    // A dedicated connection's queue is its own design (pipelining); it isn't counted as the pool's.
+    dedicated: (applicationName) => createDb(url, { ...options, max: 1, applicationName, ...(options.metrics ? { metrics: { ...options.metrics, set: () => {} } } : {}) }),
   };
+}
+
+const OPERATIONS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'set', 'listen', 'notify', 'create', 'drop', 'alter', 'lock']);
+const operationOf = (text: unknown): string => {
+  const m = typeof text === 'string' ? /^\s*(?:--[^\n]*\n\s*)*\(?\s*([a-z]+)/i.exec(text) : null;
+  const word = m?.[1]!.toLowerCase();
+  return word && OPERATIONS.has(word) ? word : 'other';
+};
+/** SQLSTATE class (its first two characters), or `connection` for a client-side failure (no SQLSTATE). */
+const sqlstateClass = (err: unknown): string => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code.slice(0, 2) : 'connection';
+};
+
+/**
+ * The pool, with every query timed: from the moment it is awaited (postgres.js sends a query
+ * when it is first awaited; a fragment nested in another query never is) to its result, by SQL
+ * command, and its failures by SQLSTATE class. Queries in a transaction are timed on the
+ * transaction's own handle. `db_pool_waiting` counts queries and transactions beyond the pool's
+ * size: each of those waits for a connection or is pipelined behind another query on one.
+ */
+function instrument(root: postgres.Sql, metrics: Metrics, max: number): postgres.Sql {
+  let holders = 0;
+  // A failure inside a transaction also rejects the transaction: it is counted once.
+  const counted = new WeakSet<object>();
+  const hold = (d: number) => {
+    holders += d;
+    metrics.set('db_pool_waiting', {}, Math.max(0, holders - max));
+  };
+  const track = (q: unknown, text: unknown, topLevel: boolean) => {
+    if (!q || typeof (q as PromiseLike<unknown>).then !== 'function') return q; // an identifier or a helper, not a query
+    const query = q as PromiseLike<unknown> & { then: PromiseLike<unknown>['then'] };
+    const original = query.then;
+    let started = false;
+    query.then = function then(onFulfilled, onRejected) {
+      if (!started) {
+        started = true;
+        const t0 = performance.now();
+        const operation = operationOf(text);
+        metrics.add('db_queries_in_flight', {}, 1);
+        if (topLevel) hold(1);
+        const settle = (err: unknown) => {
+          metrics.add('db_queries_in_flight', {}, -1);
+          if (topLevel) hold(-1);
+          metrics.observe('db_query_duration_seconds', { operation }, (performance.now() - t0) / 1000);
+          if (err !== undefined) {
+            metrics.inc('db_query_errors_total', { sqlstate_class: sqlstateClass(err) });
+            if (typeof err === 'object' && err) counted.add(err);
+          }
+        };
+        original.call(query, () => settle(undefined), (err: unknown) => settle(err ?? new Error('query failed')));
+      }
+      return original.call(query, onFulfilled, onRejected);
+    } as typeof query.then;
+    return q;
+  };
+  const wrap = <S extends postgres.Sql | postgres.TransactionSql>(target: S, topLevel: boolean): S => new Proxy(target, {
+    apply(fn, thisArg, args: unknown[]) {
+      const q = Reflect.apply(fn as unknown as (...a: unknown[]) => unknown, thisArg, args);
+      const strings = args[0] as { raw?: unknown; 0?: unknown } | undefined;
+      return Array.isArray(strings?.raw) ? track(q, strings[0], topLevel) : q;
+    },
+    get(fn, prop, receiver) {
+      const value = Reflect.get(fn, prop, receiver);
+      if (prop === 'unsafe') return (text: string, ...rest: unknown[]) => track((value as (...a: unknown[]) => unknown)(text, ...rest), text, topLevel);
+      if (prop === 'begin' && topLevel) {
+        return (...args: unknown[]) => {
+          const fnIndex = typeof args[0] === 'function' ? 0 : 1;
+          const body = args[fnIndex] as (tx: postgres.TransactionSql) => unknown;
+          args[fnIndex] = (tx: postgres.TransactionSql) => body(wrap(tx, false));
+          hold(1);
+          const t0 = performance.now();
+          return (value as (...a: unknown[]) => Promise<unknown>)(...args).then(
+            (v) => (hold(-1), metrics.observe('db_query_duration_seconds', { operation: 'transaction' }, (performance.now() - t0) / 1000), v),
+            (err) => {
+              hold(-1);
+              metrics.observe('db_query_duration_seconds', { operation: 'transaction' }, (performance.now() - t0) / 1000);
+              // A failed COMMIT (a serialization failure) is the database's; an error thrown by the
+              // transaction's own code (no SQLSTATE) is not a query error.
+              if (typeof err === 'object' && err && !counted.has(err) && sqlstateClass(err) !== 'connection') metrics.inc('db_query_errors_total', { sqlstate_class: sqlstateClass(err) });
+              throw err;
+            },
+          );
+        };
+      }
+      return value;
+    },
+  });
+  return wrap(root, true);
 }

@@ -16,6 +16,8 @@ export interface RealtimeEvent {
   topics: string[];
   event: string;
   payload: unknown;
+  /** When it was written (the outbox read has it; a resume's replay doesn't need it). */
+  createdAt?: string;
 }
 
 export async function listEventsSince(
@@ -53,14 +55,14 @@ export interface OutboxPage {
  * `tx >= horizon` can't skip it. Events already delivered come back too; readers drop them by id.
  */
 export async function readOutbox(sql: Sql, horizon: string | null): Promise<OutboxPage> {
-  const rows = await sql<{ horizon: string; id: string | null; tenantId: string; topics: string[]; event: string; payload: unknown; tx: string }[]>`
+  const rows = await sql<{ horizon: string; id: string | null; tenantId: string; topics: string[]; event: string; payload: unknown; tx: string; createdAt: string }[]>`
     with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
-    select s.horizon::text, e.id::text, e.tenant_id, e.topics, e.event, e.payload, e.tx::text
+    select s.horizon::text, e.id::text, e.tenant_id, e.topics, e.event, e.payload, e.tx::text, e.created_at
       from s left join realtime_events e on ${horizon}::xid8 is not null and e.tx >= ${horizon}::xid8
      order by e.id`;
   return {
     horizon: rows[0]!.horizon,
-    events: rows.filter((r) => r.id !== null).map((r) => ({ id: r.id!, tenantId: r.tenantId, topics: r.topics, event: r.event, payload: r.payload, tx: r.tx })),
+    events: rows.filter((r) => r.id !== null).map((r) => ({ id: r.id!, tenantId: r.tenantId, topics: r.topics, event: r.event, payload: r.payload, tx: r.tx, createdAt: r.createdAt })),
   };
 }
 

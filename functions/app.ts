@@ -1,5 +1,5 @@
 /**
- * createApp: the one Hono app every runtime serves. Order: request id → access log → body limit
+ * createApp: the one Hono app every runtime serves. Order: request id → metrics → access log → body limit
  * → auth (for /v1) or the signature check (for /workers, in its routes) → routes. Errors of every
  * kind leave through onError as problem+json.
  */
@@ -26,12 +26,15 @@ import { logsRouter } from './routes/logs/logs.handlers.ts';
 import { alertsRouter } from './routes/alerts/alerts.handlers.ts';
 import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
 import { workersRouter } from './routes/workers/workers.handlers.ts';
+import { metricsRouter } from './routes/metrics/metrics.handlers.ts';
+import { httpMetrics } from './middleware/metrics.ts';
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const authCache = createAuthCache(deps.config.SWITCHYARD_AUTH_CACHE_MS);
 
   app.use(requestId({ generator: () => newId('req') }));
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(accessLog(deps.log));
   app.use(async function secureHeaders(c, next) {
     // Set before the handler runs, so every response built through the context carries it. Set
@@ -46,7 +49,10 @@ export function createApp(deps: AppDeps) {
     if (!c.res.headers.has('X-Content-Type-Options')) c.header('X-Content-Type-Options', 'nosniff');
   });
   const limit = readBody(deps.config.SWITCHYARD_BODY_LIMIT_BYTES);
-  if (deps.config.SWITCHYARD_MAX_INFLIGHT > 0) app.use('/v1/*', admission(deps.config.SWITCHYARD_MAX_INFLIGHT));
+  const metrics = deps.metrics;
+  if (deps.config.SWITCHYARD_MAX_INFLIGHT > 0) {
+    app.use('/v1/*', admission(deps.config.SWITCHYARD_MAX_INFLIGHT, metrics ? { onShed: () => metrics.inc('http_requests_shed_total', {}) } : {}));
+  }
   if (deps.availability) {
     const bounded = databaseAvailability(deps.availability, { deadlineMs: deps.config.SWITCHYARD_REQUEST_TIMEOUT_MS });
     app.use('/v1/*', bounded);
@@ -54,6 +60,7 @@ export function createApp(deps: AppDeps) {
   }
 
   app.route('/', healthRouter(deps));
+  if (deps.metricsEndpoint) app.route('/', metricsRouter(deps.metricsEndpoint));
   if (deps.worker) {
     app.use('/workers/*', limit);
     app.route('/', workersRouter(deps.worker));

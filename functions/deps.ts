@@ -13,6 +13,8 @@ import type { Logger } from './lib/log.ts';
 import type { RealtimeHub } from './lib/realtime-hub.ts';
 import type { KeyPrincipal } from '../db/tenants.repo.ts';
 import type { WorkerHost } from './routes/workers/workers.handlers.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { MetricsEndpoint } from './routes/metrics/metrics.handlers.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -64,6 +66,10 @@ export interface AppDeps {
   api?: boolean;
   /** Present on a worker host of the QStash transport: serves /workers/*. */
   worker?: WorkerHost;
+  /** Where events are counted (default: nowhere). */
+  metrics?: Metrics;
+  /** GET /metrics, when a scrape token is configured (Node). */
+  metricsEndpoint?: MetricsEndpoint;
 }
 
 export interface Principal extends KeyPrincipal {

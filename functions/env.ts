@@ -57,6 +57,14 @@ export const Config = z.object({
   SWITCHYARD_REALTIME_RETENTION_H: int(24, 1),
   /** Fallback read of the realtime outbox when no wake-up arrives. */
   SWITCHYARD_REALTIME_POLL_MS: int(250, 10),
+  /**
+   * Prometheus metrics (Node): `GET /metrics` on the API with `Authorization: Bearer <this>`, and/or
+   * on a listener of its own at METRICS_HOST:METRICS_PORT (no token there; keep it off the public
+   * network). Neither set: no /metrics at all.
+   */
+  SWITCHYARD_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Seconds between `runtime` log lines (RSS, heap, event-loop delay, handles); 0: none. */
   SWITCHYARD_RUNTIME_STATS_S: int(0, 0),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -2,6 +2,7 @@
  * Task registry: job kind → { payload schema, run }. Transports know nothing of kinds; runJob looks
  * the kind up here. Tests may build registries with extra tasks of their own.
  */
+import type { Metrics } from '../core/metrics.ts';
 import type { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import type { Job } from '../db/jobs.repo.ts';
@@ -19,6 +20,8 @@ export interface WorkerDeps {
   signals: Signaler;
   box: SecretBox;
   log: Logger;
+  /** Where steps, retries, pulls and notifications are counted (default: nowhere). */
+  metrics?: Metrics;
   providers: {
     project: ProjectProvisioner;
     stores: Partial<Record<string, StoreRuntime>>;

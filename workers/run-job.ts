@@ -44,7 +44,23 @@ export async function runJob(deps: RunnerDeps, ref: { id: string; tenantId: stri
   return executeClaimedJob(deps, job);
 }
 
+const STEP_OUTCOME = { succeeded: 'done', continued: 'continue', retry_scheduled: 'retry', dead: 'dead', lost_lease: 'lost' } as const;
+
 export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<RunResult> {
+  const started = performance.now();
+  // Due → claimed (a claim has just happened; the database and this process share a clock).
+  deps.metrics?.observe('job_pickup_latency_seconds', { kind: job.kind }, Math.max(0, Date.now() - Date.parse(job.runAt)) / 1000);
+  const result = await executeStep(deps, job);
+  if (deps.metrics && result.outcome !== 'skipped') {
+    const m = deps.metrics;
+    m.observe('job_step_duration_seconds', { kind: job.kind, outcome: STEP_OUTCOME[result.outcome] }, (performance.now() - started) / 1000);
+    if (result.outcome === 'retry_scheduled') m.inc('job_retries_total', { kind: job.kind });
+    if (result.outcome === 'dead') m.inc('jobs_dead_total', { kind: job.kind });
+  }
+  return result;
+}
+
+async function executeStep(deps: RunnerDeps, job: Job): Promise<RunResult> {
   const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts });
   const wake = () => void deps.signals.signal(EVENTS_CHANNEL); // best effort: readers also poll
   wake(); // the claim published `running`

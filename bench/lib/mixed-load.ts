@@ -1,7 +1,9 @@
 /**
  * Mixed traffic against a whole running Switchyard (API + runner), the way a fleet of frontends
  * uses it: 85% reads (a page of projects, one project), 5% creates, 10% suspends and resumes of
- * each client's own project (so a toggle never conflicts with another client's), deletes of the
+ * each client's own project (so a toggle never conflicts with another client's; a client reads
+ * until its first create makes it one, so the first requests of a spike keep the same mix rather
+ * than being a create from every arriving client at once), deletes of the
  * project a client created last (before it creates another), and SSE subscribers on the tenant's
  * topic. Clients arrive over `rampMs`; each waits `thinkMs` (±50%) after each answer and honours a
  * 429/503's Retry-After (plus up to a quarter more, as jitter), as a client should. Latencies are
@@ -9,6 +11,7 @@
  * reported too, so shedding can't pass for a low error rate.
  */
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { percentile, round } from './util.ts';
 
 export interface MixedLoadOptions {
@@ -51,15 +54,40 @@ export interface MixedLoadResult {
   /** Client-seconds spent waiting out Retry-After, and the longest single wait asked for. */
   backoff_s: number;
   max_retry_after_s: number;
+  /**
+   * Where a create's time went: the share that needed a new socket, connect p95 for those, and
+   * time to first byte p95; and the load generator's own event-loop delay p99 (a busy generator
+   * adds to every latency it measures).
+   */
+  /** Up to 50 creates whose first byte took over a second (to find them in the server's log). */
+  slow_creates: Array<{ sent_at: string; ttfb_ms: number; request_id: string; new_socket: boolean; status: number }>;
+  create_timing: { new_socket_share: number; connect_p95_ms: number | null; ttfb_p95_ms: number | null; generator_loop_p99_ms: number };
   /** Requests that got no HTTP answer, by error code (ECONNRESET, timeouts…). */
   connection_errors: Record<string, number>;
 }
 
-function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string): Promise<{ status: number; text: string; retryAfterS: number }> {
+interface Timing {
+  /** Milliseconds to connect, when the request needed a new socket (null on a reused one). */
+  connectMs: number | null;
+  /** Milliseconds from sending to the first byte of the answer. */
+  ttfbMs: number | null;
+  /** Wall clock when the request went out, and the server's X-Request-Id for it. */
+  sentAt?: number;
+  requestId?: string;
+}
+
+function call(agent: Agent, base: string, key: string, method: string, path: string, body?: string, timing?: Timing): Promise<{ status: number; text: string; retryAfterS: number }> {
   return new Promise((resolve) => {
+    const t0 = performance.now();
+    let sent = t0;
     const req = request(`${base}${path}`, {
       method, agent, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}) },
     }, (res) => {
+      if (timing) {
+        timing.ttfbMs = performance.now() - sent;
+        timing.sentAt = Date.now() - timing.ttfbMs;
+        timing.requestId = String(res.headers['x-request-id'] ?? '');
+      }
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
@@ -67,6 +95,16 @@ function call(agent: Agent, base: string, key: string, method: string, path: str
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text, retryAfterS }));
       res.on('error', () => resolve({ status: 0, text: 'RESPONSE_ERROR', retryAfterS: 0 }));
     });
+    if (timing) {
+      req.on('socket', (socket) => {
+        if (socket.connecting) {
+          socket.once('connect', () => {
+            timing.connectMs = performance.now() - t0;
+            sent = performance.now();
+          });
+        } else sent = performance.now();
+      });
+    }
     req.setTimeout(30_000, () => req.destroy(Object.assign(new Error('no answer in 30 s'), { code: 'CLIENT_TIMEOUT' })));
     // A connection-level failure: status 0, with the error's code as the text (counted by code).
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: 0, text: err.code ?? err.message, retryAfterS: 0 }));
@@ -91,6 +129,12 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   let maxRetryAfterS = 0;
   const end = Date.now() + o.durationMs;
   let n = 0;
+  const connects: number[] = [];
+  const ttfbs: number[] = [];
+  let createCalls = 0;
+  const slowCreates: MixedLoadResult['slow_creates'] = [];
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
 
   // SSE subscribers for the whole run.
   const sse = Array.from({ length: o.sseSubscribers }, () => new Promise<void>((resolve) => {
@@ -135,9 +179,16 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
           await new Promise((res) => setTimeout(res, o.thinkMs * (0.5 + Math.random())));
           continue;
         }
-      } else if (roll < 0.05 || own === null) {
+      } else if (roll < 0.05) {
         kind = 'creates';
-        r = await call(agent, o.base, o.key, 'POST', '/v1/projects', JSON.stringify({ name: `load ${c} ${++n}` }));
+        const timing: Timing = { connectMs: null, ttfbMs: null };
+        r = await call(agent, o.base, o.key, 'POST', '/v1/projects', JSON.stringify({ name: `load ${c} ${++n}` }), timing);
+        createCalls++;
+        if (timing.connectMs !== null) connects.push(timing.connectMs);
+        if (timing.ttfbMs !== null) ttfbs.push(timing.ttfbMs);
+        if (timing.ttfbMs !== null && timing.ttfbMs > 1000) {
+          slowCreates.push({ sent_at: new Date(timing.sentAt!).toISOString(), ttfb_ms: round(timing.ttfbMs, 0), request_id: timing.requestId!, new_socket: timing.connectMs !== null, status: r.status });
+        }
         if (r.status === 202 && own === null) {
           own = JSON.parse(r.text).project.id;
           ownStatus = 'provisioning';
@@ -169,6 +220,7 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
   const t0 = Date.now();
   await Promise.all(Array.from({ length: o.connections }, (_, c) => client(c)));
   const elapsed = (Date.now() - t0) / 1000;
+  loop.disable();
   await Promise.all(sse);
   agent.destroy();
   const requests = Object.values(byStatus).reduce((a, b) => a + b, 0);
@@ -179,5 +231,12 @@ export async function mixedLoad(o: MixedLoadOptions): Promise<MixedLoadResult> {
     reads: stats(lat.reads), creates: stats(lat.creates), toggles: stats(lat.toggles), deletes: stats(lat.deletes),
     by_status: byStatus, error_rate: round(errors / Math.max(1, requests), 4), unexpected_errors: unexpected, sse_events: sseEvents,
     backoff_s: round(backoffMs / 1000, 0), max_retry_after_s: maxRetryAfterS, connection_errors: connectionErrors,
+    slow_creates: slowCreates.sort((a, b) => b.ttfb_ms - a.ttfb_ms).slice(0, 50),
+    create_timing: {
+      new_socket_share: round(connects.length / Math.max(1, createCalls), 3),
+      connect_p95_ms: connects.length ? round(percentile([...connects].sort((a, b) => a - b), 95), 1) : null,
+      ttfb_p95_ms: ttfbs.length ? round(percentile([...ttfbs].sort((a, b) => a - b), 95), 1) : null,
+      generator_loop_p99_ms: round(loop.percentile(99) / 1e6, 1),
+    },
   };
 }

@@ -40,9 +40,15 @@ import { createRealtimeHub, type RealtimeHub } from '../lib/realtime-hub.ts';
 import { assertPortFree, startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
 import { createAvailability, type Availability } from '../../db/availability.ts';
 import { createDashboard, isDashboardPath } from './dashboard.ts';
+import { createPrometheus, type Prometheus } from './prometheus.ts';
+import { noMetrics, type Metrics } from '../../core/metrics.ts';
+import { platformSamples, poolSamples, queueSamples } from '../../db/metrics.repo.ts';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 
 export interface Running {
   url: string | null;
+  /** The METRICS_PORT listener's /metrics, when there is one. */
+  metricsUrl: string | null;
   db: Db;
   log: Logger;
   runner: LocalRunner | null;
@@ -124,7 +130,17 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     url = embedded.url;
   }
 
+  // Metrics are recorded only where something can read them (a scrape token or a metrics port).
+  const prom: Prometheus | null = config.SWITCHYARD_METRICS_TOKEN || config.METRICS_PORT !== undefined
+    ? createPrometheus({ onCollectorError: (err) => log.warn('a metrics collector failed; /metrics keeps its last values', { err }) })
+    : null;
+  const metrics: Metrics = prom?.metrics ?? noMetrics;
+  // Unique per process (and per system, where tests run two in one), so /metrics can count this
+  // pool's connections in pg_stat_activity (at most 63 bytes: Postgres truncates longer names).
+  const workerId = newId('wrk');
+  const applicationName = `switchyard ${config.SWITCHYARD_ROLE} ${process.pid} ${workerId}`;
   const db = createDb(url, {
+    applicationName, ...(prom ? { metrics } : {}),
     max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE,
     connectTimeoutS: config.DATABASE_CONNECT_TIMEOUT_S, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
   });
@@ -149,9 +165,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     intervalMs: config.DATABASE_PROBE_INTERVAL_MS, timeoutMs: config.DATABASE_PROBE_TIMEOUT_MS, connectTimeoutS: Math.min(2, config.DATABASE_CONNECT_TIMEOUT_S),
   });
   availability.onChange((up, reason) => (up ? log.info('database reachable again') : log.error('database unavailable', { reason })));
-  const queue: Queue = qstash
+  const transport: Queue = qstash
     ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
     : createLocalQueue(signals);
+  const queue: Queue = prom ? countDispatches(transport, metrics) : transport;
   const resolveHost = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
   // Alert and rollout notifications go out under the same guard (tenant URLs, from inside our network).
   const outbound = {
@@ -167,9 +184,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {
-    db, signals, box, log, registry, queue, availability,
+    db, signals, box, log, registry, queue, availability, ...(prom ? { metrics } : {}),
     providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
-    workerId: newId('wrk'),
+    workerId,
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
   };
@@ -182,8 +199,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   let hub: RealtimeHub | null = null;
   let publicUrl: string | null = null;
   if (serveApi || worker) {
-    hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS }) : null;
+    hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS, ...(prom ? { metrics } : {}) }) : null;
     const app = createApp({
+      ...(prom ? { metrics, ...(config.SWITCHYARD_METRICS_TOKEN ? { metricsEndpoint: { token: config.SWITCHYARD_METRICS_TOKEN, render: () => prom.render(), contentType: prom.contentType } } : {}) } : {}),
       db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
       api: serveApi,
@@ -195,6 +213,13 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       const fetch = (req: Request, env?: unknown) =>
         (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
       server = createAdaptorServer({ fetch });
+      // Node accepts one new connection per event-loop turn (libuv ≥ 1.45, libuv/libuv#3696), so
+      // under load a reconnecting client waits in the accept queue behind every other one: seconds,
+      // in a spike. Clients waiting out a Retry-After (up to 30 s) keep their connection instead of
+      // losing it after Node's default 5 s; 65 s also outlasts the 60 s idle timeout of common load
+      // balancers, which must close an idle connection before the server does.
+      (server as unknown as import('node:http').Server).keepAliveTimeout = 65_000;
+      (server as unknown as import('node:http').Server).headersTimeout = 66_000;
       // Node's default accept backlog (511) overflows when a spike of clients connects at once,
       // and a dropped SYN costs its client 1 s, then 3 s, then 7 s (bench: creates at p95 5 s in a
       // spike to 500 connections). The kernel caps it at net.core.somaxconn.
@@ -227,6 +252,14 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       housekeeping: housekeepingOptions(config),
     });
     await runner.start();
+  }
+
+  let metricsServer: HttpServer | null = null;
+  if (prom) {
+    prom.addCollector(['jobs', 'jobs_oldest_due_age_seconds'], () => queueSamples(db.sql, [...registry.keys()]));
+    prom.addCollector(['tenants', 'projects', 'stores'], () => platformSamples(db.sql));
+    prom.addCollector(['db_pool_size', 'db_pool_connections'], () => poolSamples(db.sql, applicationName, config.DATABASE_POOL_MAX));
+    if (config.METRICS_PORT !== undefined) metricsServer = await listenForScrapes(prom, config.METRICS_HOST, config.METRICS_PORT, log);
   }
 
   if (opts.banner && bootstrap.created && bootstrap.key) {
@@ -264,8 +297,10 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   }
 
   let stopping: Promise<void> | null = null;
+  const metricsAddress = metricsServer ? (metricsServer as HttpServer).address() as { port: number } : null;
   return {
     url: publicUrl,
+    metricsUrl: metricsAddress ? `http://${config.METRICS_HOST}:${metricsAddress.port}/metrics` : null,
     db,
     log,
     runner,
@@ -287,6 +322,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
             (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
           });
         }
+        if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
         if (runner) await runner.stop(config.SWITCHYARD_SHUTDOWN_GRACE_MS);
         await hub?.close().catch(() => {});
         await availability.close();
@@ -298,4 +334,44 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
       return stopping;
     },
   };
+}
+
+/** Counts what is handed to the queue transport, by transport. */
+function countDispatches(queue: Queue, metrics: Metrics): Queue {
+  return {
+    name: queue.name,
+    async dispatch(jobs) {
+      await queue.dispatch(jobs);
+      if (jobs.length) metrics.inc('jobs_enqueued_total', { queue: queue.name }, jobs.length);
+    },
+  };
+}
+
+/**
+ * METRICS_PORT: a listener that serves only GET /metrics, without a token, for a scraper on a
+ * private network (bound to METRICS_HOST, 127.0.0.1 by default). Everything else is a 404.
+ */
+async function listenForScrapes(prom: Prometheus, host: string, port: number, log: Logger): Promise<HttpServer> {
+  const server = createHttpServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
+      return;
+    }
+    prom.render().then(
+      (text) => res.writeHead(200, { 'content-type': prom.contentType, 'cache-control': 'no-store' }).end(text),
+      (err) => {
+        log.error('rendering /metrics failed', { err });
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
+      ? new Error(`port ${port} on ${host}, wanted for metrics, is already in use; set METRICS_PORT to a free port`)
+      : err));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as { port: number };
+  log.info('metrics listening', { url: `http://${host}:${address.port}/metrics` });
+  return server;
 }

@@ -10,6 +10,7 @@ import type postgres from 'postgres';
 import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import { readHorizon, readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from '../../core/metrics.ts';
 
 export interface Subscriber {
   tenantId: string;
@@ -23,7 +24,7 @@ export interface RealtimeHub {
   close(): Promise<void>;
 }
 
-export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { pollMs: number }): Promise<RealtimeHub> {
+export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { pollMs: number; metrics?: Metrics }): Promise<RealtimeHub> {
   const subs = new Set<Subscriber>();
   // Delivered ids whose transactions are still at or above the horizon (they may be read again).
   const delivered = new Map<string, bigint>();
@@ -64,6 +65,7 @@ export async function createRealtimeHub(sql: postgres.Sql, log: Logger, opts: { 
           for (const e of page.events) {
             if (delivered.has(e.id)) continue;
             delivered.set(e.id, BigInt(e.tx));
+            opts.metrics?.inc('realtime_events_published_total', { event: e.event });
             for (const s of subs) {
               if (s.tenantId === e.tenantId && e.topics.some((t) => s.topics.has(t))) s.deliver(e);
             }

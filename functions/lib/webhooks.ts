@@ -22,7 +22,7 @@ export function isStandardWebhookSecret(secret: string): boolean {
 const encoder = new TextEncoder();
 const TOLERANCE_S = 5 * 60;
 
-function constantTimeEqual(a: string, b: string): boolean {
+export function constantTimeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
-import { admission } from './admission.ts';
+import { admission, createAdmission } from './admission.ts';
 import { createErrorHandler } from '../errors.ts';
 import { createLogger } from '../lib/log.ts';
 import type { AppEnv } from '../deps.ts';
@@ -50,8 +50,8 @@ describe('admission', () => {
       hints.push(await refusal(), await refusal());
       t += 1000;
     }
-    // 1 s while the first second is judged, then doubling each overloaded second, capped at 8.
-    expect(hints).toEqual([1, 1, 2, 2, 4, 4, 8, 8, 8, 8]);
+    // 1 s while the first second is judged; two refusals in three requests is heavy overload (×8), capped at 8.
+    expect(hints).toEqual([1, 1, 8, 8, 8, 8, 8, 8, 8, 8]);
     release();
     expect((await held).status).toBe(200);
     // A second with requests and no refusal halves it.
@@ -66,5 +66,33 @@ describe('admission', () => {
     expect(await refusal()).toBe(1);
     release();
     await held2;
+  });
+
+  it('steepens with the refused share: 1% of a second\'s requests doubles the wait, 2% quadruples it', async () => {
+    let t = 2_000_000;
+    const a = createAdmission(1, { now: () => t, maxRetryAfterS: 30 });
+    const app = new Hono<AppEnv>();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    app.use('*', a.middleware);
+    app.get('/ok', (c) => c.text('ok'));
+    app.get('/slow', async (c) => {
+      await gate;
+      return c.text('ok');
+    });
+    app.onError(createErrorHandler(createLogger('silent')));
+    // One second: 99 requests let in, then one held and one refused of 101 (1%).
+    for (let i = 0; i < 99; i++) expect((await app.request('/ok')).status).toBe(200);
+    const held = app.request('/slow');
+    expect((await app.request('/ok')).status).toBe(503);
+    t += 1000;
+    expect((await app.request('/ok')).headers.get('retry-after')).toBe('2');
+    expect(a.state().retryAfterS).toBe(2);
+    // The next second: 48 more refused of 49 (nearly all): ×8, to 16.
+    for (let i = 0; i < 47; i++) await app.request('/ok');
+    t += 1000;
+    expect((await app.request('/ok')).headers.get('retry-after')).toBe('16');
+    release();
+    await held;
   });
 });

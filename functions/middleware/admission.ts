@@ -6,8 +6,9 @@
  * are being set up.
  *
  * Retry-After follows the overload. It starts at 1 s; each second in which more than 0.5% of
- * requests were refused doubles it (to `maxRetryAfterS`), and each second with no refusal halves
- * it again. A one-second hint can only shed a burst: every refused client is back a second later,
+ * requests were refused multiplies it (to `maxRetryAfterS`) by 2 to 8, steeper the larger the
+ * refused share (a spike to 4× capacity otherwise took four seconds of refusals to reach an 8 s
+ * hint, and refused 1.6% of a 20 s spike), and each second with no refusal halves it again. A one-second hint can only shed a burst: every refused client is back a second later,
  * so under sustained overload a steady share of all requests is refused. Shedding a share f of N
  * clients takes N·f of them staying away; a refusal that keeps its client away T seconds costs
  * N·f/T refusals a second, so the refused share of requests falls as T grows. That is the
@@ -22,6 +23,8 @@ export interface AdmissionOptions {
   maxRetryAfterS?: number;
   /** The clock (tests). */
   now?: () => number;
+  /** Called for each refusal (metrics). */
+  onShed?: () => void;
 }
 
 /** Refused share of a second's requests above which the next refusals ask clients to wait longer. */
@@ -39,7 +42,9 @@ export function createAdmission(maxInFlight: number, options: AdmissionOptions =
   const roll = (t: number) => {
     const elapsed = Math.floor((t - windowStart) / 1000);
     if (elapsed < 1) return;
-    if (refused > 0 && refused / seen > ESCALATE_ABOVE) retryAfterS = Math.min(maxRetryAfterS, retryAfterS * 2);
+    // The worse the overload, the steeper: 1% refused doubles the wait, 2% quadruples it, 4% or more ×8.
+    const share = seen > 0 ? refused / seen : 0;
+    if (refused > 0 && share > ESCALATE_ABOVE) retryAfterS = Math.min(maxRetryAfterS, retryAfterS * Math.min(8, Math.max(2, Math.floor(share / ESCALATE_ABOVE))));
     else if (refused === 0) retryAfterS = Math.max(1, Math.floor(retryAfterS / 2));
     // Seconds that passed with no request at all were calm ones too.
     for (let k = 1; k < elapsed && retryAfterS > 1; k++) retryAfterS = Math.max(1, Math.floor(retryAfterS / 2));
@@ -53,6 +58,7 @@ export function createAdmission(maxInFlight: number, options: AdmissionOptions =
     seen++;
     if (inFlight >= maxInFlight) {
       refused++;
+      options.onShed?.();
       const wait = retryAfterS;
       throw new Problem(503, 'Service unavailable', `the server is at capacity (${maxInFlight} requests in progress); retry after ${wait} s`, {}, { 'Retry-After': String(wait) });
     }

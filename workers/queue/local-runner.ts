@@ -181,7 +181,10 @@ export function createLocalRunner(baseDeps: RunnerDeps, opts: LocalRunnerOptions
     if (deps.availability && !deps.availability.up) return;
     try {
       const requeued = await requeueExpiredLeases(deps.db.sql);
-      if (requeued.length) log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
+      if (requeued.length) {
+        log.warn('requeued jobs with expired leases', { jobs: requeued.map((j) => j.id) });
+        deps.metrics?.inc('job_lease_expiries_recovered_total', {}, requeued.length);
+      }
       const scheduled = await housekeep(deps.db.sql, opts.housekeeping);
       if (scheduled.retention?.droppedPartitions.length || scheduled.retention?.deletedRows) log.info('retention', { ...scheduled.retention });
       if (scheduled.realtimeDropped) log.warn('Supabase Realtime broadcasts were dropped', { ...scheduled.realtimeDropped });

@@ -38,6 +38,7 @@ export const evaluateRule = defineTask({
     return done({ count, threshold_reached: true }, async (tx) => {
       const firing = await claimFiring(tx, rule.tenantId, rule.id);
       if (firing === null) return [];
+      ctx.deps.metrics?.inc('alerts_fired_total', {});
       const alert = {
         rule_id: rule.id, rule_name: rule.name, project_id: rule.projectId, firing, count, threshold: rule.threshold,
         window_s: rule.windowS, filter, since: since.toISOString(), until: until.toISOString(), message,
@@ -80,6 +81,7 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
         }, { ...opts, signal: ctx.signal });
       } catch (err) {
         if (ctx.signal.aborted) throw err;
+        ctx.deps.metrics?.inc('alert_notifications_total', { outcome: 'failed' });
         const error = redactText(err instanceof Error ? err.message : String(err));
         const failures = await recordChannelOutcome(ctx.deps.db.sql, rule.tenantId, rule.id, { ok: false, error });
         await insertEvents(ctx.deps.db.sql, [channelEvent(rule, ctx.payload.firing, ctx.attempt, 'warn',
@@ -87,6 +89,7 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
         throw err;
       }
       await recordChannelOutcome(ctx.deps.db.sql, rule.tenantId, rule.id, { ok: true });
+      ctx.deps.metrics?.inc('alert_notifications_total', { outcome: 'delivered' });
       return done({ delivered: true, host: rule.channelHost, status });
     },
     async onDead(tx, job, error) {

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { Sql } from '../../db/client.ts';
 import { insertEvents, type NewEvent } from '../../db/events.repo.ts';
+import type { Metrics } from '../../core/metrics.ts';
 import { getDelivery, getLogSourceById, getLogSourceForWebhook, markDeliveryProcessed, recordPull } from '../../db/log-sources.repo.ts';
 import { normalizeRender, normalizeSentry } from '../providers/logs/normalize.ts';
 import { ProviderUnavailable, RateLimited } from '../providers/logs/pull/http.ts';
@@ -39,6 +40,7 @@ export const ingestDelivery = defineTask({
     return done({ delivery_id: delivery.id, events: events.length }, async (tx) => {
       const inserted = await insertEvents(tx, events);
       await markDeliveryProcessed(tx, delivery.tenantId, delivery.id, inserted);
+      recordIngest(ctx.deps.metrics, source.provider, 'webhook', events);
     });
   },
 });
@@ -77,8 +79,10 @@ export const pullSource = defineTask({
     let cursor = source.cursor as Record<string, unknown>;
     let pages = 0;
     const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
-      await insertEvents(tx, events);
+      const inserted = await insertEvents(tx, events);
       await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
+      ctx.deps.metrics?.inc('log_events_pulled_total', { provider: source.provider }, inserted);
+      recordIngest(ctx.deps.metrics, source.provider, 'pull', events);
     };
     const progress = (): PullState => ({ pages: st.pages + pages, events: st.events + events.length, outages: 0 });
     /** The pull ends short: pages already read commit, and the reason goes on the source. */
@@ -122,5 +126,12 @@ export const pullSource = defineTask({
     return done(progress(), commit(true, null));
   },
 });
+
+/** From each event's own time to now, when it is stored (recorded as the storing transaction ends). */
+function recordIngest(metrics: Metrics | undefined, provider: string, via: 'webhook' | 'pull', events: NewEvent[]) {
+  if (!metrics) return;
+  const now = Date.now();
+  for (const e of events) metrics.observe('log_ingest_lag_seconds', { provider, via }, Math.max(0, now - Date.parse(e.ts)) / 1000);
+}
 
 export const logTasks = [ingestDelivery, pullSource];

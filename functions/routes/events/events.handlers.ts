@@ -78,6 +78,7 @@ export function eventsRouter(deps: AppDeps) {
     }
     const topics = new Set(q.topic);
 
+    const metrics = deps.metrics;
     return streamSSE(c, async (stream) => {
       const sent = new Set<string>();
       let live = false;
@@ -90,7 +91,12 @@ export function eventsRouter(deps: AppDeps) {
         if (sent.has(e.id)) return Promise.resolve();
         sent.add(e.id);
         if (sent.size > 5000) sent.delete(sent.values().next().value!);
-        return stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics, event_id: e.id }) });
+        const written = stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics, event_id: e.id }) });
+        if (metrics && e.createdAt) {
+          const createdAt = Date.parse(e.createdAt);
+          void written.then(() => metrics.observe('realtime_publish_lag_seconds', {}, Math.max(0, Date.now() - createdAt) / 1000), () => {});
+        }
+        return written;
       };
 
       let pending = 0;
@@ -106,6 +112,7 @@ export function eventsRouter(deps: AppDeps) {
       });
       stream.onAbort(() => finish());
       const untrack = revoker.add(keyId, () => finish());
+      metrics?.add('sse_subscribers', {}, 1);
 
       try {
         await stream.write('retry: 2000\n: connected\n\n');
@@ -124,6 +131,7 @@ export function eventsRouter(deps: AppDeps) {
       } finally {
         unsubscribe();
         untrack();
+        metrics?.add('sse_subscribers', {}, -1);
       }
     });
   });

@@ -173,20 +173,21 @@ export function logsRouter(deps: AppDeps) {
   const receive = (provider: 'render' | 'sentry') => async (c: import('hono').Context<AppEnv>) => {
     const sourceId = c.req.param('sourceId') ?? '';
     const bytes = new Uint8Array(await c.req.arrayBuffer()); // the exact bytes that were signed
+    const count = (verdict: string) => deps.metrics?.inc('webhook_deliveries_total', { provider, verdict });
     const source = /^src_[0-9a-z]{26}$/.test(sourceId) ? await getLogSourceForWebhook(deps.db.sql, sourceId, provider) : null;
-    if (!source || !source.hasWebhookSecret || !source.credentials) throw notFound('log source');
+    if (!source || !source.hasWebhookSecret || !source.credentials) throw (count('unknown_source'), notFound('log source'));
     const { webhook_secret: secret } = JSON.parse(await deps.box.open(source.credentials, source.id)) as { webhook_secret?: string };
-    if (!secret) throw notFound('log source');
+    if (!secret) throw (count('unknown_source'), notFound('log source'));
     const verified = provider === 'render' ? await verifyRender(secret, bytes, c.req.raw.headers) : await verifySentry(secret, bytes, c.req.raw.headers);
-    if (!verified.ok) throw new Problem(401, 'Invalid signature', verified.reason);
+    if (!verified.ok) throw (count('bad_signature'), new Problem(401, 'Invalid signature', verified.reason));
     // Signed, but not storable: the raw body is kept as text, and Postgres holds only valid UTF-8.
     let raw: string;
     try {
       raw = strictUtf8.decode(bytes);
     } catch {
-      throw badRequest('the body is not valid UTF-8; nothing was stored', [{ field: '(body)', message: 'invalid UTF-8' }]);
+      throw (count('invalid_body'), badRequest('the body is not valid UTF-8; nothing was stored', [{ field: '(body)', message: 'invalid UTF-8' }]));
     }
-    if (raw.includes('\u0000')) throw badRequest('the body contains U+0000 (NUL), which cannot be stored; nothing was stored', [{ field: '(body)', message: 'contains NUL' }]);
+    if (raw.includes('\u0000')) throw (count('invalid_body'), badRequest('the body contains U+0000 (NUL), which cannot be stored; nothing was stored', [{ field: '(body)', message: 'contains NUL' }]));
 
     const headers: Record<string, string> = {};
     c.req.raw.headers.forEach((v, k) => {
@@ -197,7 +198,8 @@ export function logsRouter(deps: AppDeps) {
       id: deliveryRow, tenantId: source.tenantId, sourceId: source.id, provider, deliveryId: verified.deliveryId,
       resource: verified.resource, headers, body: raw,
     }), { id: newId('job'), subjectId: deliveryRow, kind: 'logs.ingest_delivery', payload: { delivery_id: deliveryRow }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS });
-    if (!written) return c.json({ status: 'duplicate' as const, delivery_id: verified.deliveryId }, 200);
+    if (!written) return (count('duplicate'), c.json({ status: 'duplicate' as const, delivery_id: verified.deliveryId }, 200));
+    count('accepted');
     afterCommit(deps, [written.job]);
     return c.json({ status: 'accepted' as const, delivery_id: verified.deliveryId, job_id: written.job.id }, 202);
   };

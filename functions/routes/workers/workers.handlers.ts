@@ -124,6 +124,7 @@ export async function sweepOnce(host: WorkerHost) {
   // Housekeeping first, so this sweep's dispatch pass sends the periodic jobs it makes.
   const scheduled = await housekeep(sql, host.sweep.housekeeping);
   const result = await sweepDispatches(sql, host.runner.queue, host.sweep);
+  if (result.requeued) host.runner.metrics?.inc('job_lease_expiries_recovered_total', {}, result.requeued);
   const summary = { ...result, pulls: scheduled.pulls, evaluations: scheduled.evaluations, retention: scheduled.retention };
   if (result.requeued || result.dispatched || result.failed || scheduled.retention) host.runner.log.info('sweep', summary);
   if (scheduled.realtimeDropped) host.runner.log.warn('Supabase Realtime broadcasts were dropped', { ...scheduled.realtimeDropped });
