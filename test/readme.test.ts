@@ -21,7 +21,11 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-readme-'));
   await chmod(dir, 0o755);
   port = await freePort();
-  entry = startEntry({ SWITCHYARD_DATA_DIR: join(dir, '.data'), PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()) });
+  // Started as the README's metrics example starts it.
+  entry = startEntry({
+    SWITCHYARD_DATA_DIR: join(dir, '.data'), PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()),
+    SWITCHYARD_METRICS_TOKEN: 'change-me-to-a-long-random-token',
+  });
   await waitFor(async () => entry.out.text.includes('Try it:') || entry.child.exitCode !== null, 60_000, 'start');
   expect(entry.child.exitCode, entry.out.text).toBeNull();
 });
