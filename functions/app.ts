@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps) {
   }
 
   app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
-  app.onError(createErrorHandler(deps.log, deps.availability));
+  app.onError(createErrorHandler(deps.log, deps.availability, deps.errors));
   return app;
 }
 export type App = ReturnType<typeof createApp>;

@@ -14,6 +14,7 @@ import type { RealtimeHub } from './lib/realtime-hub.ts';
 import type { KeyPrincipal } from '../db/tenants.repo.ts';
 import type { WorkerHost } from './routes/workers/workers.handlers.ts';
 import type { Metrics } from '../core/metrics.ts';
+import type { ErrorReporter } from '../core/errors.ts';
 import type { MetricsEndpoint } from './routes/metrics/metrics.handlers.ts';
 
 export type AppConfig = Pick<
@@ -68,6 +69,8 @@ export interface AppDeps {
   worker?: WorkerHost;
   /** Where events are counted (default: nowhere). */
   metrics?: Metrics;
+  /** Where 500s go (Sentry, when SENTRY_DSN is set; default: only the log). */
+  errors?: ErrorReporter;
   /** GET /metrics, when a scrape token is configured (Node). */
   metricsEndpoint?: MetricsEndpoint;
 }

@@ -65,6 +65,11 @@ export const Config = z.object({
   SWITCHYARD_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Errors to Sentry (500s, dead jobs, outbound calls that gave up): the project's DSN. */
+  SENTRY_DSN: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url('must be a Sentry DSN (https://<key>@<host>/<project>)').optional()),
+  SENTRY_ENVIRONMENT: z.string().min(1).default('production'),
+  /** The release events are tagged with (default: this package's version). */
+  SWITCHYARD_RELEASE: z.string().min(1).optional(),
   /** Seconds between `runtime` log lines (RSS, heap, event-loop delay, handles); 0: none. */
   SWITCHYARD_RUNTIME_STATS_S: int(0, 0),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -7,6 +7,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from './lib/log.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
+import { noReports, type ErrorReporter } from '../core/errors.ts';
+import { routeTemplate } from './middleware/metrics.ts';
 
 export interface FieldError {
   field: string;
@@ -53,9 +55,19 @@ export function problemResponse(c: Context, p: Problem): Response {
   return c.body(JSON.stringify(body), p.status, { 'Content-Type': 'application/problem+json', ...p.headers });
 }
 
-export function createErrorHandler(log: Logger, availability?: Availability) {
+export function createErrorHandler(log: Logger, availability?: Availability, reporter: ErrorReporter = noReports) {
+  /** A 500 goes to the error tracker with what identifies the request, never what it carried. */
+  const report = (err: unknown, c: Context) => reporter.report(err, {
+    tags: {
+      request_id: c.get('requestId' as never), route: routeTemplate(c), method: c.req.method,
+      tenant_id: (c.get('principal' as never) as { tenantId?: string } | undefined)?.tenantId, status: 500,
+    },
+  });
   return function onError(err: Error, c: Context): Response {
-    if (err instanceof Problem) return problemResponse(c, err);
+    if (err instanceof Problem) {
+      if (err.status === 500) report(err, c);
+      return problemResponse(c, err);
+    }
     if (isConnectionError(err)) {
       // The database went away under this request: the caller should retry, not report a bug.
       availability?.suspect(err);
@@ -72,6 +84,7 @@ export function createErrorHandler(log: Logger, availability?: Availability) {
       return problemResponse(c, badRequest('the request contains a character Postgres cannot store in text or JSON: U+0000 (NUL)'));
     }
     log.error('unhandled error', { request_id: c.get('requestId' as never), method: c.req.method, path: c.req.path, err, stack: err.stack });
+    report(err, c);
     return problemResponse(c, new Problem(500, 'Internal server error', 'an unexpected error occurred; quote the request_id when reporting it'));
   };
 }

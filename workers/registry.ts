@@ -3,6 +3,7 @@
  * the kind up here. Tests may build registries with extra tasks of their own.
  */
 import type { Metrics } from '../core/metrics.ts';
+import type { ErrorReporter } from '../core/errors.ts';
 import type { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import type { Job } from '../db/jobs.repo.ts';
@@ -22,6 +23,8 @@ export interface WorkerDeps {
   log: Logger;
   /** Where steps, retries, pulls and notifications are counted (default: nowhere). */
   metrics?: Metrics;
+  /** Where dead jobs and given-up outbound calls are reported (Sentry, when configured). */
+  errors?: ErrorReporter;
   providers: {
     project: ProjectProvisioner;
     stores: Partial<Record<string, StoreRuntime>>;

@@ -57,6 +57,14 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
     if (result.outcome === 'retry_scheduled') m.inc('job_retries_total', { kind: job.kind });
     if (result.outcome === 'dead') m.inc('jobs_dead_total', { kind: job.kind });
   }
+  if (result.outcome === 'dead') {
+    // One event per dead job, grouped by kind: what failed and how often, never its payload.
+    deps.errors?.report(new Error(`job ${job.kind} is dead: ${result.job.lastError ?? 'no error recorded'}`), {
+      tags: { job_id: job.id, kind: job.kind, tenant_id: job.tenantId },
+      extra: { attempts: result.job.attempts, max_attempts: result.job.maxAttempts, last_error: result.job.lastError },
+      fingerprint: ['job-dead', job.kind],
+    });
+  }
   return result;
 }
 

@@ -3,7 +3,7 @@
  * asked for (API, runner, or both). `npm start` (entry/node.ts) and the tests both use it.
  */
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createDb, type Db } from '../../db/client.ts';
@@ -41,6 +41,8 @@ import { assertPortFree, startEmbeddedPostgres, type EmbeddedHandle } from './em
 import { createAvailability, type Availability } from '../../db/availability.ts';
 import { createDashboard, isDashboardPath } from './dashboard.ts';
 import { createPrometheus, type Prometheus } from './prometheus.ts';
+import { createSentryReporter } from './sentry.ts';
+import { noReports, type ErrorReporter } from '../../core/errors.ts';
 import { noMetrics, type Metrics } from '../../core/metrics.ts';
 import { platformSamples, poolSamples, queueSamples } from '../../db/metrics.repo.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -135,6 +137,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     ? createPrometheus({ onCollectorError: (err) => log.warn('a metrics collector failed; /metrics keeps its last values', { err }) })
     : null;
   const metrics: Metrics = prom?.metrics ?? noMetrics;
+  const errors: ErrorReporter = config.SENTRY_DSN
+    ? createSentryReporter({ dsn: config.SENTRY_DSN, environment: config.SENTRY_ENVIRONMENT, release: config.SWITCHYARD_RELEASE ?? `switchyard@${packageVersion()}` })
+    : noReports;
   // Unique per process (and per system, where tests run two in one), so /metrics can count this
   // pool's connections in pg_stat_activity (at most 63 bytes: Postgres truncates longer names).
   const workerId = newId('wrk');
@@ -184,7 +189,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {
-    db, signals, box, log, registry, queue, availability, ...(prom ? { metrics } : {}),
+    db, signals, box, log, registry, queue, availability, errors, ...(prom ? { metrics } : {}),
     providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
     workerId,
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
@@ -201,6 +206,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS, ...(prom ? { metrics } : {}) }) : null;
     const app = createApp({
+      errors,
       ...(prom ? { metrics, ...(config.SWITCHYARD_METRICS_TOKEN ? { metricsEndpoint: { token: config.SWITCHYARD_METRICS_TOKEN, render: () => prom.render(), contentType: prom.contentType } } : {}) } : {}),
       db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
@@ -329,6 +335,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         // Each close is bounded: a connection stuck in start-up or on a frozen server is dropped.
         await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close(2)]);
         await embedded?.stop(3000);
+        await errors.flush(2000);
         log.info('stopped');
       })();
       return stopping;
@@ -374,4 +381,8 @@ async function listenForScrapes(prom: Prometheus, host: string, port: number, lo
   const address = server.address() as { port: number };
   log.info('metrics listening', { url: `http://${host}:${address.port}/metrics` });
   return server;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

@@ -6,7 +6,8 @@ export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 const SECRET_FIELD = /pass(word)?|secret|token|authorization|api_?key|connection(_string)?|cookie/i;
 const SECRET_IN_TEXT = [
-  /\bsk_[A-Za-z0-9]{8,}/g, // our API keys
+  /\bsk_[A-Za-z0-9_]{8,}/g, // API keys: ours (sk_…) and the sk_live_… / sk_test_… of others
+  /\bwhsec_[A-Za-z0-9+/=]{8,}/g, // webhook signing secrets (Standard Webhooks)
   /(postgres(?:ql)?:\/\/[^:\s/]+:)[^@\s]+@/g, // passwords inside connection strings
   /(Bearer\s+)[A-Za-z0-9._~+/-]+=*/gi,
   // drizzle's DrizzleQueryError puts a failed statement's parameters (names, key hashes, tenant
@@ -33,7 +34,8 @@ export function redactText(text: string): string {
   return out;
 }
 
-function redact(value: unknown, depth = 0): unknown {
+/** Redacts secret-named fields and secrets inside text, all the way down (logs, and what goes to Sentry). */
+export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value instanceof Error) {
     // The cause is where a wrapped database error keeps its SQLSTATE; parameters are never copied.

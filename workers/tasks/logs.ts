@@ -115,7 +115,13 @@ export const pullSource = defineTask({
       }
       if (err instanceof ProviderUnavailable) {
         const outages = st.outages + 1;
-        if (outages > MAX_OUTAGES) return stop(`${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`);
+        if (outages > MAX_OUTAGES) {
+          ctx.deps.errors?.report(new Error(`log pull from ${source.provider} gave up after ${MAX_OUTAGES} outages: ${err.message}`), {
+            level: 'warning', tags: { tenant_id: source.tenantId, source_id: source.id, provider: source.provider, job_id: ctx.job.id },
+            fingerprint: ['log-pull-gave-up', source.provider],
+          });
+          return stop(`${err.message} (gave up after ${MAX_OUTAGES} tries; the next scheduled pull tries again)`);
+        }
         const wait = Math.max(err.retryAfterMs ?? 0, outageBackoffMs(outages));
         return continueAfter(wait, { ...progress(), outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`, commit(false));
       }
