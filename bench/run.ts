@@ -43,7 +43,7 @@ import { newId } from '../functions/lib/ids.ts';
 import { createLogger } from '../functions/lib/log.ts';
 import { createLocalRunner } from '../workers/queue/local-runner.ts';
 import { createLocalQueue } from '../workers/queue/queue.ts';
-import { createRegistry, defineTask } from '../workers/registry.ts';
+import { createRegistry, defineTask, untraced } from '../workers/registry.ts';
 import type { RunnerDeps } from '../workers/run-job.ts';
 import { done } from '../workers/step.ts';
 import { openSse } from '../test/helpers/sse.ts';
@@ -839,7 +839,7 @@ if (ONLY.has('canary')) {
       const id = ids[next++]!;
       const s0 = performance.now();
       const job = { id: newId('job'), tenantId, kind: 'rollout.evaluate', payload: { rollout_id: id } } as never;
-      const out = await evaluateRollout.run({ job, payload: { rollout_id: id }, state: null, attempt: 1, signal: new AbortController().signal, deps });
+      const out = await evaluateRollout.run({ job, payload: { rollout_id: id }, state: null, attempt: 1, signal: new AbortController().signal, deps, ...untraced });
       if (out.type !== 'fail' && out.commit) {
         await db.sql.begin(async (tx) => {
           await out.commit!(tx);

@@ -25,6 +25,8 @@ export interface NewJob {
   concurrencyKey?: string | null;
   runAt?: string | null;
   deadlineAt?: string | null;
+  /** The W3C traceparent its steps continue (the creating request's span, or the creating job's step). */
+  traceparent?: string | null;
 }
 
 export interface JobEvent {
@@ -40,10 +42,10 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<Job> {
   const [row] = await sql<Job[]>`
     with j as (
       insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts,
-                        concurrency_key, run_at, deadline_at)
+                        concurrency_key, run_at, deadline_at, traceparent)
       values (${job.id}, ${job.tenantId}, ${job.kind}, ${job.subjectType ?? null}, ${job.subjectId ?? null},
               ${JSON.stringify(job.payload)}::jsonb, ${job.maxAttempts}, ${job.concurrencyKey ?? null},
-              coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.deadlineAt ?? null})
+              coalesce(${job.runAt ?? null}::timestamptz, now()), ${job.deadlineAt ?? null}, ${job.traceparent ?? null})
       returning *
     ), e as (
       insert into job_events (job_id, tenant_id, type, data)
@@ -76,12 +78,12 @@ export async function writeSubjectsWithJobs<S>(
     i as (
       select * from unnest(${col((j) => j.id)}::text[], ${col((j) => j.subjectId)}::text[], ${col((j) => j.kind)}::text[],
                            ${col((j) => JSON.stringify(j.payload))}::jsonb[], ${col((j) => j.maxAttempts)}::int[],
-                           ${col((j) => j.deadlineAt ?? null)}::text[]::timestamptz[])
-        as i(id, subject_id, kind, payload, max_attempts, deadline_at)
+                           ${col((j) => j.deadlineAt ?? null)}::text[]::timestamptz[], ${col((j) => j.traceparent ?? null)}::text[])
+        as i(id, subject_id, kind, payload, max_attempts, deadline_at, traceparent)
     ),
     j as (
-      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key, deadline_at)
-      select i.id, s.tenant_id, i.kind, ${subjectType}, s.id, i.payload, i.max_attempts, ${subjectType} || ':' || s.id, i.deadline_at
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key, deadline_at, traceparent)
+      select i.id, s.tenant_id, i.kind, ${subjectType}, s.id, i.payload, i.max_attempts, ${subjectType} || ':' || s.id, i.deadline_at, i.traceparent
         from s join i on i.subject_id = s.id
       returning *
     ), e as (
@@ -113,11 +115,11 @@ export async function insertJobs(sql: Sql, list: NewJob[]): Promise<number> {
   const col = <T>(f: (j: NewJob) => T) => list.map(f);
   const rows = await sql`
     with j as (
-      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key)
+      insert into jobs (id, tenant_id, kind, subject_type, subject_id, payload, max_attempts, concurrency_key, traceparent)
       select * from unnest(${col((j) => j.id)}::text[], ${col((j) => j.tenantId)}::text[], ${col((j) => j.kind)}::text[],
                            ${col((j) => j.subjectType ?? null)}::text[], ${col((j) => j.subjectId ?? null)}::text[],
                            ${col((j) => JSON.stringify(j.payload))}::jsonb[], ${col((j) => j.maxAttempts)}::int[],
-                           ${col((j) => j.concurrencyKey ?? null)}::text[])
+                           ${col((j) => j.concurrencyKey ?? null)}::text[], ${col((j) => j.traceparent ?? null)}::text[])
       returning id, tenant_id, kind
     )
     insert into job_events (job_id, tenant_id, type, data)

@@ -237,6 +237,8 @@ export const jobs = pgTable('jobs', {
   dispatchId: text('dispatch_id'),
   lastError: text('last_error'),
   deadlineAt: tstz('deadline_at'),
+  // The W3C traceparent of the request (or job) that made it: its steps continue that trace.
+  traceparent: text('traceparent'),
   createdAt: tstz('created_at').notNull().defaultNow(),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
   finishedAt: tstz('finished_at'),

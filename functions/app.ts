@@ -1,5 +1,5 @@
 /**
- * createApp: the one Hono app every runtime serves. Order: request id → metrics → access log → body limit
+ * createApp: the one Hono app every runtime serves. Order: span → request id → metrics → access log → body limit
  * → auth (for /v1) or the signature check (for /workers, in its routes) → routes. Errors of every
  * kind leave through onError as problem+json.
  */
@@ -28,11 +28,14 @@ import { tenantsRouter } from './routes/tenants/tenants.handlers.ts';
 import { workersRouter } from './routes/workers/workers.handlers.ts';
 import { metricsRouter } from './routes/metrics/metrics.handlers.ts';
 import { httpMetrics } from './middleware/metrics.ts';
+import { tracing } from './middleware/tracing.ts';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const authCache = createAuthCache(deps.config.SWITCHYARD_AUTH_CACHE_MS);
 
+  app.use(tracing(deps.tracer ?? defaultTracer()));
   app.use(requestId({ generator: () => newId('req') }));
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(accessLog(deps.log));
@@ -100,6 +103,12 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+/** Ids without export: every request has a trace id for its logs and problems even when no collector is configured. */
+let fallbackTracer: import('../core/trace.ts').Tracer | undefined;
+function defaultTracer() {
+  return (fallbackTracer ??= new BasicTracerProvider().getTracer('switchyard'));
+}
 
 type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: Record<string, unknown>; requestBody?: unknown }>> };
 

@@ -15,6 +15,7 @@ import type { KeyPrincipal } from '../db/tenants.repo.ts';
 import type { WorkerHost } from './routes/workers/workers.handlers.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { ErrorReporter } from '../core/errors.ts';
+import type { Span, Tracer } from '../core/trace.ts';
 import type { MetricsEndpoint } from './routes/metrics/metrics.handlers.ts';
 
 export type AppConfig = Pick<
@@ -71,6 +72,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Where 500s go (Sentry, when SENTRY_DSN is set; default: only the log). */
   errors?: ErrorReporter;
+  /** Makes the spans (default: one that exports nothing, for trace ids in logs and problems). */
+  tracer?: Tracer;
   /** GET /metrics, when a scrape token is configured (Node). */
   metricsEndpoint?: MetricsEndpoint;
 }
@@ -84,5 +87,7 @@ export type AppEnv = {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** The request's span (middleware/tracing.ts): its trace id is in logs and problems, and jobs continue it. */
+    span: Span;
   };
 };

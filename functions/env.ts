@@ -70,6 +70,11 @@ export const Config = z.object({
   SENTRY_ENVIRONMENT: z.string().min(1).default('production'),
   /** The release events are tagged with (default: this package's version). */
   SWITCHYARD_RELEASE: z.string().min(1).optional(),
+  /** Traces as OTLP/HTTP JSON to `<this>/v1/traces` (the OpenTelemetry variable; unset: trace ids only, nothing exported). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  /** The whole traces URL, when it isn't `<endpoint>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  OTEL_SERVICE_NAME: z.string().min(1).default('switchyard'),
   /** Seconds between `runtime` log lines (RSS, heap, event-loop delay, handles); 0: none. */
   SWITCHYARD_RUNTIME_STATS_S: int(0, 0),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

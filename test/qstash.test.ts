@@ -109,6 +109,12 @@ describe('QStash transport', () => {
     expect(pub.headers['upstash-flow-control-value']).toBe('parallelism=3');
     expect(pub.headers['upstash-retries']).toBe('12');
     expect(JSON.parse(pub.body)).toEqual({ job_id: jobId, tenant_id: tenantId, step: 0, attempt: 0 });
+    // The job's trace goes with the publish (a span of it), and QStash forwards it to the worker.
+    const [row0] = await sys.db.sql<{ traceparent: string }[]>`select traceparent from jobs where id = ${jobId}`;
+    const traceparent = row0!.traceparent;
+    expect(pub.headers['upstash-forward-traceparent']).toMatch(new RegExp(`^00-${traceparent.slice(3, 35)}-[0-9a-f]{16}-01$`));
+    expect(pub.headers['upstash-forward-traceparent']).not.toBe(traceparent);
+    expect(fake.messages.get((await job(jobId)).dispatchId!)?.headers.traceparent).toBe(pub.headers['upstash-forward-traceparent']);
 
     // The publish result is recorded on the job and in its timeline.
     const row = await job(jobId);

@@ -11,6 +11,7 @@ import { evaluateRollout } from '../workers/tasks/rollouts.ts';
 import { newId } from '../functions/lib/ids.ts';
 import { workerPool } from './helpers/workers.ts';
 import { createTenant, dbUrl, one, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
+import { untraced } from '../workers/registry.ts';
 
 let sys: TestSystem;
 let api: Api;
@@ -159,7 +160,7 @@ describe('canary decisions with real worker processes', () => {
     const [row] = await sys.db.sql`select * from jobs where subject_id = ${id}`;
     const stop = feed(id);
     const step = async () => evaluateRollout.run({
-      job: row as unknown as Job, payload: { rollout_id: id }, state: null, attempt: 1, signal: new AbortController().signal, deps: sys.runnerDeps,
+      job: row as unknown as Job, payload: { rollout_id: id }, state: null, attempt: 1, signal: new AbortController().signal, deps: sys.runnerDeps, ...untraced,
     });
     // Judge until the verdict is a promotion, without committing it.
     const stale = await waitFor(async () => {

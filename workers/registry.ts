@@ -4,6 +4,7 @@
  */
 import type { Metrics } from '../core/metrics.ts';
 import type { ErrorReporter } from '../core/errors.ts';
+import type { Tracer } from '../core/trace.ts';
 import type { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import type { Job } from '../db/jobs.repo.ts';
@@ -25,6 +26,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** Where dead jobs and given-up outbound calls are reported (Sentry, when configured). */
   errors?: ErrorReporter;
+  /** Makes each step's span (a child of the job's stored traceparent) and its calls' spans. */
+  tracer?: Tracer;
   providers: {
     project: ProjectProvisioner;
     stores: Partial<Record<string, StoreRuntime>>;
@@ -41,7 +44,17 @@ export interface TaskContext<P> {
   /** Aborted when the lease is about to run out. */
   signal: AbortSignal;
   deps: WorkerDeps;
+  /**
+   * Runs an outside call (a provider, a webhook, an API) as a child span of this step; `headers`
+   * carries its `traceparent` for an outbound HTTP request.
+   */
+  call<T>(name: string, fn: (headers: Record<string, string>) => Promise<T>, attributes?: Record<string, string | number | boolean>): Promise<T>;
+  /** This step's traceparent: jobs the step creates store it, and continue the trace. */
+  traceparent: string | null;
 }
+
+/** For running a task's step directly (tests, benches): its calls run without spans. */
+export const untraced = { call: <T>(_name: string, fn: (headers: Record<string, string>) => Promise<T>) => fn({}), traceparent: null };
 
 export interface Task<P = unknown> {
   kind: string;

@@ -21,6 +21,7 @@ import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
 import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
+import { SpanKind, formatTraceparent, inSpan, markError, startSpan, traceHeaders, type Span } from '../core/trace.ts';
 
 export interface RunnerDeps extends WorkerDeps {
   registry: Registry;
@@ -50,7 +51,22 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
   const started = performance.now();
   // Due → claimed (a claim has just happened; the database and this process share a clock).
   deps.metrics?.observe('job_pickup_latency_seconds', { kind: job.kind }, Math.max(0, Date.now() - Date.parse(job.runAt)) / 1000);
-  const result = await executeStep(deps, job);
+  // The step continues the trace its job was created in (a request's, or another job's step).
+  const span = deps.tracer
+    ? startSpan(deps.tracer, `job ${job.kind}`, job.traceparent, { kind: SpanKind.CONSUMER, attributes: { 'switchyard.job.id': job.id, 'switchyard.job.kind': job.kind, 'switchyard.job.attempt': job.attempts } })
+    : null;
+  let result: RunResult;
+  try {
+    result = await executeStep(deps, job, span);
+  } catch (err) {
+    if (span) (markError(span, err instanceof Error ? err.message : String(err)), span.end());
+    throw err;
+  }
+  if (span) {
+    span.setAttribute('switchyard.job.outcome', result.outcome);
+    if (result.outcome === 'dead' || result.outcome === 'retry_scheduled') markError(span, result.outcome === 'dead' ? 'dead' : 'retry scheduled');
+    span.end();
+  }
   if (deps.metrics && result.outcome !== 'skipped') {
     const m = deps.metrics;
     m.observe('job_step_duration_seconds', { kind: job.kind, outcome: STEP_OUTCOME[result.outcome] }, (performance.now() - started) / 1000);
@@ -68,8 +84,13 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
   return result;
 }
 
-async function executeStep(deps: RunnerDeps, job: Job): Promise<RunResult> {
-  const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts });
+async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promise<RunResult> {
+  const traceparent = span ? formatTraceparent(span.spanContext()) : job.traceparent;
+  const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts, ...(traceparent ? { trace_id: traceparent.slice(3, 35) } : {}) });
+  const call = <T>(name: string, fn: (headers: Record<string, string>) => Promise<T>, attributes?: Record<string, string | number | boolean>) =>
+    deps.tracer && span
+      ? inSpan(deps.tracer, name, span, (child) => fn(traceHeaders(child)), { kind: SpanKind.CLIENT, ...(attributes ? { attributes } : {}) })
+      : fn({});
   const wake = () => void deps.signals.signal(EVENTS_CHANNEL); // best effort: readers also poll
   wake(); // the claim published `running`
   const task = deps.registry.get(job.kind);
@@ -95,7 +116,7 @@ async function executeStep(deps: RunnerDeps, job: Job): Promise<RunResult> {
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(new Error('lease about to expire')), Math.max(deps.leaseMs - 250, 50));
       try {
-        outcome = await task.run({ job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps });
+        outcome = await task.run({ job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps, call, traceparent: traceparent ?? null });
       } catch (err) {
         outcome = { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
       } finally {

@@ -42,6 +42,7 @@ import { createAvailability, type Availability } from '../../db/availability.ts'
 import { createDashboard, isDashboardPath } from './dashboard.ts';
 import { createPrometheus, type Prometheus } from './prometheus.ts';
 import { createSentryReporter } from './sentry.ts';
+import { createTracing } from './tracing.ts';
 import { noReports, type ErrorReporter } from '../../core/errors.ts';
 import { noMetrics, type Metrics } from '../../core/metrics.ts';
 import { platformSamples, poolSamples, queueSamples } from '../../db/metrics.repo.ts';
@@ -51,6 +52,8 @@ export interface Running {
   url: string | null;
   /** The METRICS_PORT listener's /metrics, when there is one. */
   metricsUrl: string | null;
+  /** Sends the spans ended so far (tests; stop() does it too). */
+  flushTraces(): Promise<void>;
   db: Db;
   log: Logger;
   runner: LocalRunner | null;
@@ -137,8 +140,15 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     ? createPrometheus({ onCollectorError: (err) => log.warn('a metrics collector failed; /metrics keeps its last values', { err }) })
     : null;
   const metrics: Metrics = prom?.metrics ?? noMetrics;
+  const release = config.SWITCHYARD_RELEASE ?? `switchyard@${packageVersion()}`;
+  const tracing = createTracing({
+    ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    ...(config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? { tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT } : {}),
+    serviceName: config.OTEL_SERVICE_NAME, release, role: config.SWITCHYARD_ROLE,
+  });
+  const tracer = tracing.tracer;
   const errors: ErrorReporter = config.SENTRY_DSN
-    ? createSentryReporter({ dsn: config.SENTRY_DSN, environment: config.SENTRY_ENVIRONMENT, release: config.SWITCHYARD_RELEASE ?? `switchyard@${packageVersion()}` })
+    ? createSentryReporter({ dsn: config.SENTRY_DSN, environment: config.SENTRY_ENVIRONMENT, release })
     : noReports;
   // Unique per process (and per system, where tests run two in one), so /metrics can count this
   // pool's connections in pg_stat_activity (at most 63 bytes: Postgres truncates longer names).
@@ -171,7 +181,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   });
   availability.onChange((up, reason) => (up ? log.info('database reachable again') : log.error('database unavailable', { reason })));
   const transport: Queue = qstash
-    ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log })
+    ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log, tracer })
     : createLocalQueue(signals);
   const queue: Queue = prom ? countDispatches(transport, metrics) : transport;
   const resolveHost = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
@@ -189,7 +199,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {
-    db, signals, box, log, registry, queue, availability, errors, ...(prom ? { metrics } : {}),
+    db, signals, box, log, registry, queue, availability, errors, tracer, ...(prom ? { metrics } : {}),
     providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
     workerId,
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
@@ -206,7 +216,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS, ...(prom ? { metrics } : {}) }) : null;
     const app = createApp({
-      errors,
+      errors, tracer,
       ...(prom ? { metrics, ...(config.SWITCHYARD_METRICS_TOKEN ? { metricsEndpoint: { token: config.SWITCHYARD_METRICS_TOKEN, render: () => prom.render(), contentType: prom.contentType } } : {}) } : {}),
       db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
@@ -307,6 +317,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   return {
     url: publicUrl,
     metricsUrl: metricsAddress ? `http://${config.METRICS_HOST}:${metricsAddress.port}/metrics` : null,
+    flushTraces: () => tracing.flush(),
     db,
     log,
     runner,
@@ -336,6 +347,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close(2)]);
         await embedded?.stop(3000);
         await errors.flush(2000);
+        await tracing.shutdown().catch(() => {});
         log.info('stopped');
       })();
       return stopping;

@@ -13,7 +13,7 @@ export function accessLog(log: Logger, opts: { slowMs?: number } = {}): Middlewa
     const started = performance.now();
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;
-    const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms, request_id: c.get('requestId') };
+    const line = { method: c.req.method, path: c.req.path, status: c.res.status, ms, request_id: c.get('requestId'), trace_id: c.get('span')?.spanContext().traceId };
     if (ms >= slowMs) log.warn('slow request', line);
     else log.debug('request', line);
   };

@@ -12,6 +12,7 @@ import type { Sql } from '../../db/client.ts';
 import { listUndispatched, recordDispatches, requeueExpiredLeases } from '../../db/jobs.repo.ts';
 import type { Logger } from '../../functions/lib/log.ts';
 import type { DispatchableJob, Queue } from './queue.ts';
+import { SpanKind, inSpan, traceHeaders, type Tracer } from '../../core/trace.ts';
 
 export interface QStashSettings {
   QSTASH_TOKEN: string;
@@ -61,16 +62,27 @@ export function createQStashQueue(opts: {
   sql: Sql;
   settings: QStashSettings;
   log: Logger;
+  /** Each publish is a span of its job's trace, and the delivery carries its traceparent. */
+  tracer?: Tracer;
 }): Queue {
   const { client, settings, log } = opts;
   const url = `${settings.SWITCHYARD_WORKER_URL.replace(/\/+$/, '')}${JOBS_PATH}`;
 
   async function publish(job: DispatchableJob): Promise<string> {
+    if (!opts.tracer || !job.traceparent) return send(job, job.traceparent ? { traceparent: job.traceparent } : {});
+    return inSpan(opts.tracer, 'qstash.publish', job.traceparent, (span) => send(job, traceHeaders(span)), {
+      kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'qstash', 'switchyard.job.id': job.id },
+    });
+  }
+
+  async function send(job: DispatchableJob, headers: Record<string, string>): Promise<string> {
     const due = Date.parse(job.runAt);
     const body: JobMessage = { job_id: job.id, tenant_id: job.tenantId, step: job.steps, attempt: job.attempts };
     const res = await client.publishJSON({
       url,
       body,
+      // Sent to QStash as Upstash-Forward-traceparent; the delivery to the worker carries it.
+      headers,
       deduplicationId: deduplicationId(job),
       // Whole seconds, rounded up: a delivery must not arrive before the job is due.
       ...(due > Date.now() + 500 ? { notBefore: Math.ceil(due / 1000) } : {}),

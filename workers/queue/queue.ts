@@ -11,6 +11,8 @@ export interface DispatchableJob extends DispatchRef {
   runAt: string;
   /** Set when the sweeper re-sends a dispatch that went stale. */
   dispatchedAt?: string | null;
+  /** The job's trace: a transport that makes a request (QStash) sends it on. */
+  traceparent?: string | null;
 }
 
 export interface Queue {

@@ -51,7 +51,7 @@ export const evaluateRule = defineTask({
       await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert', alert });
       const notify = await insertJob(tx, {
         id: newId('job'), tenantId: rule.tenantId, kind: 'alerts.notify', subjectType: 'alert_rule', subjectId: rule.id,
-        payload: { rule_id: rule.id, firing, alert }, maxAttempts: 8,
+        payload: { rule_id: rule.id, firing, alert }, maxAttempts: 8, traceparent: ctx.traceparent,
       });
       return [notify];
     });
@@ -75,10 +75,10 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
       // there, and as a warning in the tenant's monitoring store, long before the job is dead.
       let status: number;
       try {
-        status = await deliver({
+        status = await ctx.call('alert.notify', (headers) => deliver({
           id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
           data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
-        }, { ...opts, signal: ctx.signal });
+        }, { ...opts, signal: ctx.signal, headers }), { 'server.address': rule.channelHost ?? '' });
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         ctx.deps.metrics?.inc('alert_notifications_total', { outcome: 'failed' });

@@ -27,7 +27,10 @@ function lifecycleStep(transition: ProjectTransition, action: 'suspend' | 'resum
   return async (ctx: TaskContext<ProjectJobPayload>): Promise<StepOutcome> => {
     const project = await loadProject(ctx);
     if (!project) return fail('project not found', { retryable: false });
-    if (project.providerRef) await ctx.deps.providers.project[action](project.providerRef, ctx.signal);
+    if (project.providerRef) {
+      const ref = project.providerRef;
+      await ctx.call(`provider.project.${action}`, () => ctx.deps.providers.project[action](ref, ctx.signal), { 'switchyard.provider': ctx.deps.providers.project.name });
+    }
     return done({ project_id: project.id }, async (tx) => {
       await transitionProject(tx, project.tenantId, project.id, transition, action === 'remove' ? { connection: null } : {});
     });
@@ -40,8 +43,8 @@ export const provisionProject = defineTask({
   async run(ctx) {
     const project = await loadProject(ctx);
     if (!project) return fail('project not found', { retryable: false });
-    const out = await ctx.deps.providers.project.provision(
-      { projectId: project.id, plan: project.plan as 'free', region: project.region }, ctx.signal);
+    const out = await ctx.call('provider.project.provision', () => ctx.deps.providers.project.provision(
+      { projectId: project.id, plan: project.plan as 'free', region: project.region }, ctx.signal), { 'switchyard.provider': ctx.deps.providers.project.name });
     const sealed = await ctx.deps.box.seal(out.connectionString, project.id);
     return done({ project_id: project.id, provider_ref: out.providerRef }, async (tx) => {
       await transitionProject(tx, project.tenantId, project.id, 'provisioned', {

@@ -91,6 +91,7 @@ export const evaluateRollout = defineTask({
       return [await insertJob(tx, {
         id: newId('job'), tenantId: rollout.tenantId, kind: 'rollouts.notify', subjectType: 'rollout', subjectId: rollout.id,
         payload: { rollout_id: rollout.id, decision_id: decision.id }, maxAttempts: 8, concurrencyKey: `rollouts.notify:${rollout.id}`,
+        traceparent: ctx.traceparent,
       })];
     };
     const note = `${j.verdict}: ${j.sentence}`;
@@ -142,10 +143,10 @@ export function createRolloutNotifyTask(opts: { allowPrivate: boolean; resolve?:
       ]);
       let status: number;
       try {
-        status = await deliver({
+        status = await ctx.call('rollout.notify', (headers) => deliver({
           id: `decision_${decision.id}`, type: 'webhook', url, secret, eventType: 'rollout.decision', userAgent: 'Switchyard-Rollouts/1',
           data: decisionData(rollout, decision), text: decision.sentence,
-        }, { ...opts, signal: ctx.signal });
+        }, { ...opts, signal: ctx.signal, headers }), { 'server.address': rollout.notifyHost ?? '' });
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         const error = redactText(err instanceof Error ? err.message : String(err));

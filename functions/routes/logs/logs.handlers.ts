@@ -22,6 +22,7 @@ import { newId } from '../../lib/ids.ts';
 import { isStandardWebhookSecret, verifyRender, verifySentry } from '../../lib/webhooks.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import * as routes from './logs.routes.ts';
+import { traceparentOf } from '../../middleware/tracing.ts';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const KEPT_HEADERS = /^(content-type|user-agent|webhook-id|webhook-timestamp|request-id|sentry-hook-resource|sentry-hook-timestamp)$/i;
@@ -145,7 +146,7 @@ export function logsRouter(deps: AppDeps) {
       id: newId('job'), tenantId, kind: 'logs.ingest_delivery', subjectType: 'webhook_delivery', subjectId: delivery.id,
       // The same key as the delivery's first ingest job (writeSubjectWithJob), so the two never run at once.
       concurrencyKey: `webhook_delivery:${delivery.id}`,
-      payload: { delivery_id: delivery.id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS,
+      payload: { delivery_id: delivery.id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
     });
     afterCommit(deps, [job]);
     return c.json({ job: toJob(job) }, 202, { Location: `/v1/jobs/${job.id}` });
@@ -197,7 +198,7 @@ export function logsRouter(deps: AppDeps) {
     const written = await writeSubjectWithJob<{ id: string }>(deps.db.sql, 'webhook_delivery', insertDeliveryQuery(deps.db.sql, {
       id: deliveryRow, tenantId: source.tenantId, sourceId: source.id, provider, deliveryId: verified.deliveryId,
       resource: verified.resource, headers, body: raw,
-    }), { id: newId('job'), subjectId: deliveryRow, kind: 'logs.ingest_delivery', payload: { delivery_id: deliveryRow }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS });
+    }), { id: newId('job'), subjectId: deliveryRow, kind: 'logs.ingest_delivery', payload: { delivery_id: deliveryRow }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) });
     if (!written) return (count('duplicate'), c.json({ status: 'duplicate' as const, delivery_id: verified.deliveryId }, 200));
     count('accepted');
     afterCommit(deps, [written.job]);

@@ -24,6 +24,7 @@ import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.t
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob, toProject } from '../schemas.ts';
 import * as routes from './projects.routes.ts';
+import { traceparentOf } from '../../middleware/tracing.ts';
 
 const ACTIONS = {
   suspend: { transition: 'suspend', kind: 'project.suspend' },
@@ -62,7 +63,7 @@ export function projectsRouter(deps: AppDeps) {
       const id = newId('prj');
       const slug = body.slug ?? slugify(body.name);
       const project = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider };
-      const job = { id: newId('job'), subjectId: id, kind: 'project.provision', payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const job = { id: newId('job'), subjectId: id, kind: 'project.provision', payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
       const created = (await createProject(sql, { project, job }))
         // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
         ?? (body.slug ? null : await createProject(sql, { project: { ...project, slug: `${slug}-${id.slice(-6)}` }, job }));
@@ -89,7 +90,7 @@ export function projectsRouter(deps: AppDeps) {
     const { tenantId } = c.get('principal');
     const { transition, kind } = ACTIONS[action];
     return mutate(c, deps, { id, action }, async (sql) => {
-      const job = { id: newId('job'), subjectId: id, kind, payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const job = { id: newId('job'), subjectId: id, kind, payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
       const done = await writeSubjectWithJob<Project>(sql, 'project', transitionProjectQuery(sql, tenantId, id, transition), job);
       if (!done) {
         const current = await getProject(sql, tenantId, id);

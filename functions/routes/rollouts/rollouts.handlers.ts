@@ -25,6 +25,7 @@ import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import { assertDeliverable } from '../../../workers/providers/alerts/outbound.ts';
 import * as routes from './rollouts.routes.ts';
+import { traceparentOf } from '../../middleware/tracing.ts';
 
 const toPolicy = (p: CanaryPolicyRow) => ({
   id: p.id, name: p.name, version: p.version, hash: p.hash, yaml: p.yaml, document: p.document as Record<string, unknown>, created_at: p.createdAt,
@@ -127,7 +128,7 @@ export function rolloutsRouter(deps: AppDeps) {
       ? { notifyUrl: await deps.box.seal(notifyUrl.toString(), `${id}:notify-url`), notifyHost: notifyUrl.host, notifySecret: await deps.box.seal(body.notify.secret, `${id}:notify-secret`) }
       : {};
     return mutate(c, deps, body, async (tx: Sql) => {
-      const job = { id: newId('job'), subjectId: id, kind: 'rollout.evaluate', payload: { rollout_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS };
+      const job = { id: newId('job'), subjectId: id, kind: 'rollout.evaluate', payload: { rollout_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
       const created = await writeSubjectWithJob<Rollout>(tx, 'rollout', insertRolloutQuery(tx, {
         id, tenantId, projectId: body.project, service: body.service, baselineVersion: body.baseline.version,
         canaryVersion: body.canary.version, policyId: policy.id, weight: doc.steps[0]!.weight,

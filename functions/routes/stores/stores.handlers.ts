@@ -25,6 +25,7 @@ import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.t
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import * as routes from './stores.routes.ts';
+import { traceparentOf } from '../../middleware/tracing.ts';
 
 export const toStore = (s: Store): z.infer<typeof routes.StoreSchema> => ({
   id: s.id,
@@ -74,7 +75,7 @@ export function storesRouter(deps: AppDeps) {
       const id = newId('sto');
       const store = { id, tenantId, name: body.name, engine: body.engine, plan: body.plan ?? tenantPlan, runtime: body.runtime };
       const job = {
-        id: newId('job'), subjectId: id, kind: 'store.provision', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS,
+        id: newId('job'), subjectId: id, kind: 'store.provision', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
         deadlineAt: new Date(Date.now() + cfg.SWITCHYARD_STORE_DEADLINE_MS).toISOString(),
       };
       const created = await writeSubjectWithJob<Store>(tx, 'store', insertStoreQuery(tx, store), job);
@@ -113,7 +114,7 @@ export function storesRouter(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const { tenantId } = c.get('principal');
     return mutate(c, deps, { id, action: 'delete' }, async (sql) => {
-      const job = { id: newId('job'), subjectId: id, kind: 'store.delete', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS };
+      const job = { id: newId('job'), subjectId: id, kind: 'store.delete', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
       const done = await writeSubjectWithJob<Store>(sql, 'store', transitionStoreQuery(sql, tenantId, id, 'delete'), job);
       if (!done) {
         const current = await getStore(sql, tenantId, id);

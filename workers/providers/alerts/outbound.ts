@@ -85,9 +85,12 @@ export function signedRequest(n: Notification, now = new Date()): { headers: Rec
  * POSTs once. 2xx: delivered. 408/429/5xx/network: an Error, which the queue retries with backoff.
  * Other 4xx: PermanentError (not retried).
  */
-export async function deliver(n: Notification, opts: { allowPrivate: boolean; resolve?: Resolver; signal: AbortSignal; fetch?: typeof fetch }): Promise<number> {
+export async function deliver(n: Notification, opts: { allowPrivate: boolean; resolve?: Resolver; signal: AbortSignal; fetch?: typeof fetch; headers?: Record<string, string> }): Promise<number> {
   const url = await assertDeliverable(n.url, opts);
-  const { headers, body } = signedRequest(n);
+  const signed = signedRequest(n);
+  // Trace context travels with the notification (it is not part of what is signed).
+  const headers = { ...opts.headers, ...signed.headers };
+  const { body } = signed;
   let res: Response;
   try {
     res = await (opts.fetch ?? fetch)(url, {
