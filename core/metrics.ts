@@ -66,6 +66,10 @@ export const METRICS = {
   alerts_fired_total: { type: 'counter', help: 'Alert rules that fired', labels: [] },
   alert_notifications_total: { type: 'counter', help: 'Alert notification attempts by outcome: delivered, failed (an abandoned one is jobs_dead_total{kind="alerts.notify"})', labels: ['outcome'] },
 
+  // Circuit breakers (core/breakers.ts): a group is a dependency (kubernetes, qstash, render-api…) or `webhook` (one breaker per host)
+  circuit_breakers_open: { type: 'gauge', help: 'Breakers not closed (open or half-open) by group: 0 or 1 for a dependency, the hosts for webhooks', labels: ['group'] },
+  circuit_breaker_transitions_total: { type: 'counter', help: 'Breaker transitions by group and the state entered (open, half_open, closed)', labels: ['group', 'to'] },
+
   // Platform (db/metrics.repo.ts at scrape)
   tenants: { type: 'gauge', help: 'Tenants by plan', labels: ['plan'], collected: true },
   projects: { type: 'gauge', help: 'Projects by status, plan and region', labels: ['status', 'plan', 'region'], collected: true },

@@ -16,6 +16,7 @@ import type { WorkerHost } from './routes/workers/workers.handlers.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { ErrorReporter } from '../core/errors.ts';
 import type { Span, Tracer } from '../core/trace.ts';
+import type { Breakers } from '../core/breakers.ts';
 import type { MetricsEndpoint } from './routes/metrics/metrics.handlers.ts';
 
 export type AppConfig = Pick<
@@ -74,6 +75,8 @@ export interface AppDeps {
   errors?: ErrorReporter;
   /** Makes the spans (default: one that exports nothing, for trace ids in logs and problems). */
   tracer?: Tracer;
+  /** The process's circuit breakers: /readyz shows which are open. */
+  breakers?: Breakers;
   /** GET /metrics, when a scrape token is configured (Node). */
   metricsEndpoint?: MetricsEndpoint;
 }

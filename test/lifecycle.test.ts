@@ -132,6 +132,6 @@ describe('project lifecycle over HTTP', () => {
 
   it('answers /healthz and /readyz', async () => {
     expect((await sys.api('GET', '/healthz', { key: null })).status).toBe(200);
-    expect((await sys.api('GET', '/readyz', { key: null })).body).toEqual({ status: 'ready' });
+    expect((await sys.api('GET', '/readyz', { key: null })).body).toEqual({ status: 'ready', circuits: {} });
   });
 });

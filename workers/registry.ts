@@ -5,6 +5,7 @@
 import type { Metrics } from '../core/metrics.ts';
 import type { ErrorReporter } from '../core/errors.ts';
 import type { Tracer } from '../core/trace.ts';
+import type { Breakers } from '../core/breakers.ts';
 import type { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import type { Job } from '../db/jobs.repo.ts';
@@ -28,6 +29,8 @@ export interface WorkerDeps {
   errors?: ErrorReporter;
   /** Makes each step's span (a child of the job's stored traceparent) and its calls' spans. */
   tracer?: Tracer;
+  /** Circuit breakers for calls a task makes itself (webhooks, per host); providers come wrapped. */
+  breakers?: Breakers;
   providers: {
     project: ProjectProvisioner;
     stores: Partial<Record<string, StoreRuntime>>;

@@ -21,6 +21,7 @@ import { PermanentError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
 import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
+import { CircuitOpenError } from '../core/breakers.ts';
 import { SpanKind, formatTraceparent, inSpan, markError, startSpan, traceHeaders, type Span } from '../core/trace.ts';
 
 export interface RunnerDeps extends WorkerDeps {
@@ -118,7 +119,10 @@ async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promi
       try {
         outcome = await task.run({ job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps, call, traceparent: traceparent ?? null });
       } catch (err) {
-        outcome = { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
+        // A dependency whose breaker is open: wait for it (a continuation uses no attempt).
+        outcome = err instanceof CircuitOpenError
+          ? { type: 'continue', delayMs: err.retryAfterMs, state: job.state, note: err.message }
+          : { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
       } finally {
         clearTimeout(timer);
       }

@@ -43,6 +43,8 @@ import { createDashboard, isDashboardPath } from './dashboard.ts';
 import { createPrometheus, type Prometheus } from './prometheus.ts';
 import { createSentryReporter } from './sentry.ts';
 import { createTracing } from './tracing.ts';
+import { createBreakers, type Breakers } from '../../core/breakers.ts';
+import { guardPuller, guardStoreRuntime } from '../../workers/providers/guard.ts';
 import { noReports, type ErrorReporter } from '../../core/errors.ts';
 import { noMetrics, type Metrics } from '../../core/metrics.ts';
 import { platformSamples, poolSamples, queueSamples } from '../../db/metrics.repo.ts';
@@ -147,6 +149,15 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     serviceName: config.OTEL_SERVICE_NAME, release, role: config.SWITCHYARD_ROLE,
   });
   const tracer = tracing.tracer;
+  const breakers: Breakers = createBreakers({
+    onChange(dependency, group, to) {
+      metrics.inc('circuit_breaker_transitions_total', { group, to });
+      metrics.set('circuit_breakers_open', { group }, breakers.status().filter((b) => b.group === group && b.state !== 'closed').length);
+      const fields = { dependency, state: to };
+      if (to === 'open') log.warn('circuit breaker opened: calls to it fail fast, and steps that need it wait', fields);
+      else log.info(`circuit breaker ${to === 'closed' ? 'closed' : 'half-open: one probe call goes through'}`, fields);
+    },
+  });
   const errors: ErrorReporter = config.SENTRY_DSN
     ? createSentryReporter({ dsn: config.SENTRY_DSN, environment: config.SENTRY_ENVIRONMENT, release })
     : noReports;
@@ -181,7 +192,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   });
   availability.onChange((up, reason) => (up ? log.info('database reachable again') : log.error('database unavailable', { reason })));
   const transport: Queue = qstash
-    ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log, tracer })
+    ? createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log, tracer, breakers })
     : createLocalQueue(signals);
   const queue: Queue = prom ? countDispatches(transport, metrics) : transport;
   const resolveHost = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
@@ -199,8 +210,12 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {
-    db, signals, box, log, registry, queue, availability, errors, tracer, ...(prom ? { metrics } : {}),
-    providers: { project: provisioner, stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes } : {}) }, logs: logPullersFromConfig(config) },
+    db, signals, box, log, registry, queue, availability, errors, tracer, breakers, ...(prom ? { metrics } : {}),
+    providers: {
+      project: provisioner,
+      stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes: guardStoreRuntime(kubernetes, breakers, 'kubernetes') } : {}) },
+      logs: Object.fromEntries(Object.entries(logPullersFromConfig(config)).map(([k, p]) => [k, p && guardPuller(p, breakers)])),
+    },
     workerId,
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
@@ -216,7 +231,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   if (serveApi || worker) {
     hub = serveApi ? await createRealtimeHub(db.sql, log, { pollMs: config.SWITCHYARD_REALTIME_POLL_MS, ...(prom ? { metrics } : {}) }) : null;
     const app = createApp({
-      errors, tracer,
+      errors, tracer, breakers,
       ...(prom ? { metrics, ...(config.SWITCHYARD_METRICS_TOKEN ? { metricsEndpoint: { token: config.SWITCHYARD_METRICS_TOKEN, render: () => prom.render(), contentType: prom.contentType } } : {}) } : {}),
       db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),

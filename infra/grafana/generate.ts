@@ -99,7 +99,10 @@ export function dashboards(): Record<string, Dashboard> {
     .withPanel(series('Retries and dead jobs by kind', 'short', [
       [`sum by (kind) (increase(job_retries_total[${R}]))`, 'retries {{kind}}'], [`sum by (kind) (increase(jobs_dead_total[${R}]))`, 'dead {{kind}}'],
     ]))
-    .withPanel(series('Leases recovered (a worker died or froze)', 'short', [[`sum(increase(job_lease_expiries_recovered_total[${R}]))`, 'recovered']]));
+    .withPanel(series('Leases recovered (a worker died or froze)', 'short', [[`sum(increase(job_lease_expiries_recovered_total[${R}]))`, 'recovered']]))
+    .withRow(new RowBuilder('Dependencies'))
+    .withPanel(series('Circuit breakers not closed, by dependency', 'short', [['max by (group) (circuit_breakers_open)', '{{group}}']]))
+    .withPanel(series('Breaker transitions', 'short', [[`sum by (group, to) (increase(circuit_breaker_transitions_total[${R}]))`, '{{group}} → {{to}}']]));
 
   const monitoring = dashboard('switchyard-monitoring', 'Switchyard / Monitoring ingest', 'Webhooks and pulls from Supabase, Render and Sentry into the events store, realtime and alerts.')
     .withRow(new RowBuilder('Ingest'))

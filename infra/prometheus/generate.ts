@@ -101,6 +101,11 @@ export function rules() {
         annotations: { summary: '{{ $value | humanize }} jobs of kind {{ $labels.kind }} failed their last attempt in 15 minutes', description: 'GET /v1/jobs?status=dead shows them with their last error.' },
       },
       {
+        alert: 'CircuitBreakerOpen', expr: 'max by (group) (circuit_breakers_open) > 0', for: '5m',
+        labels: { severity: 'ticket' },
+        annotations: { summary: 'The {{ $labels.group }} circuit breaker has been open for 5 minutes', description: 'Calls to it fail fast and the jobs that need it wait. /readyz shows since when; the log says which dependency.' },
+      },
+      {
         alert: 'DatabasePoolSaturated', expr: 'max_over_time(db_pool_waiting[5m]) > 0 and min_over_time(db_pool_waiting[5m]) > 0', for: '10m',
         labels: { severity: 'ticket' },
         annotations: { summary: 'Queries have waited for a pool connection for 10 minutes on {{ $labels.instance }}', description: 'Raise DATABASE_POOL_MAX, or find the slow queries in db_query_duration_seconds.' },

@@ -13,6 +13,8 @@ import { listUndispatched, recordDispatches, requeueExpiredLeases } from '../../
 import type { Logger } from '../../functions/lib/log.ts';
 import type { DispatchableJob, Queue } from './queue.ts';
 import { SpanKind, inSpan, traceHeaders, type Tracer } from '../../core/trace.ts';
+import type { Breakers } from '../../core/breakers.ts';
+import { dependencyFailed } from '../providers/guard.ts';
 
 export interface QStashSettings {
   QSTASH_TOKEN: string;
@@ -64,6 +66,8 @@ export function createQStashQueue(opts: {
   log: Logger;
   /** Each publish is a span of its job's trace, and the delivery carries its traceparent. */
   tracer?: Tracer;
+  /** Publishes go through the `qstash` breaker: while QStash fails, jobs wait for the sweeper instead of each timing out. */
+  breakers?: Breakers;
 }): Queue {
   const { client, settings, log } = opts;
   const url = `${settings.SWITCHYARD_WORKER_URL.replace(/\/+$/, '')}${JOBS_PATH}`;
@@ -78,7 +82,8 @@ export function createQStashQueue(opts: {
   async function send(job: DispatchableJob, headers: Record<string, string>): Promise<string> {
     const due = Date.parse(job.runAt);
     const body: JobMessage = { job_id: job.id, tenant_id: job.tenantId, step: job.steps, attempt: job.attempts };
-    const res = await client.publishJSON({
+    const call = (f: () => Promise<{ messageId: string }>) => (opts.breakers ? opts.breakers.run('qstash', f, dependencyFailed) : f());
+    const res = await call(() => client.publishJSON({
       url,
       body,
       // Sent to QStash as Upstash-Forward-traceparent; the delivery to the worker carries it.
@@ -88,7 +93,7 @@ export function createQStashQueue(opts: {
       ...(due > Date.now() + 500 ? { notBefore: Math.ceil(due / 1000) } : {}),
       retries: settings.SWITCHYARD_QSTASH_RETRIES,
       flowControl: { key: `tenant-${job.tenantId}`, parallelism: settings.SWITCHYARD_QSTASH_PARALLELISM },
-    });
+    }));
     return res.messageId;
   }
 

@@ -14,6 +14,8 @@ import { newId } from '../../functions/lib/ids.ts';
 import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
 import { defineTask } from '../registry.ts';
 import { done, type StepOutcome } from '../step.ts';
+import { CircuitOpenError } from '../../core/breakers.ts';
+import { guarded } from '../providers/alerts/outbound.ts';
 
 export const EvaluatePayload = z.object({ rule_id: z.string() });
 export const NotifyPayload = z.object({ rule_id: z.string(), firing: z.number().int(), alert: z.record(z.string(), z.unknown()) });
@@ -75,12 +77,13 @@ export function createNotifyTask(opts: { allowPrivate: boolean; resolve?: Resolv
       // there, and as a warning in the tenant's monitoring store, long before the job is dead.
       let status: number;
       try {
-        status = await ctx.call('alert.notify', (headers) => deliver({
+        status = await ctx.call('alert.notify', (headers) => guarded(ctx.deps.breakers, `webhook:${rule.channelHost ?? url}`, () => deliver({
           id: `alert_${rule.id}_${ctx.payload.firing}`, type: rule.channelType as 'webhook', url, secret,
           data: alert, text: `:rotating_light: ${String(alert.message ?? rule.name)}`,
-        }, { ...opts, signal: ctx.signal, headers }), { 'server.address': rule.channelHost ?? '' });
+        }, { ...opts, signal: ctx.signal, headers })), { 'server.address': rule.channelHost ?? '' });
       } catch (err) {
-        if (ctx.signal.aborted) throw err;
+        // Refused by the host's open breaker: not a new failure of the channel; the step waits.
+        if (ctx.signal.aborted || err instanceof CircuitOpenError) throw err;
         ctx.deps.metrics?.inc('alert_notifications_total', { outcome: 'failed' });
         const error = redactText(err instanceof Error ? err.message : String(err));
         const failures = await recordChannelOutcome(ctx.deps.db.sql, rule.tenantId, rule.id, { ok: false, error });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Sql } from '../../db/client.ts';
 import { insertEvents, type NewEvent } from '../../db/events.repo.ts';
 import type { Metrics } from '../../core/metrics.ts';
+import { CircuitOpenError } from '../../core/breakers.ts';
 import { getDelivery, getLogSourceById, getLogSourceForWebhook, markDeliveryProcessed, recordPull } from '../../db/log-sources.repo.ts';
 import { normalizeRender, normalizeSentry } from '../providers/logs/normalize.ts';
 import { ProviderUnavailable, RateLimited } from '../providers/logs/pull/http.ts';
@@ -125,6 +126,8 @@ export const pullSource = defineTask({
         const wait = Math.max(err.retryAfterMs ?? 0, outageBackoffMs(outages));
         return continueAfter(wait, { ...progress(), outages }, `${err.message}; retrying in ${Math.ceil(wait / 1000)} s`, commit(false));
       }
+      // The provider's breaker is open: wait for it, keeping what was read.
+      if (err instanceof CircuitOpenError) return continueAfter(err.retryAfterMs, { ...progress(), outages: st.outages }, err.message, commit(false));
       if (err instanceof Error) return stop(err.message);
       throw err;
     }

@@ -23,6 +23,8 @@ import { newId } from '../../functions/lib/ids.ts';
 import { redactText } from '../../functions/lib/log.ts';
 import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
 import { continueAfter, done, fail, type StepOutcome } from '../step.ts';
+import { CircuitOpenError } from '../../core/breakers.ts';
+import { guarded } from '../providers/alerts/outbound.ts';
 
 export const RolloutJobPayload = z.object({ rollout_id: z.string() });
 
@@ -143,12 +145,13 @@ export function createRolloutNotifyTask(opts: { allowPrivate: boolean; resolve?:
       ]);
       let status: number;
       try {
-        status = await ctx.call('rollout.notify', (headers) => deliver({
+        status = await ctx.call('rollout.notify', (headers) => guarded(ctx.deps.breakers, `webhook:${rollout.notifyHost ?? url}`, () => deliver({
           id: `decision_${decision.id}`, type: 'webhook', url, secret, eventType: 'rollout.decision', userAgent: 'Switchyard-Rollouts/1',
           data: decisionData(rollout, decision), text: decision.sentence,
-        }, { ...opts, signal: ctx.signal, headers }), { 'server.address': rollout.notifyHost ?? '' });
+        }, { ...opts, signal: ctx.signal, headers })), { 'server.address': rollout.notifyHost ?? '' });
       } catch (err) {
-        if (ctx.signal.aborted) throw err;
+        // Refused by the host's open breaker: not a new failure of the channel; the step waits.
+        if (ctx.signal.aborted || err instanceof CircuitOpenError) throw err;
         const error = redactText(err instanceof Error ? err.message : String(err));
         const failures = await recordNotifyOutcome(sql, rollout.tenantId, rollout.id, { ok: false, error });
         await insertEvents(sql, [{

@@ -19,7 +19,16 @@ export function healthRouter(deps: AppDeps) {
       // reason stays "not reachable"; details go to the logs, not to anonymous callers
     }
     if (!ready) throw unavailable(reason);
-    return c.json({ status: 'ready' });
+    // Outside dependencies failing don't make this process unready (it answers, and its jobs
+    // wait); they are shown, by group (never a tenant's webhook host).
+    const degraded = new Map<string, { state: string; since: string; count: number }>();
+    for (const b of deps.breakers?.status() ?? []) {
+      if (b.state === 'closed') continue;
+      const d = degraded.get(b.group);
+      if (!d) degraded.set(b.group, { state: b.state, since: b.since, count: 1 });
+      else (d.count++, b.state === 'open' && (d.state = 'open'));
+    }
+    return c.json({ status: 'ready', circuits: Object.fromEntries([...degraded].map(([g, d]) => [g, g === 'webhook' ? { state: d.state, hosts: d.count } : { state: d.state, since: d.since }])) });
   });
   return app;
 }

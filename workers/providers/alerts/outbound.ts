@@ -12,6 +12,7 @@
 import { Webhook } from 'standardwebhooks';
 import { PermanentError } from '../../step.ts';
 import { isIpLiteral, isLocalName, isPrivateAddress, nonPublicReason, normalizeHost } from '../../../functions/lib/addresses.ts';
+import type { Breakers } from '../../../core/breakers.ts';
 
 export type Resolver = (host: string) => Promise<string[]>;
 export { isPrivateAddress };
@@ -105,4 +106,12 @@ export async function deliver(n: Notification, opts: { allowPrivate: boolean; re
   if (res.ok) return res.status;
   if (res.status === 408 || res.status === 429 || res.status >= 500) throw new Error(`${url.host} answered HTTP ${res.status}`);
   throw new PermanentError(`${url.host} refused the notification (HTTP ${res.status})`);
+}
+
+/**
+ * A webhook call through its host's breaker: an unreachable host or a 5xx counts, an answer such
+ * as a 404 (a PermanentError) doesn't.
+ */
+export function guarded<T>(breakers: Breakers | undefined, dependency: string, fn: () => Promise<T>): Promise<T> {
+  return breakers ? breakers.run(dependency, fn, (err) => !(err instanceof PermanentError) && (err as { name?: string } | null)?.name !== 'AbortError') : fn();
 }
