@@ -3,6 +3,7 @@
  * Postgres, because these machines are noisy. Prints a table; writes bench/results/<time>.json.
  *
  *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
+ *   1b. observability  the intent path with metrics (scraped), traces (exported) and request logs on, vs off
  *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration (logger at warning)
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency;
  *                   commit → supabase-js receipt through the Realtime fake, the fake's share, and
@@ -19,7 +20,7 @@
  *                   telemetry ingestion vs a raw INSERT; 1,000 live rollouts judged on one interval
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
- *        BENCH_ONLY=intent,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
+ *        BENCH_ONLY=intent,observability,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
  *        BENCH_CANARY_AA_RUNS (100), BENCH_CANARY_RUNS (40), BENCH_CANARY_ROLLOUTS (1000),
  *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20), BENCH_THINK_MS (100),
  *        BENCH_ROLE=api (load and soak against the API alone, without the runner provisioning)
@@ -61,7 +62,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,queue,realtime,ingestion,queries,canary,load').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,observability,queue,realtime,ingestion,queries,canary,load').split(','));
 const CONCURRENCY = 10;
 /** Load and soak: each client's pause between an answer and its next request. */
 const THINK_MS = Number(process.env.BENCH_THINK_MS ?? 100);
@@ -158,6 +159,64 @@ if (ONLY.has('intent')) {
   table.push(['intent: CPU ms/request node / pg', cpu(ours), cpu(baseline), '']);
   const sys = (x: typeof ours) => (x.cpu_per_request ? `${x.cpu_per_request.read_syscalls} / ${x.cpu_per_request.write_syscalls}` : 'n/a');
   table.push(['intent: syscalls/request read / write', sys(ours), sys(baseline), '']);
+}
+
+// ─── 1b. observability cost ──────────────────────────────────────────────────────────────────────
+// The intent path with metrics (recorded, and scraped every second by a stand-in for Prometheus),
+// traces (exported to an OTLP sink) and every request logged (LOG_LEVEL=debug), against the same
+// path with all of that off (LOG_LEVEL=info; trace ids are still made; nothing recorded or sent). Two pairs, alternating, each
+// process on a fresh database.
+if (ONLY.has('observability')) {
+  const { createServer } = await import('node:http');
+  let spansBytes = 0;
+  const sink = createServer((req, res) => {
+    req.on('data', (d: Buffer) => (spansBytes += d.length));
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const TOKEN = 'bench-metrics-token-0123456789';
+  // BENCH_OBS_PARTS=metrics,traces,logs (all by default): which of them "on" turns on.
+  const PARTS = new Set((process.env.BENCH_OBS_PARTS ?? 'metrics,traces,logs').split(','));
+  const run = async (label: string, on: boolean, n: number) => {
+    const db = await freshDb(`bench_obs_${label}_${n}`);
+    const dataDir = join(dir, `obs-${label}-${n}`);
+    await mkdir(dataDir, { recursive: true });
+    const port = await freePort();
+    const child = await startProcess('functions/entry/node.ts', {
+      DATABASE_URL: db, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir,
+      LOG_LEVEL: on && PARTS.has('logs') ? 'debug' : 'info',
+      ...(on && PARTS.has('metrics') ? { SWITCHYARD_METRICS_TOKEN: TOKEN } : {}),
+      ...(on && PARTS.has('traces') ? { OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl } : {}),
+    }, '"msg":"listening"');
+    // The child's log goes nowhere but must be read (a full pipe would stall it).
+    child.stdout!.resume();
+    const url = `http://127.0.0.1:${port}`;
+    const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
+    let scrapes = 0;
+    const scraper = on && PARTS.has('metrics') ? setInterval(() => void fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.text()).then(() => scrapes++, () => {}), 1000) : null;
+    let i = 0;
+    const r = await load(`${url}/v1/projects`, { authorization: `Bearer ${key}` }, () => `{"name":"obs ${i++}"}`, child.pid);
+    if (scraper) clearInterval(scraper);
+    await stopProcess(child);
+    return { ...r, scrapes };
+  };
+  const pairs: Array<{ off: Awaited<ReturnType<typeof run>>; on: Awaited<ReturnType<typeof run>>; ratio: number }> = [];
+  for (let n = 0; n < 2; n++) {
+    log(`observability: pair ${n + 1}, ${n % 2 === 0 ? 'off then on' : 'on then off'}, ${DURATION}s each at ${CONNECTIONS} connections`);
+    // Alternating which goes first, so a drift over the run doesn't favour one side.
+    const first = n % 2 === 0 ? await run('off', false, n) : await run('on', true, n);
+    const second = n % 2 === 0 ? await run('on', true, n) : await run('off', false, n);
+    const [off, on] = n % 2 === 0 ? [first, second] : [second, first];
+    pairs.push({ off, on, ratio: round(on.req_per_s / off.req_per_s, 3) });
+  }
+  sink.close();
+  const total = round(pairs.reduce((a, p) => a + p.on.req_per_s, 0) / pairs.reduce((a, p) => a + p.off.req_per_s, 0), 3);
+  results.observability = { pairs, ratio: total, spans_bytes: spansBytes, target: 'on/off >= 0.95' };
+  table.push(['observability on / off: POST /v1/projects req/s', pairs.map((p) => p.on.req_per_s).join(', '), pairs.map((p) => p.off.req_per_s).join(', '), `${total} (pairs ${pairs.map((p) => p.ratio).join(', ')}; target ≥ 0.95)`]);
+  const cpuMs = (x: Awaited<ReturnType<typeof run>>) => x.cpu_per_request?.node_ms ?? 'n/a';
+  table.push(['observability: node CPU ms/request on / off', pairs.map((p) => cpuMs(p.on)).join(', '), pairs.map((p) => cpuMs(p.off)).join(', '), 'the cost per request, steadier than throughput on a shared machine']);
+  table.push(['observability on: what it sent', `${pairs.reduce((a, p) => a + p.on.scrapes, 0)} scrapes`, `${Math.round(spansBytes / 1024)} KiB of spans`, `p99 on ${pairs.map((p) => p.on.p99_ms).join(', ')} ms, off ${pairs.map((p) => p.off.p99_ms).join(', ')} ms`]);
 }
 
 // ─── 2. queue ────────────────────────────────────────────────────────────────────────────────────

@@ -24,7 +24,15 @@ export async function startProcess(file: string, env: Record<string, string>, re
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d;
-      if (out.includes(readyText)) resolve();
+      if (!out.includes(readyText)) return;
+      // Ready: stop keeping (and searching) the output. A child that logs every request would
+      // otherwise make this process re-scan megabytes per chunk, on the cores the child needs.
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      child.stdout!.resume();
+      child.stderr!.resume();
+      out = '';
+      resolve();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);

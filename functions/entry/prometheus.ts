@@ -38,18 +38,36 @@ export function createPrometheus(opts: { onCollectorError?: (err: unknown) => vo
   }
   const collectors: Array<{ names: readonly CollectedName[]; read: () => Promise<Sample[]> }> = [];
 
+  // prom-client hashes a label object (sorting its keys) on every call; each label combination's
+  // child is looked up here by its values instead, in the catalog's label order.
+  const children = new Map<MetricName, Map<string, { inc?(v: number): void; observe?(v: number): void; set?(v: number): void }>>();
+  const child = (name: MetricName, labels: Record<string, string>) => {
+    const names = METRICS[name].labels as readonly string[];
+    if (names.length === 0) return instruments.get(name) as unknown as { inc(v: number): void; observe(v: number): void; set(v: number): void };
+    let byKey = children.get(name);
+    if (!byKey) children.set(name, (byKey = new Map()));
+    let key = '';
+    for (const l of names) key += `${labels[l]}\u0001`;
+    let c = byKey.get(key);
+    if (!c) {
+      c = (instruments.get(name) as client.Counter<string>).labels(labels as client.LabelValues<string>) as never;
+      byKey.set(key, c!);
+    }
+    return c as { inc(v: number): void; observe(v: number): void; set(v: number): void };
+  };
+
   const metrics: Metrics = {
     inc(name, labels, by = 1) {
-      (instruments.get(name) as client.Counter).inc(labels as client.LabelValues<string>, by);
+      child(name, labels as Record<string, string>).inc(by);
     },
     observe(name, labels, value) {
-      (instruments.get(name) as client.Histogram).observe(labels as client.LabelValues<string>, value);
+      child(name, labels as Record<string, string>).observe(value);
     },
     add(name, labels, delta) {
-      (instruments.get(name) as client.Gauge).inc(labels as client.LabelValues<string>, delta);
+      child(name, labels as Record<string, string>).inc(delta);
     },
     set(name, labels, value) {
-      (instruments.get(name) as client.Gauge).set(labels as client.LabelValues<string>, value);
+      child(name, labels as Record<string, string>).set(value);
     },
   };
 
@@ -68,7 +86,10 @@ export function createPrometheus(opts: { onCollectorError?: (err: unknown) => vo
           opts.onCollectorError?.(err);
           return;
         }
-        for (const n of c.names) (instruments.get(n) as client.Gauge).reset();
+        for (const n of c.names) {
+          (instruments.get(n) as client.Gauge).reset();
+          children.delete(n);
+        }
         for (const s of samples) (instruments.get(s.name) as client.Gauge).set(s.labels as client.LabelValues<string>, s.value);
       }));
       return registry.metrics();

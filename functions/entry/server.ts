@@ -3,7 +3,7 @@
  * asked for (API, runner, or both). `npm start` (entry/node.ts) and the tests both use it.
  */
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createDb, type Db } from '../../db/client.ts';
@@ -118,7 +118,7 @@ export async function bootstrapOperator(db: Db, dataDir: string): Promise<{ key:
 }
 
 export async function startSwitchyard(config: Config, opts: StartOptions = {}): Promise<Running> {
-  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const log = opts.log ?? createLogger(config.LOG_LEVEL, {}, batchedStdout());
   const dataDir = resolve(config.SWITCHYARD_DATA_DIR);
   let embedded: EmbeddedHandle | null = null;
   let url = config.DATABASE_URL;
@@ -412,4 +412,34 @@ async function listenForScrapes(prom: Prometheus, host: string, port: number, lo
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Log lines written to stdout together, once per turn of the event loop, instead of one
+ * synchronous write each (stdout is synchronous for files and pipes on Linux): logging every
+ * request cost 21% of the intent path's throughput that way (bench: observability). Whatever is
+ * buffered is written synchronously when the process exits, so a crash loses nothing already
+ * logged.
+ */
+function batchedStdout(): (line: string) => void {
+  let lines: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (lines.length === 0) return;
+    const text = `${lines.join('\n')}\n`;
+    lines = [];
+    process.stdout.write(text);
+  };
+  process.on('exit', () => {
+    if (lines.length) writeSync(1, `${lines.join('\n')}\n`);
+    lines = [];
+  });
+  return (line) => {
+    lines.push(line);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
 }
