@@ -299,17 +299,25 @@ export async function completeAndClaim(
   return { completed: rows.filter((r) => r.status !== 'running'), claimed: rows.filter((r) => r.status === 'running') };
 }
 
-/** A continuation: back to queued with a checkpoint; it starts a fresh count of attempts. */
+/**
+ * A continuation: back to queued with a checkpoint; it starts a fresh count of attempts. A wait
+ * (`keepAttempts`: the step met an open circuit breaker and did nothing) keeps the count it had
+ * before this claim instead: it uses no attempt, and it doesn't give a failing step new ones, so a
+ * dependency that stays down still ends the job after its attempts. (`steps` moves on either way:
+ * each step and attempt is its own QStash message.)
+ */
 export async function continueJob(
   tx: Sql,
   job: Claimed,
   delayMs: number,
   state: unknown,
   note: string | null,
+  opts: { keepAttempts?: boolean } = {},
 ): Promise<Job | null> {
   const [row] = await tx<Job[]>`
     with c as (
-      update jobs set status = 'queued', state = ${JSON.stringify(state ?? null)}::jsonb, attempts = 0,
+      update jobs set status = 'queued', state = ${JSON.stringify(state ?? null)}::jsonb,
+                      attempts = ${opts.keepAttempts ? job.attempts - 1 : 0},
                       steps = steps + 1, run_at = now() + ${delayMs} * interval '1 millisecond',
                       lease_expires_at = null, locked_by = null, dispatched_at = null, updated_at = now()
        where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}

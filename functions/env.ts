@@ -65,6 +65,8 @@ export const Config = z.object({
   SWITCHYARD_METRICS_TOKEN: z.string().optional().transform((v) => (v ? v : undefined)).pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** How long an open circuit breaker waits before letting one probe call through. */
+  SWITCHYARD_BREAKER_HALF_OPEN_MS: int(5000, 50),
   /** Errors to Sentry (500s, dead jobs, outbound calls that gave up): the project's DSN. */
   SENTRY_DSN: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url('must be a Sentry DSN (https://<key>@<host>/<project>)').optional()),
   SENTRY_ENVIRONMENT: z.string().min(1).default('production'),

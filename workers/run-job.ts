@@ -121,7 +121,7 @@ async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promi
       } catch (err) {
         // A dependency whose breaker is open: wait for it (a continuation uses no attempt).
         outcome = err instanceof CircuitOpenError
-          ? { type: 'continue', delayMs: err.retryAfterMs, state: job.state, note: err.message }
+          ? { type: 'continue', delayMs: err.retryAfterMs, state: job.state, note: err.message, keepAttempts: true }
           : { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
       } finally {
         clearTimeout(timer);
@@ -166,7 +166,7 @@ async function persistOutcome(
       return { next, label: 'succeeded', spawned };
     }
     case 'continue': {
-      const next = await continueJob(tx, job, outcome.delayMs, outcome.state, outcome.note);
+      const next = await continueJob(tx, job, outcome.delayMs, outcome.state, outcome.note, { keepAttempts: outcome.keepAttempts ?? false });
       if (!next) return null;
       const spawned = (await outcome.commit?.(tx)) ?? [];
       return { next, label: 'continued', spawned };

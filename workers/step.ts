@@ -14,7 +14,7 @@ export type Commit = (tx: Sql) => Promise<void | Job[]>;
 
 export type StepOutcome =
   | { type: 'done'; result: unknown; commit?: Commit }
-  | { type: 'continue'; delayMs: number; state: unknown; note: string | null; commit?: Commit }
+  | { type: 'continue'; delayMs: number; state: unknown; note: string | null; commit?: Commit; keepAttempts?: boolean }
   | { type: 'fail'; error: string; retryable: boolean };
 
 /** Finished. `result` is stored on the job and shown to clients: never put secrets in it. */

@@ -150,6 +150,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   });
   const tracer = tracing.tracer;
   const breakers: Breakers = createBreakers({
+    halfOpenAfterMs: config.SWITCHYARD_BREAKER_HALF_OPEN_MS,
     onChange(dependency, group, to) {
       metrics.inc('circuit_breaker_transitions_total', { group, to });
       metrics.set('circuit_breakers_open', { group }, breakers.status().filter((b) => b.group === group && b.state !== 'closed').length);

@@ -77,6 +77,8 @@ export async function startTestSystem(env: Record<string, string> = {}, opts: St
     SWITCHYARD_RETRY_MAX_MS: '200',
     SWITCHYARD_SHUTDOWN_GRACE_MS: '2000',
     SWITCHYARD_SSE_HEARTBEAT_MS: '1000',
+    // Breakers probe sooner, as retries come sooner (RETRY_BASE_MS above).
+    SWITCHYARD_BREAKER_HALF_OPEN_MS: '1000',
     LOG_LEVEL: 'silent',
     ...env,
   });
