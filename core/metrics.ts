@@ -42,7 +42,7 @@ export const METRICS = {
   db_queries_in_flight: { type: 'gauge', help: 'Queries issued by this process and not yet answered', labels: [] },
   db_pool_waiting: { type: 'gauge', help: 'Queries and transactions beyond the pool size (queued, or pipelined behind another on its connection)', labels: [] },
   db_pool_size: { type: 'gauge', help: 'The pool\'s maximum connections (DATABASE_POOL_MAX)', labels: [], collected: true },
-  db_pool_connections: { type: 'gauge', help: 'This process\'s open pool connections as Postgres sees them (pg_stat_activity), by state: active, idle, idle_in_transaction', labels: ['state'], collected: true },
+  db_pool_connections: { type: 'gauge', help: 'This process\'s open connections as Postgres sees them (pg_stat_activity), by state: active, idle, idle_in_transaction; the pool\'s and its LISTEN connections', labels: ['state'], collected: true },
 
   // Queue (workers/)
   jobs: { type: 'gauge', help: 'Jobs by kind and status', labels: ['kind', 'status'], collected: true },

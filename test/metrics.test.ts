@@ -121,7 +121,9 @@ describe('GET /metrics', () => {
     const open = ['active', 'idle', 'idle_in_transaction'].map((state) => valueOf(after, 'db_pool_connections', { state }));
     // The scrape's own query is running on one of them.
     expect(open[0]).toBeGreaterThanOrEqual(1);
-    expect(open.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(7);
+    // The pool's 7, plus the LISTEN connections postgres.js opens beside it under the same name
+    // (the realtime hub's and the runner's), which don't count against the pool.
+    expect(open.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(7 + 2);
     // Each process's pool has a name of its own (the two systems here share a process).
     const names = await sys.db.sql<{ name: string }[]>`select distinct application_name as name from pg_stat_activity where application_name like 'switchyard all %'`;
     expect(names.length).toBeGreaterThanOrEqual(2);
