@@ -9,6 +9,7 @@ import type { Logger } from './lib/log.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
 import { noReports, type ErrorReporter } from '../core/errors.ts';
 import { routeTemplate } from './middleware/metrics.ts';
+import { traceIdOf } from './middleware/tracing.ts';
 
 export interface FieldError {
   field: string;
@@ -51,7 +52,7 @@ export function problemResponse(c: Context, p: Problem): Response {
     ...(p.detail ? { detail: p.detail } : {}),
     ...p.extra,
     request_id: c.get('requestId' as never) ?? null,
-    trace_id: (c.get('span' as never) as { spanContext(): { traceId: string } } | undefined)?.spanContext().traceId ?? null,
+    trace_id: traceIdOf(c as never),
   };
   return c.body(JSON.stringify(body), p.status, { 'Content-Type': 'application/problem+json', ...p.headers });
 }
@@ -61,7 +62,7 @@ export function createErrorHandler(log: Logger, availability?: Availability, rep
   const report = (err: unknown, c: Context) => reporter.report(err, {
     tags: {
       request_id: c.get('requestId' as never), route: routeTemplate(c), method: c.req.method,
-      trace_id: (c.get('span' as never) as { spanContext(): { traceId: string } } | undefined)?.spanContext().traceId,
+      trace_id: traceIdOf(c as never) ?? undefined,
       tenant_id: (c.get('principal' as never) as { tenantId?: string } | undefined)?.tenantId, status: 500,
     },
   });
@@ -73,7 +74,7 @@ export function createErrorHandler(log: Logger, availability?: Availability, rep
     if (isConnectionError(err)) {
       // The database went away under this request: the caller should retry, not report a bug.
       availability?.suspect(err);
-      log.warn('database unreachable', { request_id: c.get('requestId' as never), trace_id: (c.get('span' as never) as { spanContext(): { traceId: string } } | undefined)?.spanContext().traceId, method: c.req.method, path: c.req.path, code: (err as { code?: string }).code });
+      log.warn('database unreachable', { request_id: c.get('requestId' as never), trace_id: traceIdOf(c as never) ?? undefined, method: c.req.method, path: c.req.path, code: (err as { code?: string }).code });
       return problemResponse(c, unavailable('the database is unavailable; retry shortly'));
     }
     if (err instanceof HTTPException) {
@@ -85,7 +86,7 @@ export function createErrorHandler(log: Logger, availability?: Availability, rep
       // The statement failed, so nothing was written (in a shared statement, the others were retried alone).
       return problemResponse(c, badRequest('the request contains a character Postgres cannot store in text or JSON: U+0000 (NUL)'));
     }
-    log.error('unhandled error', { request_id: c.get('requestId' as never), trace_id: (c.get('span' as never) as { spanContext(): { traceId: string } } | undefined)?.spanContext().traceId, method: c.req.method, path: c.req.path, err, stack: err.stack });
+    log.error('unhandled error', { request_id: c.get('requestId' as never), trace_id: traceIdOf(c as never) ?? undefined, method: c.req.method, path: c.req.path, err, stack: err.stack });
     report(err, c);
     return problemResponse(c, new Problem(500, 'Internal server error', 'an unexpected error occurred; quote the request_id when reporting it'));
   };

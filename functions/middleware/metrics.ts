@@ -15,14 +15,24 @@ interface NodeOutgoing {
   socket: { bytesWritten: number } | null;
 }
 
+/** Found once per request (tracing, metrics and the error report all ask, after routing). */
+const templates = new WeakMap<Context, string>();
+
 export function routeTemplate(c: Context): string {
+  const known = templates.get(c);
+  if (known !== undefined) return known;
+  let template = 'unmatched';
   const routes = matchedRoutes(c);
   for (let i = routes.length - 1; i >= 0; i--) {
     const r = routes[i]!;
     // Middleware is registered for ALL methods; a handler for its own.
-    if (r.method !== 'ALL') return r.path;
+    if (r.method !== 'ALL') {
+      template = r.path;
+      break;
+    }
   }
-  return 'unmatched';
+  templates.set(c, template);
+  return template;
 }
 
 export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
