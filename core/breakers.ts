@@ -7,8 +7,15 @@
  *
  * Built on cockatiel (SamplingBreaker: a sliding window of buckets), which runs unchanged on Node,
  * Workers and Deno. One registry per process, passed in; breakers are made on first use.
+ * cockatiel itself is loaded on first use too: it makes an AbortController when its module is
+ * evaluated, which Workers refuse at global scope (the Worker would not start).
  */
-import { BrokenCircuitError, CircuitState, IsolatedCircuitError, SamplingBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
+import type { CircuitBreakerPolicy } from 'cockatiel';
+
+type Cockatiel = typeof import('cockatiel');
+let cockatiel: Cockatiel | undefined;
+let loading: Promise<Cockatiel> | undefined;
+const load = async (): Promise<Cockatiel> => (cockatiel ??= await (loading ??= import('cockatiel')));
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -51,9 +58,10 @@ export interface Breakers {
   status(): BreakerStatus[];
 }
 
-const STATES: Record<CircuitState, BreakerState> = {
-  [CircuitState.Closed]: 'closed', [CircuitState.Open]: 'open', [CircuitState.HalfOpen]: 'half_open', [CircuitState.Isolated]: 'open',
-};
+function stateOf(c: Cockatiel, state: number): BreakerState {
+  const { CircuitState } = c;
+  return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half_open' : 'open'; // Open, Isolated
+}
 
 export const groupOf = (dependency: string) => dependency.split(':')[0]!;
 
@@ -62,7 +70,8 @@ export function createBreakers(opts: BreakerOptions = {}): Breakers {
   const now = opts.now ?? Date.now;
   const all = new Map<string, { policy: CircuitBreakerPolicy; counts: { fn: (err: unknown) => boolean }; since: number; openedAt: number }>();
 
-  const get = (dependency: string) => {
+  const get = (c: Cockatiel, dependency: string) => {
+    const { CircuitState, SamplingBreaker, circuitBreaker, handleWhen } = c;
     let b = all.get(dependency);
     if (!b) {
       const counts = { fn: (_err: unknown) => true };
@@ -74,7 +83,7 @@ export function createBreakers(opts: BreakerOptions = {}): Breakers {
       policy.onStateChange((state) => {
         entry.since = now();
         if (state === CircuitState.Open) entry.openedAt = now();
-        opts.onChange?.(dependency, groupOf(dependency), STATES[state]);
+        opts.onChange?.(dependency, groupOf(dependency), stateOf(c, state));
       });
       all.set(dependency, entry);
       b = entry;
@@ -84,12 +93,13 @@ export function createBreakers(opts: BreakerOptions = {}): Breakers {
 
   return {
     async run(dependency, fn, counts) {
-      const b = get(dependency);
+      const c = await load();
+      const b = get(c, dependency);
       if (counts) b.counts.fn = counts;
       try {
         return await b.policy.execute(({ signal }) => fn(signal));
       } catch (err) {
-        if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+        if (err instanceof c.BrokenCircuitError || err instanceof c.IsolatedCircuitError) {
           throw new CircuitOpenError(dependency, Math.max(250, b.openedAt + halfOpenAfter - now()));
         }
         throw err;
@@ -97,7 +107,7 @@ export function createBreakers(opts: BreakerOptions = {}): Breakers {
     },
     status() {
       return [...all.entries()].map(([dependency, b]) => ({
-        dependency, group: groupOf(dependency), state: STATES[b.policy.state], since: new Date(b.since).toISOString(),
+        dependency, group: groupOf(dependency), state: stateOf(cockatiel!, b.policy.state), since: new Date(b.since).toISOString(),
       }));
     },
   };

@@ -50,4 +50,17 @@ describe('parseConfig', () => {
       expect(problems({ ...base, SUPABASE_JWT_SECRET: 'x'.repeat(40), SUPABASE_JWT_PRIVATE_KEY: '{"kty":"EC","crv":"P-256","d":"d","kid":"k"}' }).join()).toContain('only one');
     });
   });
+
+  it('reads OTLP export headers as key=value pairs, and never echoes a bad value', () => {
+    expect(parseConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=abc%3D%3D, x-team = ops' }).OTEL_EXPORTER_OTLP_HEADERS).toEqual({ 'x-api-key': 'abc==', 'x-team': 'ops' });
+    expect(parseConfig({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta' }).OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).toBe('delta');
+    try {
+      parseConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'secret-token-without-a-key' });
+      expect.unreachable();
+    } catch (err) {
+      const text = (err as ConfigError).problems.join('\n');
+      expect(text).toContain('OTEL_EXPORTER_OTLP_HEADERS: must be key=value pairs');
+      expect(text).not.toContain('secret-token-without-a-key');
+    }
+  });
 });

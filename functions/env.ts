@@ -76,6 +76,25 @@ export const Config = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
   /** The whole traces URL, when it isn't `<endpoint>/v1/traces`. */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  /** Metrics on Workers and Deno as OTLP/HTTP JSON to this URL, when it isn't `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/metrics` (Node is scraped at /metrics). */
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  /** Pushed metrics' temporality: cumulative (each isolate a `service.instance.id` of its own), delta or lowmemory. */
+  OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: z.string().trim().toLowerCase().default('cumulative').pipe(z.enum(['cumulative', 'delta', 'lowmemory'])),
+  /** Headers for every OTLP export, `key=value` pairs separated by commas (a collector's API key). */
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional().transform((v, ctx) => {
+    if (!v?.trim()) return undefined;
+    const headers: Record<string, string> = {};
+    for (const pair of v.split(',')) {
+      const at = pair.indexOf('=');
+      const key = pair.slice(0, at).trim();
+      if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+        ctx.addIssue({ code: 'custom', message: 'must be key=value pairs separated by commas' });
+        return z.NEVER;
+      }
+      headers[key] = decodeURIComponent(pair.slice(at + 1).trim());
+    }
+    return headers;
+  }),
   OTEL_SERVICE_NAME: z.string().min(1).default('switchyard'),
   /** Seconds between `runtime` log lines (RSS, heap, event-loop delay, handles); 0: none. */
   SWITCHYARD_RUNTIME_STATS_S: int(0, 0),
@@ -208,7 +227,7 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
 function describeValue(source: Record<string, unknown>, path: PropertyKey[]): string {
   const key = String(path[0] ?? '');
   // Never echo secrets or URLs that may carry passwords.
-  if (!key || /KEY|SECRET|URL|TOKEN|PASSWORD/.test(key)) return '';
+  if (!key || /KEY|SECRET|URL|TOKEN|PASSWORD|HEADERS|DSN|ENDPOINT/.test(key)) return '';
   const v = source[key];
   return v === undefined ? '' : ` (got ${JSON.stringify(v)})`;
 }

@@ -8,7 +8,10 @@ import type { ExecutionContext } from 'hono';
 import { ConfigError } from '../env.ts';
 import { dashboardCsp } from '../lib/csp.ts';
 import { sweepOnce } from '../routes/workers/workers.handlers.ts';
-import { configErrorResponse, createEdgeContext, parseEdgeConfig, type EdgeConfig } from './edge.ts';
+import { configErrorResponse, createEdgeContext, edgeTelemetry, parseEdgeConfig, recordCollectedMetrics, type EdgeConfig, type EdgeRuntime } from './edge.ts';
+import { createCloudflareSentryReporter } from './sentry-cloudflare.ts';
+
+const runtime: EdgeRuntime = { name: 'cloudflare', sentry: createCloudflareSentryReporter };
 
 interface Env {
   HYPERDRIVE?: { connectionString: string };
@@ -46,23 +49,27 @@ export default {
       return res;
     }
     const background: Promise<unknown>[] = [];
-    const context = await createEdgeContext(edge, { waitUntil: (p) => background.push(p) });
+    const telemetry = edgeTelemetry(edge, runtime);
+    const context = await createEdgeContext(edge, telemetry, { waitUntil: (p) => background.push(p) });
     try {
       return await context.app.fetch(request, env, ctx);
     } finally {
-      ctx.waitUntil(Promise.allSettled(background).then(() => context.close()));
+      // After the response: its background work (the QStash publish), then what it recorded.
+      ctx.waitUntil(Promise.allSettled(background).then(() => Promise.allSettled([context.close(), telemetry.flush()])));
     }
   },
 
   async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
     const edge = config(env);
-    const context = await createEdgeContext(edge, { poolMax: 2 });
+    const telemetry = edgeTelemetry(edge, runtime);
+    const context = await createEdgeContext(edge, telemetry, { poolMax: 2 });
     ctx.waitUntil((async () => {
       try {
         if (!context.host) throw new Error('SWITCHYARD_ROLE=api has no worker routes; the sweeper runs where the worker does');
         await sweepOnce(context.host);
+        await recordCollectedMetrics(context, telemetry).catch((err) => telemetry.log.warn('reading the database\'s figures failed', { err }));
       } finally {
-        await context.close();
+        await Promise.allSettled([context.close(), telemetry.flush()]);
       }
     })());
     void controller;

@@ -23,6 +23,17 @@ import { createSecretBox, parseSecretKey, type SecretBox } from '../lib/crypto.t
 import { newId } from '../lib/ids.ts';
 import { createLogger } from '../lib/log.ts';
 import { createWorkerHost, type WorkerHost } from '../routes/workers/workers.handlers.ts';
+import { noReports, type ErrorReporter } from '../../core/errors.ts';
+import type { Metrics } from '../../core/metrics.ts';
+import { createBreakers, type Breakers } from '../../core/breakers.ts';
+import type { Tracer } from '../../core/trace.ts';
+import { platformSamples, queueSamples } from '../../db/metrics.repo.ts';
+import { guardPuller } from '../../workers/providers/guard.ts';
+import type { Logger } from '../lib/log.ts';
+import { createOtlpMetrics, type OtlpMetrics } from './otlp-metrics.ts';
+import type { SentryOptions } from './sentry-core.ts';
+import { createTracing, type Tracing } from './tracing.ts';
+import pkg from '../../package.json' with { type: 'json' };
 
 export interface EdgeConfig {
   config: Config;
@@ -79,9 +90,92 @@ let workerId: string | undefined;
 // the URL check here still refuses loopback and private literals. Never allowed on the edge.
 const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
 
+/**
+ * What an isolate keeps across invocations for being observed: its error reporter (the runtime's
+ * Sentry SDK, when SENTRY_DSN is set), its tracer and metrics (pushed over OTLP/HTTP when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set), and its circuit breakers. `flush` sends what the
+ * invocation recorded; the entry calls it in `waitUntil`, after the invocation's background work.
+ */
+export interface EdgeTelemetry {
+  log: Logger;
+  errors: ErrorReporter;
+  tracer: Tracer;
+  breakers: Breakers;
+  /** Absent when nothing is pushed (no OTLP endpoint): nothing is recorded then. */
+  metrics?: Metrics;
+  otlp: OtlpMetrics | null;
+  flush(): Promise<void>;
+}
+
+export interface EdgeRuntime {
+  name: 'cloudflare' | 'deno';
+  /** The runtime's Sentry client (sentry-cloudflare.ts, sentry-deno.ts). */
+  sentry(opts: SentryOptions): ErrorReporter;
+}
+
+let telemetry: EdgeTelemetry | undefined;
+/** The isolate's telemetry, made on first use (Workers forbid I/O and random values at global scope). */
+export function edgeTelemetry(edge: EdgeConfig, runtime: EdgeRuntime): EdgeTelemetry {
+  if (telemetry) return telemetry;
+  const { config } = edge;
+  const log = createLogger(config.LOG_LEVEL);
+  const release = config.SWITCHYARD_RELEASE ?? `switchyard@${pkg.version}`;
+  const instanceId = (workerId ??= newId('wrk'));
+  const otlpCommon = {
+    ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    ...(config.OTEL_EXPORTER_OTLP_HEADERS ? { headers: config.OTEL_EXPORTER_OTLP_HEADERS } : {}),
+    serviceName: config.OTEL_SERVICE_NAME, release, role: config.SWITCHYARD_ROLE,
+  };
+  const tracing: Tracing = createTracing({
+    ...otlpCommon,
+    ...(config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? { tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT } : {}),
+    attributes: { 'service.instance.id': instanceId, 'switchyard.runtime': runtime.name },
+  });
+  const otlp = createOtlpMetrics({
+    ...otlpCommon,
+    ...(config.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ? { metricsEndpoint: config.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT } : {}),
+    temporality: config.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+    instanceId, runtime: runtime.name,
+    onError: (err) => log.warn('pushing metrics failed; this invocation\'s figures are kept for the next push', { err }),
+  });
+  const metrics = otlp?.metrics;
+  const breakers: Breakers = createBreakers({
+    halfOpenAfterMs: config.SWITCHYARD_BREAKER_HALF_OPEN_MS,
+    onChange(dependency, group, to) {
+      metrics?.inc('circuit_breaker_transitions_total', { group, to });
+      metrics?.set('circuit_breakers_open', { group }, breakers.status().filter((b) => b.group === group && b.state !== 'closed').length);
+      if (to === 'open') log.warn('circuit breaker opened: calls to it fail fast, and steps that need it wait', { dependency, state: to });
+      else log.info(`circuit breaker ${to}`, { dependency, state: to });
+    },
+  });
+  const errors = config.SENTRY_DSN
+    ? runtime.sentry({ dsn: config.SENTRY_DSN, environment: config.SENTRY_ENVIRONMENT, release, serverName: `switchyard-${runtime.name}` })
+    : noReports;
+  telemetry = {
+    log, errors, tracer: tracing.tracer, breakers, otlp, ...(metrics ? { metrics } : {}),
+    async flush() {
+      // Each bounded: an invocation's waitUntil has 30 s on Workers.
+      await Promise.allSettled([
+        errors.flush(5000),
+        tracing.exporting ? tracing.flush().catch((err) => log.warn('exporting spans failed', { err })) : undefined,
+        otlp?.flush(),
+      ]);
+    },
+  };
+  return telemetry;
+}
+
+/** Once a minute on the sweeper's run: the database's figures (jobs by status, projects by plan…) for the next push. */
+export async function recordCollectedMetrics(context: EdgeContext, telemetry: EdgeTelemetry): Promise<void> {
+  if (!telemetry.otlp) return;
+  const [queue, platform] = await Promise.all([queueSamples(context.db.sql, [...registry.keys()]), platformSamples(context.db.sql)]);
+  telemetry.otlp.record([...queue, ...platform]);
+}
+
 export interface EdgeContext {
   app: App;
   host: WorkerHost | undefined;
+  db: ReturnType<typeof createDb>;
   /** Closes this context's database clients (after background work, on Workers). */
   close(): Promise<void>;
 }
@@ -92,26 +186,32 @@ export interface EdgeContext {
  */
 export async function createEdgeContext(
   edge: EdgeConfig,
+  telemetry: EdgeTelemetry,
   opts: { waitUntil?: (p: Promise<unknown>) => void; poolMax?: number } = {},
 ): Promise<EdgeContext> {
   const { config, qstash } = edge;
-  const log = createLogger(config.LOG_LEVEL);
-  const db = createDb(edge.databaseUrl, { max: opts.poolMax ?? 5, prepare: config.DATABASE_PREPARE, applicationName: 'switchyard-edge' });
+  const { log, errors, tracer, breakers, metrics } = telemetry;
+  const db = createDb(edge.databaseUrl, { max: opts.poolMax ?? 5, prepare: config.DATABASE_PREPARE, applicationName: 'switchyard-edge', ...(metrics ? { metrics } : {}) });
   const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
-  const queue = createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log });
+  const queue = createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log, tracer, breakers });
   const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
   const box = await secretBox(config.SWITCHYARD_SECRET_KEY!);
 
   const runner: RunnerDeps = {
-    db, signals, box, log, registry, queue,
-    providers: { project: provisioner, stores: { postgres: storeRuntime }, logs: logPullersFromConfig(config) },
+    db, signals, box, log, registry, queue, errors, tracer, breakers, ...(metrics ? { metrics } : {}),
+    providers: {
+      project: provisioner,
+      stores: { postgres: storeRuntime },
+      logs: Object.fromEntries(Object.entries(logPullersFromConfig(config)).map(([k, p]) => [k, p && guardPuller(p, breakers)])),
+    },
     workerId: (workerId ??= newId('wrk')),
     leaseMs: config.SWITCHYARD_JOB_LEASE_MS,
     retry: { baseMs: config.SWITCHYARD_RETRY_BASE_MS, maxMs: config.SWITCHYARD_RETRY_MAX_MS },
   };
   const host: WorkerHost | undefined = config.SWITCHYARD_ROLE === 'api' ? undefined : createWorkerHost(runner, qstash, config);
   const app = createApp({
+    errors, tracer, breakers, ...(metrics ? { metrics } : {}),
     db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runner.providers.stores),
     api: config.SWITCHYARD_ROLE !== 'worker',
     ...(host ? { worker: host } : {}),
@@ -120,6 +220,7 @@ export async function createEdgeContext(
   return {
     app,
     host,
+    db,
     async close() {
       await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close()]);
     },

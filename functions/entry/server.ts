@@ -146,6 +146,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const tracing = createTracing({
     ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     ...(config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? { tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT } : {}),
+    ...(config.OTEL_EXPORTER_OTLP_HEADERS ? { headers: config.OTEL_EXPORTER_OTLP_HEADERS } : {}),
     serviceName: config.OTEL_SERVICE_NAME, release, role: config.SWITCHYARD_ROLE,
   });
   const tracer = tracing.tracer;

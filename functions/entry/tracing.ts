@@ -17,11 +17,11 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-export function createTracing(opts: { endpoint?: string; tracesEndpoint?: string; serviceName: string; release: string; role: string }): Tracing {
+export function createTracing(opts: { endpoint?: string; tracesEndpoint?: string; headers?: Record<string, string>; serviceName: string; release: string; role: string; attributes?: Record<string, string> }): Tracing {
   const url = opts.tracesEndpoint ?? (opts.endpoint ? `${opts.endpoint.replace(/\/+$/, '')}/v1/traces` : undefined);
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.release, 'switchyard.role': opts.role }),
-    spanProcessors: url ? [new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 1000 })] : [],
+    resource: resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.release, 'switchyard.role': opts.role, ...opts.attributes }),
+    spanProcessors: url ? [new BatchSpanProcessor(new OTLPTraceExporter({ url, ...(opts.headers ? { headers: opts.headers } : {}) }), { scheduledDelayMillis: 1000 })] : [],
   });
   return {
     tracer: provider.getTracer('switchyard'),

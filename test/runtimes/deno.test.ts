@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { FakeQStash } from '../fakes/qstash.ts';
+import { startOtlpCollector, type OtlpCollector } from '../fakes/otlp-collector.ts';
+import { startSentryFake, type SentryFake } from '../fakes/sentry.ts';
 import { startRealtimeFake, type RealtimeFake } from '../fakes/supabase-realtime.ts';
 import { freePort } from '../helpers/net.ts';
-import { edgeVars, realtimeSmoke, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
+import { edgeVars, realtimeSmoke, seedDatabase, smokeFlow, startProcess, telemetryFlow, telemetryVars, waitForHttp, type Proc, type Seeded } from './harness.ts';
 
 const ENTRY = 'supabase/functions/api/index.ts';
 const DENO_JSON = 'supabase/functions/api/deno.json';
@@ -57,6 +59,8 @@ describe('Supabase Edge Functions (Deno)', () => {
   let realtime: RealtimeFake;
   let seeded: Seeded;
   let deno: Proc;
+  let collector: OtlpCollector;
+  let sentry: SentryFake;
   const JWT_SECRET = 'deno-test-jwt-secret-of-at-least-32-characters';
   let base: string;
 
@@ -64,6 +68,8 @@ describe('Supabase Edge Functions (Deno)', () => {
     fake = await new FakeQStash({ retryDelayMs: () => 200 }).start();
     seeded = await seedDatabase({ supabase: true });
     realtime = await startRealtimeFake({ databaseUrl: seeded.databaseUrl, jwtSecret: JWT_SECRET, privateOnly: true });
+    collector = await startOtlpCollector();
+    sentry = await startSentryFake();
     const anonKey = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
     const port = await freePort();
@@ -74,6 +80,7 @@ describe('Supabase Edge Functions (Deno)', () => {
       '--allow-net', '--allow-env', '--allow-read', '--allow-sys', ENTRY,
     ], {
       ...edgeVars(fake, base),
+      ...telemetryVars(collector, sentry),
       SUPABASE_DB_URL: seeded.databaseUrl, // what Supabase provides to every function
       SUPABASE_URL: realtime.url, // so are these two
       SUPABASE_ANON_KEY: anonKey,
@@ -91,6 +98,8 @@ describe('Supabase Edge Functions (Deno)', () => {
     await deno?.stop();
     await fake?.close();
     await realtime?.close();
+    await collector?.close();
+    await sentry?.close();
     await seeded?.db.close();
   });
 
@@ -109,4 +118,8 @@ describe('Supabase Edge Functions (Deno)', () => {
   it('pushes status changes through Supabase Realtime: a token from the function, the real supabase-js, provisioning → active', async () => {
     await realtimeSmoke(base, seeded, realtime.url);
   }, 60_000);
+
+  it('pushes its metrics and spans over OTLP and its 500s to Sentry with the Deno SDK, flushed after each response', async () => {
+    await telemetryFlow(base, seeded, collector, sentry, 'deno');
+  }, 90_000);
 });

@@ -10,6 +10,8 @@ import { generateSecretKey } from '../../functions/lib/crypto.ts';
 import { newId } from '../../functions/lib/ids.ts';
 import { mintApiKey } from '../../functions/lib/keys.ts';
 import type { FakeQStash } from '../fakes/qstash.ts';
+import type { OtlpCollector } from '../fakes/otlp-collector.ts';
+import type { SentryFake } from '../fakes/sentry.ts';
 import { createApi, createTestDatabase, waitFor } from '../helpers/system.ts';
 
 export interface Seeded {
@@ -161,4 +163,80 @@ export async function realtimeSmoke(base: string, seeded: Seeded, realtimeUrl: s
   } finally {
     await client.removeAllChannels();
   }
+}
+
+/**
+ * An edge runtime's telemetry, as an operator sees it: exact request counts pushed over OTLP
+ * (no /metrics to scrape on the edge), the job's step counted by the worker route, one trace from
+ * the request into the job's step, and a real 500 sent once by the runtime's own Sentry SDK,
+ * with nothing the request carried. The runtime must run with `telemetryVars(collector, sentry)`.
+ */
+export async function telemetryFlow(base: string, seeded: Seeded, collector: OtlpCollector, sentry: SentryFake, runtime: 'cloudflare' | 'deno'): Promise<void> {
+  const api = createApi(base, seeded.key);
+  const route = { method: 'POST', route: '/v1/projects', status_code: '202' };
+  const before = collector.total('http_requests_total', route);
+  const stepsBefore = collector.total('job_step_duration_seconds', { kind: 'project.provision', outcome: 'done' });
+  const traceId = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await api('POST', '/v1/projects', { body: { name: `Observed ${i}` }, headers: { traceparent: `00-${traceId}-${'1'.repeat(16)}-01` } });
+    expect(res.status).toBe(202);
+    ids.push(res.body.project.id);
+  }
+  for (const id of ids) await waitFor(async () => (await api('GET', `/v1/projects/${id}`)).body.project.status === 'active', 30_000, 'active');
+  // Exactly the three creates, however many isolates and pushes carried them.
+  await waitFor(async () => collector.total('http_requests_total', route) === before + 3, 15_000, `3 more POST /v1/projects 202s pushed (had ${before}, now ${collector.total('http_requests_total', route)})`);
+  expect(collector.total('http_request_duration_seconds', route)).toBe(before + 3);
+  await waitFor(async () => collector.total('job_step_duration_seconds', { kind: 'project.provision', outcome: 'done' }) >= stepsBefore + 3, 15_000, 'the steps counted');
+  const pushed = collector.points.find((p) => p.metric === 'http_requests_total')!;
+  expect(pushed.resource).toMatchObject({ 'service.name': 'switchyard-edge-test', 'switchyard.runtime': runtime });
+  expect(pushed.temporality).toBe(2); // cumulative, per isolate (service.instance.id)
+  expect(pushed.resource['service.instance.id']).toMatch(/^wrk_/);
+  expect(collector.requests.every((r) => r.headers['x-collector-key'] === 'edge-test-key')).toBe(true);
+
+  // One trace: the request's server span, and each job's step as its child.
+  const spans = await waitFor(async () => {
+    const mine = collector.spans.filter((s) => s.traceId === traceId);
+    return mine.filter((s) => s.name === 'job project.provision').length >= 3 ? mine : null;
+  }, 15_000, 'the trace exported');
+  const servers = spans.filter((s) => s.name === 'POST /v1/projects');
+  expect(servers).toHaveLength(3);
+  for (const step of spans.filter((s) => s.name === 'job project.provision')) expect(servers.map((s) => s.spanId)).toContain(step.parentSpanId);
+  expect(servers[0]!.resource['switchyard.runtime']).toBe(runtime);
+
+  // A real 500 (the table lost a column), sent once by this runtime's SDK.
+  await seeded.db.sql`alter table projects rename column name to name_gone`;
+  let requestId: string;
+  try {
+    const res = await api('POST', '/v1/projects', { body: { name: 'owner alice.planted@example.com' }, headers: { Cookie: 'session=PLANTED_COOKIE_77' } });
+    expect(res.status).toBe(500);
+    requestId = res.body.request_id;
+  } finally {
+    await seeded.db.sql`alter table projects rename column name_gone to name`;
+  }
+  const [event] = await waitFor(async () => {
+    const hits = sentry.events().filter((e) => e.tags?.request_id === requestId);
+    return hits.length ? hits : null;
+  }, 15_000, 'the 500 to reach Sentry');
+  expect(event.tags).toMatchObject({ route: '/v1/projects', tenant_id: seeded.tenantId, status: '500' });
+  expect(event.release).toBe('switchyard@edge-test');
+  expect(event.sdk?.name).toBe(runtime === 'cloudflare' ? 'sentry.javascript.cloudflare' : 'sentry.javascript.deno');
+  await new Promise((r) => setTimeout(r, 500));
+  expect(sentry.events().filter((e) => e.tags?.request_id === requestId)).toHaveLength(1);
+  for (const raw of sentry.raw) {
+    expect(raw).not.toContain('alice.planted@example.com');
+    expect(raw).not.toContain('PLANTED_COOKIE_77');
+    expect(raw).not.toContain(seeded.key);
+  }
+}
+
+/** The variables that point a runtime's telemetry at the fakes. */
+export function telemetryVars(collector: OtlpCollector, sentry: SentryFake): Record<string, string> {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+    OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=edge-test-key',
+    OTEL_SERVICE_NAME: 'switchyard-edge-test',
+    SENTRY_DSN: sentry.dsn,
+    SWITCHYARD_RELEASE: 'switchyard@edge-test',
+  };
 }

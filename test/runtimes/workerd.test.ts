@@ -15,27 +15,33 @@ import { existsSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { chromium } from 'playwright-core';
 import { FakeQStash } from '../fakes/qstash.ts';
+import { startOtlpCollector, type OtlpCollector } from '../fakes/otlp-collector.ts';
+import { startSentryFake, type SentryFake } from '../fakes/sentry.ts';
 import { startRealtimeFake, type RealtimeFake } from '../fakes/supabase-realtime.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/system.ts';
-import { edgeVars, seedDatabase, smokeFlow, startProcess, waitForHttp, type Proc, type Seeded } from './harness.ts';
+import { edgeVars, seedDatabase, smokeFlow, startProcess, telemetryFlow, telemetryVars, waitForHttp, type Proc, type Seeded } from './harness.ts';
 
 let fake: FakeQStash;
 let realtime: RealtimeFake;
 let seeded: Seeded;
 const JWT_SECRET = 'workerd-test-jwt-secret-of-32-characters-or-more';
 let wrangler: Proc;
+let collector: OtlpCollector;
+let sentry: SentryFake;
 let base: string;
 
 beforeAll(async () => {
   fake = await new FakeQStash({ retryDelayMs: () => 200 }).start();
   seeded = await seedDatabase({ supabase: true });
   realtime = await startRealtimeFake({ databaseUrl: seeded.databaseUrl, jwtSecret: JWT_SECRET, privateOnly: true });
+  collector = await startOtlpCollector();
+  sentry = await startSentryFake();
   const anonKey = await new SignJWT({ role: 'anon' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const vars = { ...edgeVars(fake, base), SUPABASE_URL: realtime.url, SUPABASE_ANON_KEY: anonKey, SUPABASE_JWT_SECRET: JWT_SECRET };
+  const vars = { ...edgeVars(fake, base), ...telemetryVars(collector, sentry), SUPABASE_URL: realtime.url, SUPABASE_ANON_KEY: anonKey, SUPABASE_JWT_SECRET: JWT_SECRET };
   const persist = await mkdtemp(join(tmpdir(), 'switchyard-wrangler-'));
   wrangler = startProcess(process.execPath, [
     'node_modules/wrangler/bin/wrangler.js', 'dev', '--config', 'infra/wrangler.toml',
@@ -55,6 +61,8 @@ afterAll(async () => {
   await wrangler?.stop();
   await fake?.close();
   await realtime?.close();
+  await collector?.close();
+  await sentry?.close();
   await seeded?.db.close();
 });
 
@@ -62,6 +70,10 @@ describe('Cloudflare Workers (workerd via wrangler dev)', () => {
   it('runs the smoke flow: 202, a signed QStash delivery to the Worker, project active', async () => {
     await smokeFlow(base, seeded, fake);
   }, 60_000);
+
+  it('pushes its metrics and spans over OTLP and its 500s to Sentry with the Cloudflare SDK, flushed in waitUntil', async () => {
+    await telemetryFlow(base, seeded, collector, sentry, 'cloudflare');
+  }, 90_000);
 
   it('bundles for deploy (wrangler deploy --dry-run) within the Workers free-plan size limit', async () => {
     const outdir = await mkdtemp(join(tmpdir(), 'switchyard-cf-bundle-'));

@@ -8,7 +8,8 @@
  * (test/runtimes/deno.test.ts fails when they drift).
  */
 import { ConfigError } from '../../../functions/env.ts';
-import { configErrorResponse, createEdgeContext, parseEdgeConfig, type EdgeContext } from '../../../functions/entry/edge.ts';
+import { configErrorResponse, createEdgeContext, edgeTelemetry, parseEdgeConfig, type EdgeContext, type EdgeTelemetry } from '../../../functions/entry/edge.ts';
+import { createDenoSentryReporter } from '../../../functions/entry/sentry-deno.ts';
 
 declare const Deno: {
   env: { toObject(): Record<string, string> };
@@ -18,33 +19,48 @@ declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
 const FUNCTION_NAME = 'api';
 
+// Outlives the response where the platform offers it (Supabase's EdgeRuntime); elsewhere (a local
+// `deno run`) the process lives on anyway.
+const keepAlive = (p: Promise<unknown>) => (typeof EdgeRuntime !== 'undefined' ? EdgeRuntime!.waitUntil(p) : void p);
+
 // One context per isolate: Deno keeps a pool open across requests.
-let context: Promise<EdgeContext> | ConfigError | undefined;
-function getContext(): Promise<EdgeContext> | ConfigError {
-  if (context) return context;
+interface Isolate { context: EdgeContext; telemetry: EdgeTelemetry; background: Set<Promise<unknown>> }
+let isolate: Promise<Isolate> | ConfigError | undefined;
+function getIsolate(): Promise<Isolate> | ConfigError {
+  if (isolate) return isolate;
   const env = Deno.env.toObject();
   try {
     const edge = parseEdgeConfig(env, env.DATABASE_URL ?? env.SUPABASE_DB_URL);
-    const waitUntil = typeof EdgeRuntime !== 'undefined' ? (p: Promise<unknown>) => EdgeRuntime!.waitUntil(p) : undefined;
-    context = createEdgeContext(edge, { poolMax: 3, ...(waitUntil ? { waitUntil } : {}) });
+    const telemetry = edgeTelemetry(edge, { name: 'deno', sentry: createDenoSentryReporter });
+    const background = new Set<Promise<unknown>>();
+    const waitUntil = (p: Promise<unknown>) => {
+      background.add(p);
+      keepAlive(p.finally(() => background.delete(p)));
+    };
+    isolate = createEdgeContext(edge, telemetry, { poolMax: 3, waitUntil }).then((context) => ({ context, telemetry, background }));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    context = err;
+    isolate = err;
   }
-  return context;
+  return isolate;
 }
 
 async function handle(req: Request): Promise<Response> {
-  const ctx = getContext();
-  if (ctx instanceof ConfigError) return configErrorResponse(ctx);
-  const { app } = await ctx;
+  const got = getIsolate();
+  if (got instanceof ConfigError) return configErrorResponse(got);
+  const { context, telemetry, background } = await got;
   const url = new URL(req.url);
   const prefix = `/${FUNCTION_NAME}`;
   if (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`)) {
     url.pathname = url.pathname.slice(prefix.length) || '/';
     req = new Request(url, req);
   }
-  return app.fetch(req);
+  try {
+    return await context.app.fetch(req);
+  } finally {
+    // After the response: background work then running (the QStash publish), then what was recorded.
+    keepAlive(Promise.allSettled([...background]).then(() => telemetry.flush()));
+  }
 }
 
 const port = Number(Deno.env.toObject().PORT ?? 8000);
