@@ -70,6 +70,9 @@ export const METRICS = {
   circuit_breakers_open: { type: 'gauge', help: 'Breakers not closed (open or half-open) by group: 0 or 1 for a dependency, the hosts for webhooks', labels: ['group'] },
   circuit_breaker_transitions_total: { type: 'counter', help: 'Breaker transitions by group and the state entered (open, half_open, closed)', labels: ['group', 'to'] },
 
+  // Rate limits (functions/middleware/rate-limit.ts)
+  rate_limit_decisions_total: { type: 'counter', help: 'Rate-limit decisions by the policy that decided (the plan, or the stricter class that refused) and outcome: allowed, limited, failed_open, failed_closed (the backend did not answer)', labels: ['policy', 'decision'] },
+
   // Platform (db/metrics.repo.ts at scrape)
   tenants: { type: 'gauge', help: 'Tenants by plan', labels: ['plan'], collected: true },
   projects: { type: 'gauge', help: 'Projects by status, plan and region', labels: ['status', 'plan', 'region'], collected: true },

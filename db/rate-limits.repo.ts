@@ -1,61 +1,30 @@
 /**
- * Per-tenant token buckets in Postgres (DESIGN.md: the local default for rate limits). One
- * statement takes a token if the refilled bucket has one; a refused request writes nothing.
+ * Token buckets in Postgres (the local default; Redis through Upstash in production on the edge).
+ * One call takes a token from every bucket of a request or from none: `take_rate_limit_tokens`
+ * (migration 20261202103009) locks the buckets in name order, refills them from the time of their
+ * last taken token, and writes only when every one has a token. The table is UNLOGGED.
  */
+import type { LimitDecision, LimitPolicy, RateLimiter } from '../core/rate-limit.ts';
 import type { Sql } from './client.ts';
 
-export interface RateLimitPolicy {
-  name: string;
-  /** Tokens per window (also the bucket's size: a full bucket allows a burst of this many). */
-  quota: number;
-  windowSeconds: number;
-}
-
-export interface RateLimitResult {
-  allowed: boolean;
-  /** Whole tokens left after this request. */
-  remaining: number;
-  /** Seconds until the bucket is full again. */
-  resetSeconds: number;
-  /** When refused: seconds until one token is back. */
-  retryAfterSeconds: number;
-}
-
-export async function takeToken(sql: Sql, tenantId: string, p: RateLimitPolicy): Promise<RateLimitResult> {
-  const perSecond = p.quota / p.windowSeconds;
-  const [taken] = await sql<{ tokens: number }[]>`
-    insert into rate_limits as r (tenant_id, bucket, tokens, updated_at)
-    values (${tenantId}, ${p.name}, ${p.quota - 1}, now())
-    on conflict (tenant_id, bucket) do update
-       set tokens = least(${p.quota}::float8, r.tokens + extract(epoch from now() - r.updated_at) * ${perSecond}) - 1,
-           updated_at = now()
-     where least(${p.quota}::float8, r.tokens + extract(epoch from now() - r.updated_at) * ${perSecond}) >= 1
-    returning tokens`;
-  if (taken) {
-    return {
-      allowed: true,
-      remaining: Math.floor(taken.tokens),
-      resetSeconds: Math.ceil((p.quota - taken.tokens) / perSecond),
-      retryAfterSeconds: 0,
-    };
-  }
-  const [row] = await sql<{ tokens: number }[]>`
-    select least(${p.quota}::float8, tokens + extract(epoch from now() - updated_at) * ${perSecond}) as tokens
-      from rate_limits where tenant_id = ${tenantId} and bucket = ${p.name}`;
-  const tokens = row?.tokens ?? 0;
+export function createPostgresRateLimiter(sql: Sql): RateLimiter {
   return {
-    allowed: false,
-    remaining: 0,
-    resetSeconds: Math.ceil((p.quota - tokens) / perSecond),
-    retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)),
+    backend: 'postgres',
+    async take(key, policies) {
+      return takeTokens(sql, key, policies);
+    },
   };
 }
 
-/** IETF RateLimit / RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers-10). */
-export function rateLimitHeaders(p: RateLimitPolicy, r: RateLimitResult): Record<string, string> {
+/** Also usable inside a transaction (`sql` a transaction's): the buckets are then held until it ends. */
+export async function takeTokens(sql: Sql, key: string, policies: readonly LimitPolicy[]): Promise<LimitDecision> {
+  const sorted = [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const rows = await sql<{ bucket: string; tokens: number; allowed: boolean }[]>`
+    select bucket, tokens, allowed from take_rate_limit_tokens(
+      ${key}, ${sorted.map((p) => p.name)}::text[], ${sorted.map((p) => p.burst)}::float8[], ${sorted.map((p) => p.perMinute / 60)}::float8[])`;
+  const byName = new Map(rows.map((r) => [r.bucket, r.tokens]));
   return {
-    'RateLimit-Policy': `"${p.name}";q=${p.quota};w=${p.windowSeconds}`,
-    RateLimit: `"${p.name}";r=${r.remaining};t=${r.resetSeconds}`,
-    ...(r.allowed ? {} : { 'Retry-After': String(r.retryAfterSeconds) }),
+    allowed: rows.length === 0 || rows[0]!.allowed,
+    buckets: policies.map((policy) => ({ policy, tokens: byName.get(policy.name) ?? 0 })),
   };
 }

@@ -17,6 +17,11 @@ export interface NewStore {
   runtime: string;
 }
 
+/** Holds this tenant's store creates one at a time until the transaction ends (a cap check can't be raced). */
+export async function lockTenantStores(sql: Sql, tenantId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${'stores:' + tenantId}, 0))`;
+}
+
 export async function countLiveStores(sql: Sql, tenantId: string): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     select count(*)::int as n from stores where tenant_id = ${tenantId} and status <> 'deleted'`;

@@ -1,15 +1,20 @@
 /**
  * createApp: the one Hono app every runtime serves. Order: span → request id → metrics → access log → body limit
- * → auth (for /v1) or the signature check (for /workers, in its routes) → routes. Errors of every
+ * → auth and rate limits (for /v1) or the signature check (for /workers, in its routes) → routes. Errors of every
  * kind leave through onError as problem+json.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './deps.ts';
-import { createErrorHandler, notFound, problemResponse } from './errors.ts';
+import { Problem, createErrorHandler, notFound, problemResponse } from './errors.ts';
 import { newId } from './lib/ids.ts';
 import { validationHook } from './lib/http.ts';
-import { auth, createAuthCache } from './middleware/auth.ts';
+import type { MiddlewareHandler } from 'hono';
+import { auth, createAuthCache, type AuthOptions } from './middleware/auth.ts';
+import { rateLimits } from './middleware/rate-limit.ts';
+import { createPostgresRateLimiter } from '../db/rate-limits.repo.ts';
+import { createRedisRateLimiter } from './lib/rate-limit-redis.ts';
+import type { RateLimiter } from '../core/rate-limit.ts';
 import { accessLog } from './middleware/access-log.ts';
 import { readBody } from './middleware/body.ts';
 import { databaseAvailability } from './middleware/availability.ts';
@@ -71,11 +76,28 @@ export function createApp(deps: AppDeps) {
   if (deps.api !== false) {
     app.use('/v1/*', limit);
     app.use('/v1/*', textInput());
-    app.use('/v1/events', auth(deps, authCache, { allowEventToken: true }));
+    const limits = deps.config.SWITCHYARD_RATE_LIMIT === 'on' ? rateLimits(rateLimiterFor(deps), deps.config, deps.log, deps.metrics) : null;
+    // A request auth refuses takes a token of its caller's address first (429 past it).
+    const authenticate = (options?: AuthOptions): MiddlewareHandler<AppEnv> => {
+      const check = auth(deps, authCache, options);
+      return async (c, next) => {
+        try {
+          await check(c, async () => {});
+        } catch (err) {
+          if (limits && err instanceof Problem && err.status === 401) await limits.refused(c);
+          throw err;
+        }
+        return limits ? limits.forTenants(c, next) : next();
+      };
+    };
+    const authenticateEvents = authenticate({ allowEventToken: true });
+    const authenticateKey = authenticate();
+    app.use('/v1/events', authenticateEvents);
+    if (limits) app.use('/v1/webhooks/:provider/:sourceId', limits.forWebhooks);
     app.use('/v1/*', async function authenticateV1(c, next) {
       // SSE authenticates above; webhooks are authenticated by their signature, in the handler.
       if (c.req.path === '/v1/events' || c.req.path.startsWith('/v1/webhooks/')) return next();
-      return auth(deps, authCache)(c, next);
+      return authenticateKey(c, next);
     });
     app.route('/', tenantsRouter(deps, authCache));
     app.route('/', projectsRouter(deps));
@@ -104,6 +126,17 @@ export function createApp(deps: AppDeps) {
 }
 export type App = ReturnType<typeof createApp>;
 
+function rateLimiterFor(deps: AppDeps): RateLimiter {
+  if (deps.rateLimiter) return deps.rateLimiter;
+  const c = deps.config;
+  if (c.UPSTASH_REDIS_REST_URL && c.UPSTASH_REDIS_REST_TOKEN) {
+    return createRedisRateLimiter({ url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, timeoutMs: c.SWITCHYARD_RATE_LIMIT_TIMEOUT_MS });
+  }
+  // Read at the first request: the document's generator builds the app without a database.
+  let pg: RateLimiter | undefined;
+  return { backend: 'postgres', take: (key, policies) => (pg ??= createPostgresRateLimiter(deps.db.sql)).take(key, policies) };
+}
+
 /** Ids without export: every request has a trace id for its logs and problems even when no collector is configured. */
 let fallbackTracer: import('../core/trace.ts').Tracer | undefined;
 function defaultTracer() {
@@ -117,6 +150,11 @@ type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: Rec
  * refuses unstorable text (400), a missing key (401), an oversize body (413), and answers 503
  * while the database is unreachable. The document lists them, so it tells the whole truth.
  */
+const RATE_LIMIT_HEADERS = {
+  'RateLimit-Policy': { description: 'the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60`', schema: { type: 'string' } },
+  RateLimit: { description: 'each policy\'s whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through', schema: { type: 'string' } },
+};
+
 function withCommonResponses(doc: OpenApiDocument): OpenApiDocument {
   const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
@@ -126,7 +164,18 @@ function withCommonResponses(doc: OpenApiDocument): OpenApiDocument {
       r['400'] ??= problem('invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8)');
       if (!path.startsWith('/v1/webhooks/')) r['401'] ??= problem('missing or invalid API key');
       if (op.requestBody) r['413'] ??= problem('the body is larger than SWITCHYARD_BODY_LIMIT_BYTES');
-      r['503'] ??= problem('the database is unavailable, or the request ran past its deadline; retry after Retry-After');
+      r['503'] ??= problem('the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After');
+      // Every /v1 answer carries the rate-limit headers (functions/middleware/rate-limit.ts).
+      if (!path.startsWith('/v1/')) continue;
+      r['429'] ??= {
+        ...problem('a rate limit was reached (the plan\'s, a route class\'s, a webhook source\'s, or a caller address\'s after 401s); retry after Retry-After'),
+        headers: { 'Retry-After': { description: 'seconds until every bucket this request needs has a token', schema: { type: 'integer', minimum: 1 } }, ...RATE_LIMIT_HEADERS },
+      };
+      for (const [status, response] of Object.entries(r)) {
+        if (status === '429' || !response || typeof response !== 'object' || '$ref' in response) continue;
+        const res = response as { headers?: Record<string, unknown> };
+        res.headers = { ...RATE_LIMIT_HEADERS, ...res.headers };
+      }
     }
   }
   return doc;

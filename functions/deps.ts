@@ -17,6 +17,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { ErrorReporter } from '../core/errors.ts';
 import type { Span, Tracer } from '../core/trace.ts';
 import type { Breakers } from '../core/breakers.ts';
+import type { RateLimiter } from '../core/rate-limit.ts';
 import type { MetricsEndpoint } from './routes/metrics/metrics.handlers.ts';
 
 export type AppConfig = Pick<
@@ -28,6 +29,13 @@ export type AppConfig = Pick<
   | 'SWITCHYARD_EVENT_TOKEN_TTL_S'
   | 'SWITCHYARD_AUTH_CACHE_MS'
   | 'SWITCHYARD_STORE_CREATES_PER_MIN'
+  | 'SWITCHYARD_RATE_LIMIT'
+  | 'SWITCHYARD_RATE_LIMIT_PLANS'
+  | 'SWITCHYARD_RATE_LIMIT_CLASSES'
+  | 'SWITCHYARD_RATE_LIMIT_FAIL'
+  | 'SWITCHYARD_RATE_LIMIT_TIMEOUT_MS'
+  | 'UPSTASH_REDIS_REST_URL'
+  | 'UPSTASH_REDIS_REST_TOKEN'
   | 'SWITCHYARD_LOG_PULL_INTERVAL_S'
   | 'SWITCHYARD_ALERT_EVAL_INTERVAL_S'
   | 'SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS'
@@ -77,6 +85,8 @@ export interface AppDeps {
   tracer?: Tracer;
   /** The process's circuit breakers: /readyz shows which are open. */
   breakers?: Breakers;
+  /** Where rate-limit buckets live (default: Redis when UPSTASH_REDIS_REST_* are set, else Postgres). */
+  rateLimiter?: RateLimiter;
   /** GET /metrics, when a scrape token is configured (Node). */
   metricsEndpoint?: MetricsEndpoint;
 }

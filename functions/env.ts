@@ -4,6 +4,7 @@
  * reports every bad variable by name.
  */
 import { z } from 'zod';
+import { parsePolicies } from '../core/rate-limit.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalUrl = z
@@ -12,6 +13,21 @@ const optionalUrl = z
   .optional()
   .transform((v) => (v ? v : undefined))
   .pipe(z.string().url({ message: 'must be a postgres:// URL' }).optional());
+
+/** `name=perMinute[/burst],…` rate-limit policies, each of `required` named. */
+const policies = (def: string, required: string[]) => z.string().default(def).transform((v, ctx) => {
+  const parsed = parsePolicies(v);
+  if (!parsed) {
+    ctx.addIssue({ code: 'custom', message: 'must be name=perMinute[/burst] pairs separated by commas (e.g. free=100/120)' });
+    return z.NEVER;
+  }
+  const missing = required.filter((n) => !parsed[n]);
+  if (missing.length) {
+    ctx.addIssue({ code: 'custom', message: `must name ${missing.join(', ')}` });
+    return z.NEVER;
+  }
+  return parsed;
+});
 
 export const Config = z.object({
   SWITCHYARD_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
@@ -112,8 +128,20 @@ export const Config = z.object({
   SWITCHYARD_WORKER_URL: z.string().url().optional(),
   SWITCHYARD_QSTASH_PARALLELISM: int(5, 1),
   SWITCHYARD_QSTASH_RETRIES: int(3, 0),
-  /** Store creates per tenant per minute (token bucket; RateLimit headers; 429 past it). */
+  /** Store creates per tenant per minute (the `stores-create` class of the rate limits). */
   SWITCHYARD_STORE_CREATES_PER_MIN: int(5, 1),
+  /** Rate limits on /v1 (functions/middleware/rate-limit.ts): `on` or `off`. */
+  SWITCHYARD_RATE_LIMIT: z.enum(['on', 'off']).default('on'),
+  /** Requests per minute per tenant by plan, `plan=perMinute/burst`; every plan must be named. */
+  SWITCHYARD_RATE_LIMIT_PLANS: policies('free=100/120,pro=1000/1200,enterprise=10000/12000', ['free', 'pro', 'enterprise']),
+  /** Stricter limits of route classes, on top of the plan's (both must pass), and of webhook sources and unauthenticated callers. */
+  SWITCHYARD_RATE_LIMIT_CLASSES: policies('log-pulls=12/6,backtests=10/5,tokens=60/20,webhooks=600/1200,unauthenticated=60/30', ['log-pulls', 'backtests', 'tokens', 'webhooks', 'unauthenticated']),
+  /** When the limiter's backend (Redis) doesn't answer: let requests through (`open`), or answer 503 (`closed`). */
+  SWITCHYARD_RATE_LIMIT_FAIL: z.enum(['open', 'closed']).default('open'),
+  SWITCHYARD_RATE_LIMIT_TIMEOUT_MS: int(1000, 10),
+  /** Rate limits in Redis through Upstash's REST API instead of Postgres (both or neither). */
+  UPSTASH_REDIS_REST_URL: z.string().trim().optional().transform((v) => (v ? v : undefined)).pipe(z.string().url().optional()),
+  UPSTASH_REDIS_REST_TOKEN: z.string().trim().optional().transform((v) => (v ? v : undefined)),
   /** Live stores a tenant may have, by its plan (409 past it). */
   SWITCHYARD_STORE_CAP_FREE: int(3, 0),
   SWITCHYARD_STORE_CAP_PRO: int(25, 0),
@@ -182,6 +210,9 @@ export const Config = z.object({
         ctx.addIssue({ code: 'custom', path: ['SUPABASE_JWT_PRIVATE_KEY'], message: 'must be a private P-256 JWK (kty EC, crv P-256, d) with its kid, as JSON' });
       }
     }
+  }
+  if (Boolean(c.UPSTASH_REDIS_REST_URL) !== Boolean(c.UPSTASH_REDIS_REST_TOKEN)) {
+    ctx.addIssue({ code: 'custom', path: [c.UPSTASH_REDIS_REST_URL ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_URL'], message: 'set both UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or neither' });
   }
   if (!c.QSTASH_TOKEN) return;
   for (const key of ['SWITCHYARD_WORKER_URL', 'QSTASH_CURRENT_SIGNING_KEY', 'QSTASH_NEXT_SIGNING_KEY'] as const) {

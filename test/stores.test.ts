@@ -35,8 +35,9 @@ describe('stores on the postgres runtime', () => {
     expect(created.headers.get('location')).toBe(`/v1/stores/${created.body.store.id}`);
     expect(created.body.store).toMatchObject({ name: 'acme-shop', engine: 'woocommerce', runtime: 'postgres', plan: 'pro', status: 'provisioning' });
     expect(created.body.job).toMatchObject({ kind: 'store.provision', status: 'queued' });
-    expect(created.headers.get('ratelimit-policy')).toBe('"stores-create";q=5;w=60');
-    expect(created.headers.get('ratelimit')).toMatch(/^"stores-create";r=4;t=\d+$/);
+    // The plan's policy and the stricter class of store creates, both taken.
+    expect(created.headers.get('ratelimit-policy')).toBe('"pro";q=1000000;w=60, "stores-create";q=5;w=60');
+    expect(created.headers.get('ratelimit')).toMatch(/^"pro";r=\d+;t=\d+, "stores-create";r=4;t=\d+$/);
     const id: string = created.body.store.id;
 
     // Watch it over SSE on its own topic (from the start: the stream's backlog covers a fast worker).
@@ -100,7 +101,7 @@ describe('stores on the postgres runtime', () => {
     for (let i = 1; i <= 5; i++) {
       const res = await api('POST', '/v1/stores', { body: { name: `burst-${i}`, engine: 'medusa' } });
       expect(res.status, JSON.stringify(res.body)).toBe(202);
-      expect(res.headers.get('ratelimit')).toMatch(new RegExp(`^"stores-create";r=${5 - i};t=\\d+$`));
+      expect(res.headers.get('ratelimit')).toMatch(new RegExp(`, "stores-create";r=${5 - i};t=\\d+$`));
     }
     const before = await sys.db.sql`select (select count(*)::int from stores where tenant_id = ${tenantId}) as stores,
                                           (select count(*)::int from jobs where tenant_id = ${tenantId}) as jobs`;
@@ -110,8 +111,9 @@ describe('stores on the postgres runtime', () => {
     const retryAfter = Number(sixth.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(12);
-    expect(sixth.headers.get('ratelimit-policy')).toBe('"stores-create";q=5;w=60');
-    expect(sixth.headers.get('ratelimit')).toMatch(/^"stores-create";r=0;t=\d+$/);
+    expect(sixth.headers.get('ratelimit-policy')).toBe('"pro";q=1000000;w=60, "stores-create";q=5;w=60');
+    expect(sixth.headers.get('ratelimit')).toMatch(/^"pro";r=\d+;t=\d+, "stores-create";r=0;t=\d+$/);
+    expect(sixth.body).toMatchObject({ policy: 'stores-create', retry_after: retryAfter });
     const after = await sys.db.sql`select (select count(*)::int from stores where tenant_id = ${tenantId}) as stores,
                                          (select count(*)::int from jobs where tenant_id = ${tenantId}) as jobs`;
     expect(after).toEqual(before);
@@ -149,6 +151,9 @@ describe('stores on the postgres runtime', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.errors.length).toBeGreaterThan(0);
     }
+    // Every request counts against the create class, valid or not: five refused bodies spent five tokens.
+    expect((await api('POST', '/v1/stores', { body: bad[0] })).status).toBe(429);
+    await sys.db.sql`delete from rate_limits where tenant_id = ${tenantId}`;
     const k8s = await api('POST', '/v1/stores', { body: { name: 'on-k8s', engine: 'medusa', runtime: 'kubernetes' } });
     expect(k8s.status).toBe(422);
     expect(k8s.body.detail).toContain('kubernetes runtime is not configured');

@@ -64,6 +64,11 @@ export interface TestSystem extends Running {
   api: Api;
 }
 
+export const ROOMY_RATE_LIMITS = {
+  SWITCHYARD_RATE_LIMIT_PLANS: 'free=1000000/100000,pro=1000000/100000,enterprise=1000000/100000',
+  SWITCHYARD_RATE_LIMIT_CLASSES: 'log-pulls=100000/10000,backtests=100000/10000,tokens=100000/10000,webhooks=100000/10000,unauthenticated=100000/10000',
+};
+
 export async function startTestSystem(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestSystem> {
   const databaseUrl = env.DATABASE_URL ?? (await createTestDatabase());
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-sys-'));
@@ -79,6 +84,9 @@ export async function startTestSystem(env: Record<string, string> = {}, opts: St
     SWITCHYARD_SSE_HEARTBEAT_MS: '1000',
     // Breakers probe sooner, as retries come sooner (RETRY_BASE_MS above).
     SWITCHYARD_BREAKER_HALF_OPEN_MS: '1000',
+    // Rate limits stay on, roomy enough for suites that send thousands of requests; the limits
+    // themselves are tested with the real tiers (test/rate-limits.test.ts).
+    ...ROOMY_RATE_LIMITS,
     LOG_LEVEL: 'silent',
     ...env,
   });

@@ -6,10 +6,10 @@
  */
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import { writeSubjectWithJob } from '../../../db/jobs.repo.ts';
-import { rateLimitHeaders, takeToken, type RateLimitPolicy } from '../../../db/rate-limits.repo.ts';
 import { storeTransitions } from '../../../db/status.ts';
 import {
   countLiveStores,
+  lockTenantStores,
   getStore,
   insertStoreQuery,
   listStoreEvents,
@@ -50,7 +50,6 @@ export function storesRouter(deps: AppDeps) {
   app.use('/v1/stores/:id/credentials', member);
 
   const cfg = deps.config;
-  const createPolicy: RateLimitPolicy = { name: 'stores-create', quota: cfg.SWITCHYARD_STORE_CREATES_PER_MIN, windowSeconds: 60 };
   const caps = { free: cfg.SWITCHYARD_STORE_CAP_FREE, pro: cfg.SWITCHYARD_STORE_CAP_PRO, enterprise: cfg.SWITCHYARD_STORE_CAP_ENTERPRISE };
 
   app.openapi(routes.createStore, async (c) => {
@@ -60,13 +59,9 @@ export function storesRouter(deps: AppDeps) {
       throw unprocessable(`the ${body.runtime} runtime is not configured on this deployment (available: ${deps.storeRuntimes.join(', ')})`);
     }
     return mutate(c, deps, body, async (tx) => {
-      // Taking the token locks the tenant's bucket row until commit, which also serialises this
-      // tenant's creates: the cap check below can't be raced.
-      const limit = await takeToken(tx, tenantId, createPolicy);
-      const limitHeaders = rateLimitHeaders(createPolicy, limit);
-      if (!limit.allowed) {
-        throw new Problem(429, 'Too many requests', `at most ${createPolicy.quota} store creates per minute; retry in ${limit.retryAfterSeconds} s`, {}, limitHeaders);
-      }
+      // The create rate (the `stores-create` class) was checked before the handler. This lock
+      // serialises the tenant's creates until commit, so the cap check below can't be raced.
+      await lockTenantStores(tx, tenantId);
       const cap = caps[tenantPlan];
       const live = await countLiveStores(tx, tenantId);
       if (live >= cap) {
@@ -83,7 +78,7 @@ export function storesRouter(deps: AppDeps) {
       return {
         status: 202,
         body: { store: toStore(created.subject), job: toJob(created.job) },
-        headers: { Location: `/v1/stores/${id}`, ...limitHeaders },
+        headers: { Location: `/v1/stores/${id}` },
         jobs: [created.job],
       };
     }, { transaction: true });

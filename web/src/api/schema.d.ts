@@ -21,6 +21,10 @@ export interface paths {
                 /** @description who you are */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -39,6 +43,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -48,15 +56,38 @@ export interface paths {
                 /** @description missing or invalid credentials */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -98,6 +129,10 @@ export interface paths {
                 /** @description a page of tenants */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -110,6 +145,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -119,6 +158,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -128,6 +171,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -137,15 +184,38 @@ export interface paths {
                 /** @description not found */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -179,6 +249,10 @@ export interface paths {
                 /** @description created */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -194,6 +268,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -203,6 +281,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -212,6 +294,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -221,6 +307,10 @@ export interface paths {
                 /** @description not found */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -230,15 +320,38 @@ export interface paths {
                 /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -273,6 +386,10 @@ export interface paths {
                 /** @description keys */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -284,6 +401,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -293,6 +414,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -302,6 +427,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -311,15 +440,38 @@ export interface paths {
                 /** @description not found */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -351,6 +503,10 @@ export interface paths {
                 /** @description created */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -365,6 +521,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -374,6 +534,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -383,6 +547,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -392,6 +560,10 @@ export interface paths {
                 /** @description not found */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -401,15 +573,38 @@ export interface paths {
                 /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -449,6 +644,10 @@ export interface paths {
                 /** @description revoked */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -460,6 +659,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -469,6 +672,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -478,6 +685,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -487,15 +698,38 @@ export interface paths {
                 /** @description not found */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -535,6 +769,10 @@ export interface paths {
                 /** @description a page of projects */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -547,6 +785,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -556,6 +798,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -565,6 +811,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -574,6 +824,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -583,6 +837,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -592,6 +850,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -601,15 +863,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -639,6 +924,10 @@ export interface paths {
                 /** @description accepted; watch the job or the realtime stream */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -648,6 +937,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -657,6 +950,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -666,6 +963,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -675,6 +976,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -684,6 +989,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -693,6 +1002,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -702,15 +1015,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -747,6 +1083,10 @@ export interface paths {
                 /** @description the project */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -758,6 +1098,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -767,6 +1111,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -776,6 +1124,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -785,6 +1137,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -794,6 +1150,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -803,6 +1163,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -812,15 +1176,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -846,6 +1233,10 @@ export interface paths {
                 /** @description accepted */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -855,6 +1246,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -864,6 +1259,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -873,6 +1272,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -882,6 +1285,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -891,6 +1298,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -900,6 +1311,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -909,15 +1324,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -958,6 +1396,10 @@ export interface paths {
                 /** @description accepted */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -967,6 +1409,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -976,6 +1422,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -985,6 +1435,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -994,6 +1448,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1003,6 +1461,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1012,6 +1474,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1021,15 +1487,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1071,6 +1560,10 @@ export interface paths {
                 /** @description accepted */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1080,6 +1573,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1089,6 +1586,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1098,6 +1599,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1107,6 +1612,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1116,6 +1625,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1125,6 +1638,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1134,15 +1651,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1179,6 +1719,10 @@ export interface paths {
                 /** @description credentials */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1190,6 +1734,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1199,6 +1747,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1208,6 +1760,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1217,6 +1773,10 @@ export interface paths {
                 /** @description no such project in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1226,6 +1786,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1235,6 +1799,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1244,15 +1812,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1295,6 +1886,10 @@ export interface paths {
                 /** @description a page of stores */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1307,6 +1902,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1316,6 +1915,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1325,6 +1928,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1334,6 +1941,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1343,6 +1954,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1352,6 +1967,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1367,9 +1986,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1398,6 +2021,10 @@ export interface paths {
                 /** @description accepted */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1407,6 +2034,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1416,6 +2047,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1425,6 +2060,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1434,6 +2073,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1443,6 +2086,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1452,6 +2099,10 @@ export interface paths {
                 /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1461,6 +2112,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1476,9 +2131,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1515,6 +2174,10 @@ export interface paths {
                 /** @description the store */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1526,6 +2189,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1535,6 +2202,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1544,6 +2215,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1553,6 +2228,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1562,6 +2241,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1571,6 +2254,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1586,9 +2273,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1614,6 +2305,10 @@ export interface paths {
                 /** @description accepted */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1623,6 +2318,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1632,6 +2331,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1641,6 +2344,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1650,6 +2357,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1659,6 +2370,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1668,6 +2383,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1683,9 +2402,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1721,6 +2444,10 @@ export interface paths {
                 /** @description the timeline, oldest first */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1741,6 +2468,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1750,6 +2481,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1759,6 +2494,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1768,6 +2507,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1777,6 +2520,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1786,6 +2533,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1801,9 +2552,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1842,6 +2597,10 @@ export interface paths {
                 /** @description the credentials; they are not stored in readable form after this */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1855,6 +2614,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1864,6 +2627,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1873,6 +2640,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1882,6 +2653,10 @@ export interface paths {
                 /** @description no such store in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1891,6 +2666,10 @@ export interface paths {
                 /** @description name taken, store cap reached, or a conflicting status */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1900,6 +2679,10 @@ export interface paths {
                 /** @description already revealed */
                 410: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1909,6 +2692,10 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or a runtime this deployment lacks */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1924,9 +2711,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1965,6 +2756,10 @@ export interface paths {
                 /** @description sources */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1976,6 +2771,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1985,6 +2784,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1994,6 +2797,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2003,15 +2810,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2040,6 +2870,10 @@ export interface paths {
                 /** @description created */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2051,6 +2885,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2060,6 +2898,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2069,6 +2911,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2078,6 +2924,10 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2087,15 +2937,38 @@ export interface paths {
                 /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2133,6 +3006,10 @@ export interface paths {
                 /** @description the source */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2144,6 +3021,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2153,6 +3034,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2162,6 +3047,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2171,15 +3060,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2206,6 +3118,10 @@ export interface paths {
                 /** @description deleted */
                 204: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
@@ -2213,6 +3129,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2222,6 +3142,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2231,6 +3155,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2240,15 +3168,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2287,6 +3238,10 @@ export interface paths {
                 /** @description pull queued */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2298,6 +3253,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2307,6 +3266,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2316,6 +3279,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2325,6 +3292,10 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2334,15 +3305,38 @@ export interface paths {
                 /** @description the source has no API key to pull with */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2382,6 +3376,10 @@ export interface paths {
                 /** @description deliveries */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2393,6 +3391,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2402,6 +3404,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2411,6 +3417,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2420,15 +3430,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2471,6 +3504,10 @@ export interface paths {
                 /** @description replay queued */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2482,6 +3519,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2491,6 +3532,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2500,6 +3545,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2509,15 +3558,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2561,6 +3633,10 @@ export interface paths {
                 /** @description buckets, oldest first */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2576,6 +3652,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2585,6 +3665,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2594,6 +3678,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2603,15 +3691,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2652,6 +3763,10 @@ export interface paths {
                 /** @description a repeated delivery, already accepted */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2665,6 +3780,10 @@ export interface paths {
                 /** @description accepted: stored raw, normalized by a worker */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2679,6 +3798,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2688,6 +3811,10 @@ export interface paths {
                 /** @description missing, invalid or stale signature; nothing stored */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2697,6 +3824,10 @@ export interface paths {
                 /** @description no such source, or it has no webhook secret */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2706,15 +3837,38 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2753,6 +3907,10 @@ export interface paths {
                 /** @description a repeated delivery, already accepted */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2766,6 +3924,10 @@ export interface paths {
                 /** @description accepted: stored raw, normalized by a worker */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2780,6 +3942,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2789,6 +3955,10 @@ export interface paths {
                 /** @description missing, invalid or stale signature; nothing stored */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2798,6 +3968,10 @@ export interface paths {
                 /** @description no such source, or it has no webhook secret */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2807,15 +3981,38 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2862,6 +4059,10 @@ export interface paths {
                 /** @description a page of events */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2874,6 +4075,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2883,6 +4088,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2892,6 +4101,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2901,15 +4114,38 @@ export interface paths {
                 /** @description no such project or source in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2948,6 +4184,10 @@ export interface paths {
                 /** @description rules */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2959,6 +4199,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2968,6 +4212,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2977,6 +4225,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2986,15 +4238,38 @@ export interface paths {
                 /** @description no such project or rule in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3021,6 +4296,10 @@ export interface paths {
                 /** @description created */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3034,6 +4313,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3043,6 +4326,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3052,6 +4339,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3061,6 +4352,10 @@ export interface paths {
                 /** @description no such project or rule in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3070,15 +4365,38 @@ export interface paths {
                 /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3115,6 +4433,10 @@ export interface paths {
                 /** @description the rule */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3126,6 +4448,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3135,6 +4461,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3144,6 +4474,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3153,15 +4487,38 @@ export interface paths {
                 /** @description no such project or rule in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3187,6 +4544,10 @@ export interface paths {
                 /** @description deleted */
                 204: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
@@ -3194,6 +4555,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3203,6 +4568,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3212,6 +4581,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3221,15 +4594,38 @@ export interface paths {
                 /** @description no such project or rule in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3265,6 +4661,10 @@ export interface paths {
                 /** @description the job */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3278,6 +4678,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3287,6 +4691,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3296,6 +4704,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3305,6 +4717,10 @@ export interface paths {
                 /** @description no such job in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3314,15 +4730,38 @@ export interface paths {
                 /** @description the job is not queued */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3366,6 +4805,10 @@ export interface paths {
                 /** @description a page of jobs */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3378,6 +4821,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3387,6 +4834,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3396,6 +4847,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3405,6 +4860,10 @@ export interface paths {
                 /** @description no such job in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3414,15 +4873,38 @@ export interface paths {
                 /** @description the job is not queued */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3463,6 +4945,10 @@ export interface paths {
                 /** @description canceled */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3474,6 +4960,10 @@ export interface paths {
                 /** @description invalid input */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3483,6 +4973,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3492,6 +4986,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3501,6 +4999,10 @@ export interface paths {
                 /** @description no such job in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3510,15 +5012,38 @@ export interface paths {
                 /** @description the job is not queued */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3555,6 +5080,10 @@ export interface paths {
                 /** @description token */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3567,6 +5096,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3576,15 +5109,38 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3628,6 +5184,10 @@ export interface paths {
                 /** @description an event stream */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3637,6 +5197,10 @@ export interface paths {
                 /** @description invalid topics */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3646,6 +5210,10 @@ export interface paths {
                 /** @description missing or invalid credentials */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3655,6 +5223,25 @@ export interface paths {
                 /** @description a topic names something outside your tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3664,15 +5251,23 @@ export interface paths {
                 /** @description this runtime has no SSE hub; use Supabase Realtime */
                 501: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3712,6 +5307,10 @@ export interface paths {
                 /** @description the transports */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3735,6 +5334,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3744,15 +5347,38 @@ export interface paths {
                 /** @description missing or invalid credentials */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3794,6 +5420,10 @@ export interface paths {
                 /** @description the token */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3808,6 +5438,10 @@ export interface paths {
                 /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3817,6 +5451,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3826,6 +5464,10 @@ export interface paths {
                 /** @description an event token may not mint a realtime token */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3835,15 +5477,38 @@ export interface paths {
                 /** @description Supabase Realtime is not configured on this deployment */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3878,6 +5543,10 @@ export interface paths {
                 /** @description policies */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3889,6 +5558,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3898,6 +5571,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3907,6 +5584,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3916,6 +5597,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3925,6 +5610,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3934,6 +5623,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3943,15 +5636,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3978,6 +5694,10 @@ export interface paths {
                 /** @description the same document as an existing version: that version */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3989,6 +5709,10 @@ export interface paths {
                 /** @description a new version */
                 201: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4000,6 +5724,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4009,6 +5737,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4018,6 +5750,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4027,6 +5763,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4036,6 +5776,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4045,6 +5789,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4054,15 +5802,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4099,6 +5870,10 @@ export interface paths {
                 /** @description the policy */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4117,6 +5892,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4126,6 +5905,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4135,6 +5918,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4144,6 +5931,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4153,6 +5944,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4162,6 +5957,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4171,15 +5970,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4222,6 +6044,10 @@ export interface paths {
                 /** @description a page */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4234,6 +6060,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4243,6 +6073,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4252,6 +6086,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4261,6 +6099,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4270,6 +6112,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4279,6 +6125,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4288,15 +6138,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4325,6 +6198,10 @@ export interface paths {
                 /** @description accepted; decisions follow every interval */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4334,6 +6211,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4343,6 +6224,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4352,6 +6237,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4361,6 +6250,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4370,6 +6263,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4379,6 +6276,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4388,15 +6289,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4433,6 +6357,10 @@ export interface paths {
                 /** @description the rollout */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4444,6 +6372,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4453,6 +6385,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4462,6 +6398,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4471,6 +6411,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4480,6 +6424,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4489,6 +6437,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4498,15 +6450,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4550,6 +6525,10 @@ export interface paths {
                 /** @description a page of decisions */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4562,6 +6541,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4571,6 +6554,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4580,6 +6567,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4589,6 +6580,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4598,6 +6593,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4607,6 +6606,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4616,15 +6619,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4672,6 +6698,10 @@ export interface paths {
                 /** @description stored */
                 202: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4684,6 +6714,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4693,6 +6727,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4702,6 +6740,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4711,6 +6753,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4720,6 +6766,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4729,6 +6779,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4738,15 +6792,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4851,6 +6928,10 @@ export interface paths {
                 /** @description taken; `partialSuccess` says how many data points were refused and why (OTLP's ExportMetricsServiceResponse) */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4860,6 +6941,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4869,6 +6954,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4878,6 +6967,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4887,6 +6980,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4896,6 +6993,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4905,6 +7006,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4914,6 +7019,10 @@ export interface paths {
                 /** @description not OTLP/HTTP JSON: protobuf is not read here (set the exporter's protocol to http/json) */
                 415: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4923,15 +7032,38 @@ export interface paths {
                 /** @description no data point belongs to a live rollout (the problem names the service and versions it saw) */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4977,6 +7109,10 @@ export interface paths {
                 /** @description the decision */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4986,6 +7122,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4995,6 +7135,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5004,6 +7148,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5013,6 +7161,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5022,6 +7174,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5031,6 +7187,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5040,15 +7200,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5095,6 +7278,10 @@ export interface paths {
                 /** @description approved (for rollback: roll back now) */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5111,6 +7298,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5120,6 +7311,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5129,6 +7324,10 @@ export interface paths {
                 /** @description not approved (for rollback: no rollback); the detail says why */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5138,6 +7337,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5147,6 +7350,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5156,6 +7363,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5165,15 +7376,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5219,6 +7453,10 @@ export interface paths {
                 /** @description both timelines, and where they first differ */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5266,6 +7504,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5275,6 +7517,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5284,6 +7530,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5293,6 +7543,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5302,6 +7556,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5311,6 +7569,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5320,15 +7582,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5368,6 +7653,10 @@ export interface paths {
                 /** @description the rollout after it */
                 200: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5379,6 +7668,10 @@ export interface paths {
                 /** @description invalid input (a policy's errors name the YAML path, line and column) */
                 400: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5388,6 +7681,10 @@ export interface paths {
                 /** @description missing or invalid API key */
                 401: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5397,6 +7694,10 @@ export interface paths {
                 /** @description the key may not do this */
                 403: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5406,6 +7707,10 @@ export interface paths {
                 /** @description no such policy or rollout in this tenant */
                 404: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5415,6 +7720,10 @@ export interface paths {
                 /** @description conflicting state */
                 409: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5424,6 +7733,10 @@ export interface paths {
                 /** @description body too large */
                 413: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5433,15 +7746,38 @@ export interface paths {
                 /** @description Idempotency-Key reused with a different request, or telemetry that can't be merged */
                 422: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description the database is unavailable, or the request ran past its deadline; retry after Retry-After */
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
                 503: {
                     headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
                         [name: string]: unknown;
                     };
                     content: {
