@@ -122,6 +122,14 @@ async function load(url: string, headers: Record<string, string>, body: () => st
 // ─── 1. intent path ──────────────────────────────────────────────────────────────────────────────
 let apiUrl = '';
 let apiKey = '';
+// The limiter stays on (its cost is part of every figure), with plans roomy enough that the
+// bench's thousands of requests a second measure the path, not 429s.
+const BENCH_RATE_LIMITS = {
+  SWITCHYARD_RATE_LIMIT_PLANS: 'free=10000000/1000000,pro=10000000/1000000,enterprise=10000000/1000000',
+  SWITCHYARD_RATE_LIMIT_CLASSES: 'log-pulls=1000000/100000,backtests=1000000/100000,tokens=1000000/100000,webhooks=10000000/1000000,unauthenticated=1000000/100000',
+  SWITCHYARD_STORE_CREATES_PER_MIN: '1000000',
+};
+
 let apiChild: Awaited<ReturnType<typeof startProcess>> | null = null;
 if (ONLY.has('intent') || ONLY.has('realtime')) {
   const oursDb = await freshDb('bench_intent');
@@ -129,6 +137,7 @@ if (ONLY.has('intent') || ONLY.has('realtime')) {
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
   apiChild = await startProcess('functions/entry/node.ts', {
+    ...BENCH_RATE_LIMITS,
     DATABASE_URL: oursDb, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
   }, '"msg":"listening"');
   apiUrl = `http://127.0.0.1:${port}`;
@@ -184,6 +193,7 @@ if (ONLY.has('observability')) {
     await mkdir(dataDir, { recursive: true });
     const port = await freePort();
     const child = await startProcess('functions/entry/node.ts', {
+    ...BENCH_RATE_LIMITS,
       DATABASE_URL: db, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir,
       LOG_LEVEL: on && PARTS.has('logs') ? 'debug' : 'info',
       ...(on && PARTS.has('metrics') ? { SWITCHYARD_METRICS_TOKEN: TOKEN } : {}),
@@ -940,6 +950,7 @@ async function startWholeSystem(name: string) {
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
   const child = await startProcess('functions/entry/node.ts', {
+    ...BENCH_RATE_LIMITS,
     DATABASE_URL: url, SWITCHYARD_ROLE: process.env.BENCH_ROLE ?? 'all', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     SWITCHYARD_RUNTIME_STATS_S: '10', DATABASE_POOL_MAX: '20', ...(await dataPlaneUrl()),
   }, process.env.BENCH_ROLE === 'api' ? '"msg":"listening"' : '"msg":"runner started"');
