@@ -20,7 +20,7 @@ import { killStartedEntries, startEntry, type Entry } from './helpers/entry.ts';
 import { FakeQStash } from './fakes/qstash.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../workers/queue/qstash.ts';
 import { freePort } from './helpers/net.ts';
-import { createTestDatabase, serverUrl, waitFor } from './helpers/system.ts';
+import { ROOMY_RATE_LIMITS, createTestDatabase, serverUrl, waitFor } from './helpers/system.ts';
 
 const KILLS = Number(process.env.STORM_KILLS ?? 50);
 
@@ -50,6 +50,8 @@ async function setUp(transport: 'local' | 'qstash'): Promise<string[]> {
     SWITCHYARD_JOB_LEASE_MS: '2000', SWITCHYARD_SWEEP_INTERVAL_MS: '300', SWITCHYARD_POLL_INTERVAL_MS: '200',
     SWITCHYARD_RETRY_BASE_MS: '100', SWITCHYARD_RETRY_MAX_MS: '500', SWITCHYARD_MAX_ATTEMPTS: '20',
     SWITCHYARD_STORE_CREATES_PER_MIN: '1000', SWITCHYARD_SHUTDOWN_GRACE_MS: '500', SWITCHYARD_AUTH_CACHE_MS: '60000',
+    // The storm is about crashes: limits roomy enough that no answer is a 429.
+    ...ROOMY_RATE_LIMITS,
   };
   let victims = ['api', 'w1', 'w2'];
   if (transport === 'qstash') {
