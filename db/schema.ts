@@ -37,6 +37,10 @@ export const tenants = pgTable('tenants', {
   plan: text('plan').notNull().default('free'),
   // The operator tenant runs the platform: its admin keys may create and list tenants.
   isOperator: boolean('is_operator').notNull().default(false),
+  // The API version its requests get without an API-Version header (core/api-versions.ts). The
+  // app sets it at creation to the current version; the default is the first version, which is
+  // what tenants from before versions existed were served.
+  apiVersion: text('api_version').notNull().default('2026-06-01'),
   createdAt: tstz('created_at').notNull().defaultNow(),
 }, (t) => [
   check('tenants_plan_check', sql`${t.plan} in ('free', 'pro', 'enterprise')`),

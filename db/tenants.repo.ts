@@ -12,7 +12,7 @@ export type ApiKey = typeof apiKeys.$inferSelect;
 export type Role = 'admin' | 'member' | 'viewer';
 export type Plan = 'free' | 'pro' | 'enterprise';
 
-export async function insertTenant(orm: OrmLike, t: { id: string; name: string; plan: Plan; isOperator?: boolean }) {
+export async function insertTenant(orm: OrmLike, t: { id: string; name: string; plan: Plan; apiVersion: string; isOperator?: boolean }) {
   const [row] = await orm.insert(tenants).values(t).returning();
   return row!;
 }
@@ -44,6 +44,12 @@ export async function getSelf(orm: Orm, tenantId: string, keyId: string) {
   return row ?? null;
 }
 
+/** Changes the tenant's version pin. */
+export async function setTenantApiVersion(orm: Orm, tenantId: string, apiVersion: string) {
+  const [row] = await orm.update(tenants).set({ apiVersion }).where(eq(tenants.id, tenantId)).returning();
+  return row ?? null;
+}
+
 export async function listApiKeys(orm: Orm, tenantId: string) {
   return orm.select().from(apiKeys).where(eq(apiKeys.tenantId, tenantId)).orderBy(desc(apiKeys.id));
 }
@@ -61,6 +67,8 @@ export interface KeyPrincipal {
   role: Role;
   isOperator: boolean;
   plan: Plan;
+  /** The tenant's version pin. */
+  apiVersion: string;
 }
 
 /**
@@ -77,7 +85,7 @@ export async function unusableKeyIds(sql: Sql, ids: string[]): Promise<string[]>
 /** Resolves a key hash to its tenant, or null for unknown and revoked keys. */
 export async function findPrincipalByKeyHash(sql: Sql, hash: string): Promise<KeyPrincipal | null> {
   const [row] = await sql<KeyPrincipal[]>`
-    select k.id as key_id, k.tenant_id, k.role, t.is_operator, t.plan
+    select k.id as key_id, k.tenant_id, k.role, t.is_operator, t.plan, t.api_version
       from api_keys k join tenants t on t.id = k.tenant_id
      where k.hash = ${hash} and k.revoked_at is null`;
   return row ?? null;

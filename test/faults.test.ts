@@ -142,9 +142,9 @@ async function checkAccepted(samples: Sample[]) {
   const names = new Map<string, number>();
   let cursor: string | null = null;
   do {
-    const page: { body: { data: { name: string }[]; next_cursor: string | null } } = await api(`/v1/projects?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+    const page: { body: { data: { name: string }[]; pagination: { next_cursor: string | null } } } = await api(`/v1/projects?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
     for (const p of page.body.data) names.set(p.name, (names.get(p.name) ?? 0) + 1);
-    cursor = page.body.next_cursor;
+    cursor = page.body.pagination.next_cursor;
   } while (cursor);
   for (const s of accepted) expect(names.get(s.name!), s.name).toBe(1);
 }

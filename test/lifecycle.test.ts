@@ -106,14 +106,16 @@ describe('project lifecycle over HTTP', () => {
     expect(first.body.data).toHaveLength(2);
     expect(first.headers.get('link')).toMatch(/rel="next"/);
     const seen = new Set<string>(first.body.data.map((p: any) => p.id));
-    let cursor = first.body.next_cursor;
+    expect(first.body.pagination).toEqual({ next_cursor: expect.any(String), has_more: true });
+    let cursor = first.body.pagination.next_cursor;
     while (cursor) {
       const page = await sys.api('GET', `/v1/projects?limit=2&cursor=${cursor}`);
       for (const p of page.body.data) {
         expect(seen.has(p.id)).toBe(false);
         seen.add(p.id);
       }
-      cursor = page.body.next_cursor;
+      cursor = page.body.pagination.next_cursor;
+      expect(page.body.pagination.has_more).toBe(cursor !== null);
     }
     expect(seen.size).toBeGreaterThanOrEqual(5);
     await waitFor(async () => {

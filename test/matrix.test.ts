@@ -24,6 +24,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/stores': { name: 'matrixshop', engine: 'medusa' },
   'POST /v1/tenants': { name: 'matrix tenant' },
   'POST /v1/api-keys': { name: 'matrix key', role: 'viewer' },
+  'PATCH /v1/tenant': { api_version: '2026-06-01' },
   'POST /v1/alert-rules': { project: '{prj}', name: 'matrix rule', threshold: 1, window: '1m', channel: { type: 'webhook', url: 'https://hooks.example.com/x' } },
   'POST /v1/projects/{id}/log-sources': { provider: 'sentry', config: { organization: 'acme', project: 'web' }, credentials: { webhook_secret: 'matrix-secret-1' } },
   'POST /v1/canary-policies': { name: 'matrix-policy', yaml: 'interval: 1h\nwindow: 1h\nsteps: [{weight: 10}, {weight: 100}]\nmetrics: [{name: errors, kind: error_rate, max: 1%}]\n' },

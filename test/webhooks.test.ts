@@ -182,8 +182,8 @@ describe('monitoring webhooks', () => {
     expect((await api('GET', `/v1/logs?project=${project.id}&kind=alert`)).body.data).toHaveLength(1);
     expect((await api('GET', `/v1/logs?project=${project.id}&q=typeerror`)).body.data).toHaveLength(1);
     const page = await api('GET', `/v1/logs?project=${project.id}&limit=1`);
-    expect(page.body.next_cursor).toBeTruthy();
-    const rest = await api('GET', `/v1/logs?project=${project.id}&limit=1&cursor=${page.body.next_cursor}`);
+    expect(page.body.pagination.next_cursor).toBeTruthy();
+    const rest = await api('GET', `/v1/logs?project=${project.id}&limit=1&cursor=${page.body.pagination.next_cursor}`);
     expect(rest.body.data[0].id).not.toBe(page.body.data[0].id);
     expect((await api('GET', '/v1/logs?cursor=garbage')).status).toBe(400);
 

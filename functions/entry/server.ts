@@ -2,6 +2,7 @@
  * The Node composition root: builds every dependency from a parsed Config and starts the roles
  * asked for (API, runner, or both). `npm start` (entry/node.ts) and the tests both use it.
  */
+import { CURRENT_API_VERSION } from '../../core/api-versions.ts';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -104,7 +105,7 @@ export async function bootstrapOperator(db: Db, dataDir: string): Promise<{ key:
   const key = await mintApiKey();
   try {
     await db.orm.transaction(async (tx) => {
-      const tenant = await insertTenant(tx, { id: newId('ten'), name: 'operator', plan: 'enterprise', isOperator: true });
+      const tenant = await insertTenant(tx, { id: newId('ten'), name: 'operator', plan: 'enterprise', apiVersion: CURRENT_API_VERSION, isOperator: true });
       await insertApiKey(tx, { id: key.id, tenantId: tenant.id, role: 'admin', hash: key.hash, prefix: key.prefix, name: 'operator admin (first start)' });
     });
   } catch (err) {

@@ -64,7 +64,7 @@ export const Timestamp = z.string().datetime({ offset: true }).refine((v) => sto
 
 export const ListQuery = z.object({
   limit: queryInt(1, 100, 20).openapi({ description: 'page size, 1–100' }),
-  cursor: z.string().max(200).optional().openapi({ description: 'next_cursor from the previous page' }),
+  cursor: z.string().max(200).optional().openapi({ description: 'pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02)' }),
 });
 
 export function decodeCursor(cursor: string | undefined): string | undefined {
@@ -75,18 +75,38 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   } catch {
     // fall through
   }
-  throw badRequest('the cursor is not valid; use next_cursor from a previous page', [{ field: 'cursor', message: 'malformed' }]);
+  throw badRequest('the cursor is not valid; use pagination.next_cursor from a previous page', [{ field: 'cursor', message: 'malformed' }]);
 }
 
-/** Sets the RFC 8288 Link header and returns the body's next_cursor. */
-export function paginate<T extends { id: string }>(c: Context, rows: T[], limit: number): string | null {
-  if (rows.length < limit) return null;
-  const next = toBase64Url(new TextEncoder().encode(rows[rows.length - 1]!.id));
+export const PaginationSchema = z.object({
+  next_cursor: z.string().nullable().openapi({ description: 'pass as ?cursor= for the next page; null on the last page' }),
+  has_more: z.boolean(),
+}).openapi('Pagination');
+
+/** A list response in the newest version's shape (older pins get theirs from core/api-versions.ts). */
+export function pageOf<T extends z.ZodTypeAny>(item: T) {
+  return z.object({ data: z.array(item), pagination: PaginationSchema });
+}
+
+export interface Pagination {
+  next_cursor: string | null;
+  has_more: boolean;
+}
+
+/**
+ * One page of a keyset listing. `rows` were fetched with `limit + 1`: the extra row says whether
+ * there is more, so `has_more` is the truth and the last page carries no cursor to an empty one.
+ * Sets the RFC 8288 Link header when there is a next page.
+ */
+export function page<T extends { id: string }>(c: Context, rows: T[], limit: number, cursorOf: (row: T) => string = (r) => r.id): { rows: T[]; pagination: Pagination } {
+  if (rows.length <= limit) return { rows, pagination: { next_cursor: null, has_more: false } };
+  const shown = rows.slice(0, limit);
+  const next = toBase64Url(new TextEncoder().encode(cursorOf(shown[shown.length - 1]!)));
   const url = new URL(c.req.url);
   url.searchParams.set('cursor', next);
   url.searchParams.set('limit', String(limit));
   c.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
-  return next;
+  return { rows: shown, pagination: { next_cursor: next, has_more: true } };
 }
 
 export interface Accepted {

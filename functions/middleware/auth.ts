@@ -8,6 +8,7 @@ import { findPrincipalByKeyHash, touchApiKey, unusableKeyIds, type Role } from '
 import type { AppDeps, AppEnv, Principal } from '../deps.ts';
 import { forbidden, notFound, unauthorized } from '../errors.ts';
 import { sha256Hex } from '../lib/crypto.ts';
+import { CURRENT_API_VERSION } from '../../core/api-versions.ts';
 
 export interface AuthOptions {
   /** Accept `?token=` event tokens (SSE only: browsers can't set headers on EventSource). */
@@ -50,7 +51,7 @@ export function auth(deps: AppDeps, cache: AuthCache, options: AuthOptions = {})
     const header = c.req.header('Authorization');
     const token = options.allowEventToken ? c.req.query('token') : undefined;
     if (!header && token) {
-      const claims = await deps.box.verify<{ typ: string; t: string; k: string; exp: number; op: boolean; p: string }>(token);
+      const claims = await deps.box.verify<{ typ: string; t: string; k: string; exp: number; op: boolean; p: string; v?: string }>(token);
       if (!claims || claims.typ !== 'events' || claims.exp * 1000 < Date.now()) {
         throw unauthorized('the event token is invalid or has expired; request a new one from POST /v1/events/token');
       }
@@ -62,7 +63,7 @@ export function auth(deps: AppDeps, cache: AuthCache, options: AuthOptions = {})
         cache.set(cacheKey, usable);
       }
       if (!usable) throw unauthorized('the key that minted this event token has been revoked');
-      c.set('principal', { keyId: claims.k, tenantId: claims.t, role: 'viewer', isOperator: claims.op, plan: claims.p as 'free', via: 'event_token' });
+      c.set('principal', { keyId: claims.k, tenantId: claims.t, role: 'viewer', isOperator: claims.op, plan: claims.p as 'free', apiVersion: claims.v ?? CURRENT_API_VERSION, via: 'event_token' });
       return next();
     }
     if (!header) throw unauthorized('send an API key as "Authorization: Bearer sk_…"');

@@ -2,6 +2,7 @@
  * Shared by the runtime tests: a migrated database with one tenant and key, a child process whose
  * output is kept for the failure message, and the smoke flow every runtime must pass.
  */
+import { CURRENT_API_VERSION } from '../../core/api-versions.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import { createDb, type Db } from '../../db/client.ts';
@@ -26,7 +27,7 @@ export async function seedDatabase(opts: { supabase?: boolean } = {}): Promise<S
   const db = createDb(databaseUrl, { max: 2 });
   const tenantId = newId('ten');
   const key = await mintApiKey();
-  await insertTenant(db.orm, { id: tenantId, name: 'edge', plan: 'pro' });
+  await insertTenant(db.orm, { id: tenantId, name: 'edge', plan: 'pro', apiVersion: CURRENT_API_VERSION });
   await insertApiKey(db.orm, { id: key.id, tenantId, role: 'admin', hash: key.hash, prefix: key.prefix, name: 'runtime test' });
   return { databaseUrl, db, key: key.secret, tenantId };
 }

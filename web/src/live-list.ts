@@ -13,7 +13,7 @@ type JobEventData = Extract<LiveEvent, { event: 'job' }>['data'];
 
 export function useLiveList<T extends { id: string; status: string }>(opts: {
   type: 'project' | 'store' | 'rollout';
-  loadPage: (cursor: string | null) => Promise<{ data: T[]; next_cursor: string | null }>;
+  loadPage: (cursor: string | null) => Promise<{ data: T[] } & ({ pagination: { next_cursor: string | null } } | { next_cursor: string | null })>;
   loadOne: (id: string) => Promise<T>;
 }) {
   const { onLive } = useSession();
@@ -38,7 +38,8 @@ export function useLiveList<T extends { id: string; status: string }>(opts: {
     try {
       const page = await opts.loadPage(cursor);
       setItems((list) => (cursor ? [...(list ?? []), ...page.data.filter((p) => !(list ?? []).some((x) => x.id === p.id))] : page.data));
-      setNext(page.next_cursor);
+      // The client asks for the version it was built against (api/client.ts): pagination.
+      setNext('pagination' in page ? page.pagination.next_cursor : page.next_cursor);
       setError(null);
     } catch (e) {
       setError(e as ApiError);

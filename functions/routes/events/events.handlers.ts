@@ -61,7 +61,7 @@ export function eventsRouter(deps: AppDeps) {
   app.openapi(routes.createEventToken, async (c) => {
     const p = c.get('principal');
     const exp = Math.floor(Date.now() / 1000) + deps.config.SWITCHYARD_EVENT_TOKEN_TTL_S;
-    const token = await deps.box.sign({ typ: 'events', t: p.tenantId, k: p.keyId, op: p.isOperator, p: p.plan, exp });
+    const token = await deps.box.sign({ typ: 'events', t: p.tenantId, k: p.keyId, op: p.isOperator, p: p.plan, v: p.apiVersion, exp });
     return c.json({ token, expires_at: new Date(exp * 1000).toISOString() }, 201);
   });
 

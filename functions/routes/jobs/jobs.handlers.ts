@@ -3,7 +3,7 @@ import { cancelJob, getJob, listJobEvents, listJobs } from '../../../db/jobs.rep
 import { EVENTS_CHANNEL } from '../../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound } from '../../errors.ts';
-import { decodeCursor, paginate, validationHook } from '../../lib/http.ts';
+import { decodeCursor, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob, toJobEvent } from '../schemas.ts';
 import * as routes from './jobs.routes.ts';
@@ -25,9 +25,10 @@ export function jobsRouter(deps: AppDeps) {
     const q = c.req.valid('query');
     const [subjectType, subjectId] = q.subject ? q.subject.split(':') : [];
     const rows = await listJobs(deps.db.sql, c.get('principal').tenantId, {
-      subjectType, subjectId, status: q.status, after: decodeCursor(q.cursor), limit: q.limit,
+      subjectType, subjectId, status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1,
     });
-    return c.json({ data: rows.map(toJob), next_cursor: paginate(c, rows, q.limit) }, 200);
+    const p = page(c, rows, q.limit);
+    return c.json({ data: p.rows.map(toJob), pagination: p.pagination }, 200);
   });
 
   app.openapi(routes.cancelJob, async (c) => {

@@ -1,7 +1,7 @@
 /** The jobs contract: read a job and its timeline, list a subject's jobs, cancel a queued job. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { JobStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
 import { JobEventSchema, JobSchema } from '../schemas.ts';
 
 const IdParam = idParam('job');
@@ -42,7 +42,7 @@ export const listJobs = createRoute({
   responses: {
     200: {
       description: 'a page of jobs',
-      content: { 'application/json': { schema: z.object({ data: z.array(JobSchema), next_cursor: z.string().nullable() }) } },
+      content: { 'application/json': { schema: pageOf(JobSchema) } },
     },
     ...errors,
   },

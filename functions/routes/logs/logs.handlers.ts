@@ -17,7 +17,7 @@ import { toJob } from '../schemas.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound, Problem, unprocessable } from '../../errors.ts';
 import { fromBase64Url, toBase64Url } from '../../lib/crypto.ts';
-import { afterCommit, storableTime, validationHook } from '../../lib/http.ts';
+import { afterCommit, page, storableTime, validationHook } from '../../lib/http.ts';
 import { newId } from '../../lib/ids.ts';
 import { isStandardWebhookSecret, verifyRender, verifySentry } from '../../lib/webhooks.ts';
 import { requireRole } from '../../middleware/auth.ts';
@@ -211,17 +211,10 @@ export function logsRouter(deps: AppDeps) {
     const q = c.req.valid('query');
     const rows = await listEvents(deps.db.sql, c.get('principal').tenantId, {
       projectId: q.project, provider: q.provider, service: q.service, level: q.level, kind: q.kind, since: q.since, until: q.until, q: q.q,
-      after: decodeEventCursor(q.cursor), limit: q.limit,
+      after: decodeEventCursor(q.cursor), limit: q.limit + 1,
     });
-    let next: string | null = null;
-    if (rows.length === q.limit) {
-      const last = rows[rows.length - 1]!;
-      next = toBase64Url(new TextEncoder().encode(`${new Date(last.ts).toISOString()}|${last.id}`));
-      const url = new URL(c.req.url);
-      url.searchParams.set('cursor', next);
-      c.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
-    }
-    return c.json({ data: rows.map(toEvent), next_cursor: next }, 200);
+    const p = page(c, rows, q.limit, (last) => `${new Date(last.ts).toISOString()}|${last.id}`);
+    return c.json({ data: p.rows.map(toEvent), pagination: p.pagination }, 200);
   });
 
   return app;

@@ -1,6 +1,6 @@
 /** Monitoring: log sources per project, signed webhooks from Render and Sentry, and the event store. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, problemContent, queryInt, Timestamp } from '../../lib/http.ts';
+import { idParam, problemContent, queryInt, Timestamp, pageOf } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'a slug: lowercase letters, digits, - and _');
@@ -167,7 +167,7 @@ export const listLogs = createRoute({
     }),
   },
   responses: {
-    200: { description: 'a page of events', content: { 'application/json': { schema: z.object({ data: z.array(EventSchema), next_cursor: z.string().nullable() }) } } },
+    200: { description: 'a page of events', content: { 'application/json': { schema: pageOf(EventSchema) } } },
     ...errors,
   },
 });

@@ -20,7 +20,7 @@ import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
-import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
+import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob, toProject } from '../schemas.ts';
 import * as routes from './projects.routes.ts';
@@ -74,9 +74,9 @@ export function projectsRouter(deps: AppDeps) {
 
   app.openapi(routes.listProjects, async (c) => {
     const q = c.req.valid('query');
-    const rows = await listProjects(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
-    const next = paginate(c, rows, q.limit);
-    return c.json({ data: rows.map(toProject), next_cursor: next }, 200);
+    const rows = await listProjects(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const p = page(c, rows, q.limit);
+    return c.json({ data: p.rows.map(toProject), pagination: p.pagination }, 200);
   });
 
   app.openapi(routes.getProject, async (c) => {

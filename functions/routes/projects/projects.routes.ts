@@ -1,7 +1,7 @@
 /** The projects contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ProjectStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
 import { JobSchema, ProjectSchema } from '../schemas.ts';
 
 export const CreateProjectBody = z.strictObject({
@@ -49,7 +49,7 @@ export const listProjects = createRoute({
   responses: {
     200: {
       description: 'a page of projects',
-      content: { 'application/json': { schema: z.object({ data: z.array(ProjectSchema), next_cursor: z.string().nullable() }) } },
+      content: { 'application/json': { schema: pageOf(ProjectSchema) } },
     },
     ...errors,
   },

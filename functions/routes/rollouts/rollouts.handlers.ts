@@ -20,7 +20,7 @@ import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, conflict, notFound, Problem } from '../../errors.ts';
 import { sha256Hex } from '../../lib/crypto.ts';
 import { newId } from '../../lib/ids.ts';
-import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
+import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import { assertDeliverable } from '../../../workers/providers/alerts/outbound.ts';
@@ -143,10 +143,10 @@ export function rolloutsRouter(deps: AppDeps) {
     const sql = deps.db.sql;
     const q = c.req.valid('query');
     const { tenantId } = c.get('principal');
-    const rows = await listRollouts(sql, tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
-    const next = paginate(c, rows, q.limit);
-    const data = rows.map((r) => toRollout(r, { id: r.policyId, name: r.policyName, version: r.policyVersion }, r.shadowPolicies));
-    return c.json({ data, next_cursor: next }, 200);
+    const rows = await listRollouts(sql, tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const p = page(c, rows, q.limit);
+    const data = p.rows.map((r) => toRollout(r, { id: r.policyId, name: r.policyName, version: r.policyVersion }, r.shadowPolicies));
+    return c.json({ data, pagination: p.pagination }, 200);
   });
 
   app.openapi(routes.getRollout, async (c) => {
@@ -163,9 +163,9 @@ export function rolloutsRouter(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
     if (!(await getRollout(sql, tenantId, id))) throw notFound('rollout');
-    const rows = await listDecisions(sql, tenantId, id, { after: decodeCursor(q.cursor), limit: q.limit });
-    const next = paginate(c, rows, q.limit);
-    return c.json({ data: rows.map(toDecision), next_cursor: next }, 200);
+    const rows = await listDecisions(sql, tenantId, id, { after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const p = page(c, rows, q.limit);
+    return c.json({ data: p.rows.map(toDecision), pagination: p.pagination }, 200);
   });
 
   // Registered before the {action} route, which would otherwise take /telemetry.

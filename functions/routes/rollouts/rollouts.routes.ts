@@ -1,7 +1,7 @@
 /** Canary policies (as code, versioned) and rollouts judged under them: the contract. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { RolloutStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, Timestamp } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, Timestamp, pageOf } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
 import { ExportMetricsRequest } from '../../../core/canary/otlp.ts';
 
@@ -144,7 +144,7 @@ export const listRollouts = createRoute({
   tags: ['canary'],
   summary: 'Rollouts, newest first',
   request: { query: ListQuery.extend({ status: RolloutStatus.optional() }) },
-  responses: { 200: { description: 'a page', content: { 'application/json': { schema: z.object({ data: z.array(RolloutSchema), next_cursor: z.string().nullable() }) } } }, ...errors },
+  responses: { 200: { description: 'a page', content: { 'application/json': { schema: pageOf(RolloutSchema) } } }, ...errors },
 });
 
 export const getRollout = createRoute({
@@ -162,7 +162,7 @@ export const listDecisions = createRoute({
   tags: ['canary'],
   summary: 'The decision timeline, newest first, each with its explanation',
   request: { params: IdParam, query: ListQuery },
-  responses: { 200: { description: 'a page of decisions', content: { 'application/json': { schema: z.object({ data: z.array(DecisionSchema), next_cursor: z.string().nullable() }) } } }, ...errors },
+  responses: { 200: { description: 'a page of decisions', content: { 'application/json': { schema: pageOf(DecisionSchema) } } }, ...errors },
 });
 
 export const rolloutAction = createRoute({

@@ -21,7 +21,7 @@ import {
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound, Problem, unprocessable } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
-import { decodeCursor, mutate, paginate, validationHook } from '../../lib/http.ts';
+import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import * as routes from './stores.routes.ts';
@@ -86,8 +86,9 @@ export function storesRouter(deps: AppDeps) {
 
   app.openapi(routes.listStores, async (c) => {
     const q = c.req.valid('query');
-    const rows = await listStores(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit });
-    return c.json({ data: rows.map(toStore), next_cursor: paginate(c, rows, q.limit) }, 200);
+    const rows = await listStores(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const p = page(c, rows, q.limit);
+    return c.json({ data: p.rows.map(toStore), pagination: p.pagination }, 200);
   });
 
   app.openapi(routes.getStore, async (c) => {

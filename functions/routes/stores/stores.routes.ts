@@ -1,7 +1,7 @@
 /** The stores contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { StoreStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
 import { JobSchema } from '../schemas.ts';
 
 export const CreateStoreBody = z.strictObject({
@@ -60,7 +60,7 @@ export const listStores = createRoute({
   summary: 'List stores, newest first',
   request: { query: ListQuery.extend({ status: StoreStatus.optional() }) },
   responses: {
-    200: { description: 'a page of stores', content: { 'application/json': { schema: z.object({ data: z.array(StoreSchema), next_cursor: z.string().nullable() }) } } },
+    200: { description: 'a page of stores', content: { 'application/json': { schema: pageOf(StoreSchema) } } },
     ...errors,
   },
 });

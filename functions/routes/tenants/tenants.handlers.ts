@@ -6,18 +6,20 @@ import {
   listApiKeys,
   listTenants,
   revokeApiKey,
+  setTenantApiVersion,
   type ApiKey,
   type Tenant,
 } from '../../../db/tenants.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { notFound } from '../../errors.ts';
-import { decodeCursor, paginate, validationHook } from '../../lib/http.ts';
+import { decodeCursor, page, validationHook } from '../../lib/http.ts';
 import { newId } from '../../lib/ids.ts';
 import { mintApiKey } from '../../lib/keys.ts';
 import { operatorOnly, requireRole, type AuthCache } from '../../middleware/auth.ts';
 import * as routes from './tenants.routes.ts';
+import { CURRENT_API_VERSION } from '../../../core/api-versions.ts';
 
-const toTenant = (t: Tenant) => ({ id: t.id, name: t.name, plan: t.plan as 'free', is_operator: t.isOperator, created_at: t.createdAt });
+const toTenant = (t: Tenant) => ({ id: t.id, name: t.name, plan: t.plan as 'free', is_operator: t.isOperator, api_version: t.apiVersion, created_at: t.createdAt });
 const toApiKey = (k: ApiKey) => ({
   id: k.id, name: k.name, role: k.role as 'admin', prefix: k.prefix,
   created_at: k.createdAt, last_used_at: k.lastUsedAt, revoked_at: k.revokedAt,
@@ -27,6 +29,7 @@ export function tenantsRouter(deps: AppDeps, authCache: AuthCache) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('/v1/tenants', operatorOnly());
   app.use('/v1/tenants/*', operatorOnly());
+  app.use('/v1/tenant', requireRole('admin'));
   app.use('/v1/api-keys', requireRole('admin'));
   app.use('/v1/api-keys/*', requireRole('admin'));
 
@@ -42,17 +45,25 @@ export function tenantsRouter(deps: AppDeps, authCache: AuthCache) {
     const body = c.req.valid('json');
     const key = await mintApiKey();
     const { tenant, apiKey } = await deps.db.orm.transaction(async (orm) => {
-      const tenant = await insertTenant(orm, { id: newId('ten'), name: body.name, plan: body.plan });
+      const tenant = await insertTenant(orm, { id: newId('ten'), name: body.name, plan: body.plan, apiVersion: body.api_version ?? CURRENT_API_VERSION });
       const apiKey = await insertApiKey(orm, { id: key.id, tenantId: tenant.id, role: 'admin', hash: key.hash, prefix: key.prefix, name: 'initial admin key' });
       return { tenant, apiKey };
     });
     return c.json({ tenant: toTenant(tenant), api_key: { ...toApiKey(apiKey), secret: key.secret } }, 201, { Location: `/v1/tenants/${tenant.id}` });
   });
 
+  app.openapi(routes.updateOwnTenant, async (c) => {
+    const row = await setTenantApiVersion(deps.db.orm, c.get('principal').tenantId, c.req.valid('json').api_version);
+    if (!row) throw notFound('tenant');
+    authCache.clear();
+    return c.json({ tenant: toTenant(row) }, 200);
+  });
+
   app.openapi(routes.listTenants, async (c) => {
     const q = c.req.valid('query');
-    const rows = await listTenants(deps.db.orm, { after: decodeCursor(q.cursor), limit: q.limit });
-    return c.json({ data: rows.map(toTenant), next_cursor: paginate(c, rows, q.limit) }, 200);
+    const rows = await listTenants(deps.db.orm, { after: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const p = page(c, rows, q.limit);
+    return c.json({ data: p.rows.map(toTenant), pagination: p.pagination }, 200);
   });
 
   app.openapi(routes.createApiKey, async (c) => {

@@ -1,12 +1,17 @@
 /** Tenant management (operator only) and API keys (each tenant's admins). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, ListQuery, problemContent } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
+import { API_VERSIONS } from '../../../core/api-versions.ts';
+
+const ApiVersion = z.enum(API_VERSIONS.map((v) => v.version) as [string, ...string[]]).openapi({ description: 'a dated API version (GET /versions lists them)' });
 
 const Plan = z.enum(['free', 'pro', 'enterprise']);
 const Role = z.enum(['admin', 'member', 'viewer']);
 
 export const TenantSchema = z.object({
-  id: z.string(), name: z.string(), plan: Plan, is_operator: z.boolean(), created_at: z.string(),
+  id: z.string(), name: z.string(), plan: Plan, is_operator: z.boolean(),
+  api_version: z.string().openapi({ description: 'the version its requests get without an API-Version header; pinned at creation' }),
+  created_at: z.string(),
 }).openapi('Tenant');
 
 export const ApiKeySchema = z.object({
@@ -31,13 +36,23 @@ export const createTenant = createRoute({
   request: {
     body: {
       required: true,
-      content: { 'application/json': { schema: z.strictObject({ name: z.string().trim().min(1).max(100), plan: Plan.default('free') }) } },
+      content: { 'application/json': { schema: z.strictObject({ name: z.string().trim().min(1).max(100), plan: Plan.default('free'), api_version: ApiVersion.optional().openapi({ description: 'the pin; the current version when left out' }) }) } },
     },
   },
   responses: {
     201: { description: 'created', content: { 'application/json': { schema: z.object({ tenant: TenantSchema, api_key: NewKey }) } } },
     ...errors,
   },
+});
+
+export const updateOwnTenant = createRoute({
+  method: 'patch',
+  path: '/v1/tenant',
+  tags: ['tenants'],
+  summary: "Change the caller's tenant's API version pin (admin only)",
+  description: 'Takes effect at once in the process that answers, and everywhere within SWITCHYARD_AUTH_CACHE_MS.',
+  request: { body: { required: true, content: { 'application/json': { schema: z.strictObject({ api_version: ApiVersion }) } } } },
+  responses: { 200: { description: 'updated', content: { 'application/json': { schema: z.object({ tenant: TenantSchema }) } } }, ...errors },
 });
 
 export const listTenants = createRoute({
@@ -47,7 +62,7 @@ export const listTenants = createRoute({
   summary: 'List tenants (operator only)',
   request: { query: ListQuery },
   responses: {
-    200: { description: 'a page of tenants', content: { 'application/json': { schema: z.object({ data: z.array(TenantSchema), next_cursor: z.string().nullable() }) } } },
+    200: { description: 'a page of tenants', content: { 'application/json': { schema: pageOf(TenantSchema) } } },
     ...errors,
   },
 });

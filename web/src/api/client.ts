@@ -30,12 +30,17 @@ export class ApiError extends Error {
   }
 }
 
+/** The API version web/src/api/schema.d.ts describes (npm run gen:api). */
+export const API_VERSION = '2026-12-02';
+
 export function createApi(getKey: () => string | null) {
   const client = createClient<paths>({ baseUrl: globalThis.location?.origin ?? '' });
   client.use({
     onRequest({ request }) {
       const key = getKey();
       if (key) request.headers.set('Authorization', `Bearer ${key}`);
+      // The version these types were generated for, whatever the tenant's pin.
+      request.headers.set('API-Version', API_VERSION);
       return request;
     },
   });

@@ -12,7 +12,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -25,6 +28,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -47,6 +56,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -60,6 +75,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -75,6 +96,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -88,6 +115,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -117,10 +150,13 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -133,11 +169,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Tenant"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Tenant"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -149,6 +195,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -162,6 +214,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -175,6 +233,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -188,6 +252,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -203,6 +273,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -216,6 +292,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -229,7 +311,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -242,6 +327,11 @@ export interface paths {
                          * @enum {string}
                          */
                         plan?: "free" | "pro" | "enterprise";
+                        /**
+                         * @description the pin; the current version when left out
+                         * @enum {string}
+                         */
+                        api_version?: "2026-12-02" | "2026-06-01";
                     };
                 };
             };
@@ -253,6 +343,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -272,6 +368,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -285,6 +387,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -298,6 +406,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -311,6 +425,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -324,6 +444,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -339,6 +465,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -352,6 +484,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -366,6 +504,205 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the caller's tenant's API version pin (admin only)
+         * @description Takes effect at once in the process that answers, and everywhere within SWITCHYARD_AUTH_CACHE_MS.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description a dated API version (GET /versions lists them)
+                         * @enum {string}
+                         */
+                        api_version: "2026-12-02" | "2026-06-01";
+                    };
+                };
+            };
+            responses: {
+                /** @description updated */
+                200: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            tenant: components["schemas"]["Tenant"];
+                        };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the key may not do this */
+                403: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not found */
+                404: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the body is larger than SWITCHYARD_BODY_LIMIT_BYTES */
+                413: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/v1/api-keys": {
         parameters: {
             query?: never;
@@ -377,7 +714,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -390,6 +730,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -405,6 +751,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -418,6 +770,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -431,6 +789,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -444,6 +808,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -459,6 +829,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -472,6 +848,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -485,7 +867,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -507,6 +892,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -525,6 +916,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -538,6 +935,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -551,6 +954,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -564,6 +973,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -577,6 +992,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -592,6 +1013,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -605,6 +1032,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -633,7 +1066,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -648,6 +1084,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -663,6 +1105,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -676,6 +1124,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -689,6 +1143,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -702,6 +1162,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -717,6 +1183,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -730,6 +1202,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -756,11 +1234,14 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                     status?: "provisioning" | "active" | "suspending" | "suspended" | "resuming" | "deleting" | "deleted" | "failed";
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -773,11 +1254,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Project"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Project"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -789,6 +1280,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -802,6 +1299,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -815,6 +1318,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -828,6 +1337,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -841,6 +1356,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -854,6 +1375,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -867,6 +1394,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -882,6 +1415,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -895,6 +1434,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -911,6 +1456,8 @@ export interface paths {
                 header?: {
                     /** @description replays the first response for a repeated request */
                     "idempotency-key"?: string;
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
                 };
                 path?: never;
                 cookie?: never;
@@ -928,6 +1475,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -941,6 +1494,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -954,6 +1513,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -967,6 +1532,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -980,6 +1551,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -993,6 +1570,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1006,6 +1589,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1019,6 +1608,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1034,6 +1629,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1047,6 +1648,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1072,7 +1679,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -1087,6 +1697,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1102,6 +1718,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1115,6 +1737,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1128,6 +1756,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1141,6 +1775,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1154,6 +1794,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1167,6 +1813,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1180,6 +1832,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1195,6 +1853,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1208,6 +1872,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1222,7 +1892,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -1237,6 +1910,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1250,6 +1929,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1263,6 +1948,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1276,6 +1967,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1289,6 +1986,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1302,6 +2005,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1315,6 +2024,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1328,6 +2043,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1343,6 +2064,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1356,6 +2083,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1385,6 +2118,8 @@ export interface paths {
                 header?: {
                     /** @description replays the first response for a repeated request */
                     "idempotency-key"?: string;
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
                 };
                 path: {
                     id: string;
@@ -1400,6 +2135,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1413,6 +2154,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1426,6 +2173,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1439,6 +2192,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1452,6 +2211,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1465,6 +2230,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1478,6 +2249,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1491,6 +2268,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1506,6 +2289,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1519,6 +2308,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1549,6 +2344,8 @@ export interface paths {
                 header?: {
                     /** @description replays the first response for a repeated request */
                     "idempotency-key"?: string;
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
                 };
                 path: {
                     id: string;
@@ -1564,6 +2361,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1577,6 +2380,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1590,6 +2399,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1603,6 +2418,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1616,6 +2437,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1629,6 +2456,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1642,6 +2475,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1655,6 +2494,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1670,6 +2515,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1683,6 +2534,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1708,7 +2565,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -1723,6 +2583,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1738,6 +2604,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1751,6 +2623,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1764,6 +2642,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1777,6 +2661,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1790,6 +2680,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1803,6 +2699,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1816,6 +2718,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1831,6 +2739,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1844,6 +2758,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1873,11 +2793,14 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                     status?: "provisioning" | "ready" | "failed" | "deleting" | "deleted";
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -1890,11 +2813,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Store"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Store"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -1906,6 +2839,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1919,6 +2858,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1932,6 +2877,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1945,6 +2896,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1958,6 +2915,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1971,6 +2934,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1993,6 +2962,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2008,6 +2983,8 @@ export interface paths {
                 query?: never;
                 header?: {
                     "idempotency-key"?: string;
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
                 };
                 path?: never;
                 cookie?: never;
@@ -2025,6 +3002,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2038,6 +3021,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2051,6 +3040,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2064,6 +3059,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2077,6 +3078,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2090,6 +3097,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2103,6 +3116,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2116,6 +3135,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2138,6 +3163,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2163,7 +3194,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2178,6 +3212,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2193,6 +3233,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2206,6 +3252,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2219,6 +3271,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2232,6 +3290,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2245,6 +3309,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2258,6 +3328,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2280,6 +3356,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2294,7 +3376,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2309,6 +3394,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2322,6 +3413,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2335,6 +3432,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2348,6 +3451,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2361,6 +3470,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2374,6 +3489,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2387,6 +3508,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2409,6 +3536,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2433,7 +3566,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2448,6 +3584,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2472,6 +3614,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2485,6 +3633,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2498,6 +3652,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2511,6 +3671,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2524,6 +3690,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2537,6 +3709,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2559,6 +3737,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2586,7 +3770,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2601,6 +3788,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2618,6 +3811,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2631,6 +3830,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2644,6 +3849,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2657,6 +3868,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2670,6 +3887,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2683,6 +3906,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2696,6 +3925,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2718,6 +3953,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2745,7 +3986,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2760,6 +4004,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2775,6 +4025,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2788,6 +4044,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2801,6 +4063,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2814,6 +4082,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2829,6 +4103,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2842,6 +4122,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2855,7 +4141,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -2874,6 +4163,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2889,6 +4184,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2902,6 +4203,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2915,6 +4222,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2928,6 +4241,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2941,6 +4260,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2956,6 +4281,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2969,6 +4300,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2994,7 +4331,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     sid: string;
@@ -3010,6 +4350,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3025,6 +4371,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3038,6 +4390,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3051,6 +4409,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3064,6 +4428,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3079,6 +4449,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3092,6 +4468,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3106,7 +4488,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     sid: string;
@@ -3122,6 +4507,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
@@ -3133,6 +4524,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3146,6 +4543,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3159,6 +4562,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3172,6 +4581,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3187,6 +4602,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3200,6 +4621,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3226,7 +4653,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     sid: string;
@@ -3242,6 +4672,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3257,6 +4693,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3270,6 +4712,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3283,6 +4731,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3296,6 +4750,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3309,6 +4769,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3324,6 +4790,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3337,6 +4809,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3364,7 +4842,10 @@ export interface paths {
                 query?: {
                     limit?: number;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     sid: string;
@@ -3380,6 +4861,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3395,6 +4882,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3408,6 +4901,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3421,6 +4920,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3434,6 +4939,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3449,6 +4960,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3462,6 +4979,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3491,7 +5014,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     sid: string;
@@ -3508,6 +5034,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3523,6 +5055,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3536,6 +5074,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3549,6 +5093,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3562,6 +5112,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3577,6 +5133,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3590,6 +5152,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3624,7 +5192,10 @@ export interface paths {
                     /** @description default: now */
                     until?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -3637,6 +5208,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3656,6 +5233,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3669,6 +5252,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3682,6 +5271,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3695,6 +5290,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3710,6 +5311,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3723,6 +5330,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3752,7 +5365,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     sourceId: string;
                 };
@@ -3767,6 +5383,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3784,6 +5406,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3802,6 +5430,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3815,6 +5449,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3828,6 +5468,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3841,6 +5487,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3856,6 +5508,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3869,6 +5527,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3896,7 +5560,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     sourceId: string;
                 };
@@ -3911,6 +5578,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3928,6 +5601,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3946,6 +5625,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3959,6 +5644,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3972,6 +5663,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3985,6 +5682,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4000,6 +5703,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4013,6 +5722,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4050,7 +5765,10 @@ export interface paths {
                     limit?: number;
                     cursor?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -4063,11 +5781,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Event"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Event"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -4079,6 +5807,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4092,6 +5826,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4105,6 +5845,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4118,6 +5864,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4133,6 +5885,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4146,6 +5904,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4175,7 +5939,10 @@ export interface paths {
                 query?: {
                     project?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -4188,6 +5955,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4203,6 +5976,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4216,6 +5995,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4229,6 +6014,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4242,6 +6033,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4257,6 +6054,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4270,6 +6073,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4283,7 +6092,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -4300,6 +6112,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4317,6 +6135,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4330,6 +6154,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4343,6 +6173,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4356,6 +6192,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4369,6 +6211,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4384,6 +6232,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4397,6 +6251,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4422,7 +6282,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -4437,6 +6300,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4452,6 +6321,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4465,6 +6340,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4478,6 +6359,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4491,6 +6378,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4506,6 +6399,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4519,6 +6418,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4533,7 +6438,10 @@ export interface paths {
         delete: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -4548,6 +6456,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content?: never;
@@ -4559,6 +6473,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4572,6 +6492,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4585,6 +6511,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4598,6 +6530,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4613,6 +6551,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4626,6 +6570,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4650,7 +6600,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -4665,6 +6618,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4682,6 +6641,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4695,6 +6660,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4708,6 +6679,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4721,6 +6698,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4734,6 +6717,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4749,6 +6738,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4762,6 +6757,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4791,12 +6792,15 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                     subject?: string;
                     status?: "queued" | "running" | "succeeded" | "dead" | "canceled";
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -4809,11 +6813,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Job"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Job"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -4825,6 +6839,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4838,6 +6858,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4851,6 +6877,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4864,6 +6896,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4877,6 +6915,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4892,6 +6936,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4905,6 +6955,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4934,7 +6990,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -4949,6 +7008,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4964,6 +7029,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4977,6 +7048,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4990,6 +7067,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5003,6 +7086,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5016,6 +7105,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5031,6 +7126,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5044,6 +7145,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5071,7 +7178,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5084,6 +7194,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5100,6 +7216,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5113,6 +7235,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5128,6 +7256,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5141,6 +7275,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5175,7 +7315,10 @@ export interface paths {
                     /** @description alternative to the Last-Event-ID header */
                     last_event_id?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5188,6 +7331,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5201,6 +7350,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5214,6 +7369,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5227,6 +7388,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5242,6 +7409,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5255,6 +7428,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5268,6 +7447,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5298,7 +7483,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5311,6 +7499,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5338,6 +7532,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5351,6 +7551,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5366,6 +7572,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5379,6 +7591,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5411,7 +7629,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5424,6 +7645,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5442,6 +7669,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5455,6 +7688,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5468,6 +7707,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5481,6 +7726,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5496,6 +7747,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5509,6 +7766,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5534,7 +7797,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5547,6 +7813,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5562,6 +7834,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5575,6 +7853,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5588,6 +7872,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5601,6 +7891,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5614,6 +7910,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5627,6 +7929,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5640,6 +7948,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5655,6 +7969,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5668,6 +7988,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5681,7 +8007,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -5698,6 +8027,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5713,6 +8048,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5728,6 +8069,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5741,6 +8088,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5754,6 +8107,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5767,6 +8126,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5780,6 +8145,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5793,6 +8164,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5806,6 +8183,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5821,6 +8204,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5834,6 +8223,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5859,7 +8254,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     name: string;
                 };
@@ -5874,6 +8272,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5896,6 +8300,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5909,6 +8319,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5922,6 +8338,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5935,6 +8357,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5948,6 +8376,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5961,6 +8395,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5974,6 +8414,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5989,6 +8435,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6002,6 +8454,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6031,11 +8489,14 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                     status?: "pending" | "running" | "paused" | "promoted" | "rolled_back" | "aborted";
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -6048,11 +8509,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["Rollout"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["Rollout"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -6064,6 +8535,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6077,6 +8554,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6090,6 +8573,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6103,6 +8592,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6116,6 +8611,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6129,6 +8630,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6142,6 +8649,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6157,6 +8670,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6170,6 +8689,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6185,6 +8710,8 @@ export interface paths {
                 query?: never;
                 header?: {
                     "idempotency-key"?: string;
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
                 };
                 path?: never;
                 cookie?: never;
@@ -6202,6 +8729,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6215,6 +8748,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6228,6 +8767,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6241,6 +8786,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6254,6 +8805,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6267,6 +8824,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6280,6 +8843,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6293,6 +8862,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6308,6 +8883,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6321,6 +8902,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6346,7 +8933,10 @@ export interface paths {
         get: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -6361,6 +8951,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6376,6 +8972,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6389,6 +8991,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6402,6 +9010,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6415,6 +9029,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6428,6 +9048,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6441,6 +9067,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6454,6 +9086,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6469,6 +9107,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6482,6 +9126,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6511,10 +9161,13 @@ export interface paths {
                 query?: {
                     /** @description page size, 1–100 */
                     limit?: number;
-                    /** @description next_cursor from the previous page */
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                     cursor?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -6529,11 +9182,21 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
                             data: components["schemas"]["RolloutDecision"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["RolloutDecision"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
                             next_cursor: string | null;
                         };
                     };
@@ -6545,6 +9208,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6558,6 +9227,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6571,6 +9246,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6584,6 +9265,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6597,6 +9284,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6610,6 +9303,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6623,6 +9322,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6638,6 +9343,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6651,6 +9362,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6683,7 +9400,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -6702,6 +9422,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6718,6 +9444,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6731,6 +9463,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6744,6 +9482,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6757,6 +9501,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6770,6 +9520,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6783,6 +9539,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6796,6 +9558,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6811,6 +9579,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6824,6 +9598,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6854,7 +9634,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -6932,6 +9715,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6945,6 +9734,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6958,6 +9753,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6971,6 +9772,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6984,6 +9791,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -6997,6 +9810,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7010,6 +9829,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7023,6 +9848,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7036,6 +9867,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7051,6 +9888,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7064,6 +9907,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7094,7 +9943,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -7113,6 +9965,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7126,6 +9984,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7139,6 +10003,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7152,6 +10022,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7165,6 +10041,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7178,6 +10060,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7191,6 +10079,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7204,6 +10098,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7219,6 +10119,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7232,6 +10138,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7262,7 +10174,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     type: "confirm-traffic-increase" | "confirm-promotion" | "rollout" | "rollback";
@@ -7282,6 +10197,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7302,6 +10223,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7315,6 +10242,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7328,6 +10261,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7341,6 +10280,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7354,6 +10299,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7367,6 +10318,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7380,6 +10337,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7395,6 +10358,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7408,6 +10377,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7438,7 +10413,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                 };
@@ -7457,6 +10435,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7508,6 +10492,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7521,6 +10511,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7534,6 +10530,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7547,6 +10549,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7560,6 +10568,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7573,6 +10587,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7586,6 +10606,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7601,6 +10627,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7614,6 +10646,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7641,7 +10679,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
                 path: {
                     id: string;
                     action: "pause" | "resume" | "promote" | "abort";
@@ -7657,6 +10698,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7672,6 +10719,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7685,6 +10738,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7698,6 +10757,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7711,6 +10776,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7724,6 +10795,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7737,6 +10814,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7750,6 +10833,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7765,6 +10854,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7778,6 +10873,12 @@ export interface paths {
                         "RateLimit-Policy"?: string;
                         /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
                         RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
                         [name: string]: unknown;
                     };
                     content: {
@@ -7786,6 +10887,72 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API versions this server serves, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description versions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            current: string;
+                            data: components["schemas"]["ApiVersion"][];
+                        };
+                    };
+                };
+                /** @description invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -7802,6 +10969,8 @@ export interface components {
             /** @enum {string} */
             plan: "free" | "pro" | "enterprise";
             is_operator: boolean;
+            /** @description the version its requests get without an API-Version header; pinned at creation */
+            api_version: string;
             created_at: string;
         };
         Problem: {
@@ -7824,6 +10993,11 @@ export interface components {
             created_at: string;
             last_used_at: string | null;
             revoked_at: string | null;
+        };
+        Pagination: {
+            /** @description pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+            has_more: boolean;
         };
         ProjectAccepted: {
             project: components["schemas"]["Project"];
@@ -8287,6 +11461,14 @@ export interface components {
         BacktestRequest: {
             policy?: string;
             yaml?: string;
+        };
+        ApiVersion: {
+            version: string;
+            /** @description what this version changed from the one before it */
+            changes: string[];
+            deprecated_at: string | null;
+            /** @description when it stops being served */
+            sunset_at: string | null;
         };
     };
     responses: never;

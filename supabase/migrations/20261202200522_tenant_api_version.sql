@@ -1,0 +1,1 @@
+ALTER TABLE "tenants" ADD COLUMN "api_version" text DEFAULT '2026-06-01' NOT NULL;
