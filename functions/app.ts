@@ -125,11 +125,42 @@ export function createApp(deps: AppDeps) {
     });
   }
 
-  app.notFound((c) => problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`)));
+  let allowed: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    // A known path asked with another method is a 405 naming the methods it has (RFC 9110 §15.5.6).
+    const methods = (allowed ??= allowedMethods(documentedRoutes(app)))(c.req.path);
+    if (methods.length > 0) {
+      return problemResponse(c, new Problem(405, 'Method not allowed', `${c.req.path} does not accept ${c.req.method}; it accepts ${methods.join(', ')}`, { allow: methods }, { Allow: methods.join(', ') }));
+    }
+    return problemResponse(c, notFound(`route ${c.req.method} ${c.req.path}`));
+  });
   app.onError(createErrorHandler(deps.log, deps.availability, deps.errors));
   return app;
 }
 export type App = ReturnType<typeof createApp>;
+
+/** The operations of the document (role guards are registered per method too, so app.routes would overstate). */
+function documentedRoutes(app: OpenAPIHono<AppEnv>): { method: string; path: string }[] {
+  const out: { method: string; path: string }[] = [];
+  for (const d of app.openAPIRegistry.definitions) if (d.type === 'route') out.push({ method: d.route.method.toUpperCase(), path: d.route.path });
+  return out;
+}
+
+/** For a path, the methods its operations answer (paths in the document's `{param}` form). */
+function allowedMethods(routes: { method: string; path: string }[]): (path: string) => string[] {
+  const patterns = new Map<string, { re: RegExp; methods: Set<string> }>();
+  for (const r of routes) {
+    const entry = patterns.get(r.path) ?? { re: new RegExp(`^${r.path.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\{[A-Za-z_]+\}/g, '[^/]+')}$`), methods: new Set<string>() };
+    entry.methods.add(r.method);
+    if (r.method === 'GET') entry.methods.add('HEAD');
+    patterns.set(r.path, entry);
+  }
+  return (path) => {
+    const out = new Set<string>();
+    for (const p of patterns.values()) if (p.re.test(path)) for (const m of p.methods) out.add(m);
+    return [...out].sort();
+  };
+}
 
 function rateLimiterFor(deps: AppDeps): RateLimiter {
   if (deps.rateLimiter) return deps.rateLimiter;

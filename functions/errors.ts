@@ -51,6 +51,8 @@ export function problemResponse(c: Context, p: Problem): Response {
     status: p.status,
     ...(p.detail ? { detail: p.detail } : {}),
     ...p.extra,
+    // The occurrence: the path alone (a query may hold an event token).
+    instance: c.req.path,
     request_id: c.get('requestId' as never) ?? null,
     trace_id: traceIdOf(c as never),
   };

@@ -143,3 +143,27 @@ describe('API versions', () => {
     expect(DASHBOARD_VERSION).toBe(CURRENT_API_VERSION);
   });
 });
+
+describe('HTTP semantics every problem shares', () => {
+  it('answers a wrong method on a known path with 405 and Allow, and an unknown path with 404', async () => {
+    const t = await tenant({ name: 'methods' });
+    const put = await t.api('PUT', '/v1/projects', { body: { name: 'x' } });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(put.body.allow).toEqual(['GET', 'HEAD', 'POST']);
+    const patch = await t.api('PATCH', '/v1/projects/prj_00000000000000000000000000', { body: {} });
+    expect(patch.status).toBe(405);
+    expect(patch.headers.get('allow')).toBe('DELETE, GET, HEAD');
+    expect((await t.api('GET', '/v1/nothing-here')).status).toBe(404);
+    expect((await one(sys.db.sql`select count(*)::int as n from projects where tenant_id = ${t.id}`)).n).toBe(0);
+  });
+
+  it('names the occurrence in instance (the path, never the query) and challenges every 401', async () => {
+    const missing = await sys.api('GET', '/v1/projects/prj_00000000000000000000000000?token=secret-looking');
+    expect(missing.body.instance).toBe('/v1/projects/prj_00000000000000000000000000');
+    const anon = await sys.api('GET', '/v1/projects', { key: null });
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(anon.body.instance).toBe('/v1/projects');
+  });
+});
