@@ -73,6 +73,9 @@ export const METRICS = {
   // Rate limits (functions/middleware/rate-limit.ts)
   rate_limit_decisions_total: { type: 'counter', help: 'Rate-limit decisions by the policy that decided (the plan, or the stricter class that refused) and outcome: allowed, limited, failed_open, failed_closed (the backend did not answer)', labels: ['policy', 'decision'] },
 
+  // Audit log (functions/middleware/audit.ts)
+  audit_write_failures_total: { type: 'counter', help: 'Audit records that could not be written after the answer was known: outcome (a pending row left without its status) or refusal (a request refused before its handler went unrecorded)', labels: ['stage'] },
+
   // Platform (db/metrics.repo.ts at scrape)
   tenants: { type: 'gauge', help: 'Tenants by plan', labels: ['plan'], collected: true },
   projects: { type: 'gauge', help: 'Projects by status, plan and region', labels: ['status', 'plan', 'region'], collected: true },

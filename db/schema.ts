@@ -298,3 +298,33 @@ export const realtimeEvents = pgTable('realtime_events', {
   index('realtime_events_tx_idx').on(t.tx),
   index('realtime_events_created_brin').using('brin', t.createdAt),
 ]);
+
+/**
+ * The audit log: one row per mutating /v1 request, refused ones included. A request that reaches
+ * its handler gets its row first, with no status, committed before the handler can change
+ * anything; the outcome is filled in afterwards (outcome_at). So every committed change has its
+ * record, and a row left without a status is a request whose process died before it answered.
+ * Rows refused earlier (401, 429, a bad version, an oversize body) are written once, complete.
+ * A trigger allows nothing but that one update; retention deletes by plan. Never bodies, secrets
+ * or tokens: the key is named by id, role and prefix.
+ */
+export const auditLog = pgTable('audit_log', {
+  id: text('id').primaryKey(),
+  ts: tstz('ts').notNull().defaultNow(),
+  // Null for a request refused before it could be tied to a tenant (a 401).
+  tenantId: text('tenant_id'),
+  keyId: text('key_id'),
+  keyRole: text('key_role'),
+  keyPrefix: text('key_prefix'),
+  method: text('method').notNull(),
+  route: text('route').notNull(),
+  resourceId: text('resource_id'),
+  status: integer('status'),
+  requestId: text('request_id').notNull(),
+  clientAddress: text('client_address'),
+  userAgent: text('user_agent'),
+  outcomeAt: tstz('outcome_at'),
+}, (t) => [
+  index('audit_log_tenant_idx').on(t.tenantId, t.id),
+  index('audit_log_ts_idx').on(t.ts),
+]);

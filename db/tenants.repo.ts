@@ -69,6 +69,8 @@ export interface KeyPrincipal {
   plan: Plan;
   /** The tenant's version pin. */
   apiVersion: string;
+  /** The key's public prefix (what the audit log names it by); absent for event tokens. */
+  keyPrefix?: string;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function unusableKeyIds(sql: Sql, ids: string[]): Promise<string[]>
 /** Resolves a key hash to its tenant, or null for unknown and revoked keys. */
 export async function findPrincipalByKeyHash(sql: Sql, hash: string): Promise<KeyPrincipal | null> {
   const [row] = await sql<KeyPrincipal[]>`
-    select k.id as key_id, k.tenant_id, k.role, t.is_operator, t.plan, t.api_version
+    select k.id as key_id, k.prefix as key_prefix, k.tenant_id, k.role, t.is_operator, t.plan, t.api_version
       from api_keys k join tenants t on t.id = k.tenant_id
      where k.hash = ${hash} and k.revoked_at is null`;
   return row ?? null;

@@ -34,6 +34,8 @@ import { workersRouter } from './routes/workers/workers.handlers.ts';
 import { metricsRouter } from './routes/metrics/metrics.handlers.ts';
 import { versionsRouter } from './routes/versions/versions.handlers.ts';
 import { apiVersions } from './middleware/api-version.ts';
+import { auditLog } from './middleware/audit.ts';
+import { auditRouter } from './routes/audit/audit.handlers.ts';
 import { API_VERSIONS, schemaForAllVersions, type JsonSchema } from '../core/api-versions.ts';
 import { httpMetrics } from './middleware/metrics.ts';
 import { tracing } from './middleware/tracing.ts';
@@ -77,6 +79,9 @@ export function createApp(deps: AppDeps) {
     app.route('/', workersRouter(deps.worker));
   }
   if (deps.api !== false) {
+    // Every mutating request is recorded, refused ones included (middleware/audit.ts).
+    const audit = auditLog(deps);
+    app.use('/v1/*', audit.outcome);
     app.use('/v1/*', limit);
     app.use('/v1/*', textInput());
     app.use('/v1/*', apiVersions());
@@ -91,7 +96,11 @@ export function createApp(deps: AppDeps) {
           if (limits && err instanceof Problem && err.status === 401) await limits.refused(c);
           throw err;
         }
-        return limits ? limits.forTenants(c, next) : next();
+        // The audit row is committed after the limits pass and before the handler can change anything.
+        const handler = async () => {
+          await audit.intent(c, next);
+        };
+        return limits ? limits.forTenants(c, handler) : handler();
       };
     };
     const authenticateEvents = authenticate({ allowEventToken: true });
@@ -113,6 +122,7 @@ export function createApp(deps: AppDeps) {
     app.route('/', realtimeRouter(deps));
     app.route('/', rolloutsRouter(deps));
     app.route('/', versionsRouter());
+    app.route('/', auditRouter(deps));
 
     app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
     let document: unknown;

@@ -102,5 +102,7 @@ export type AppEnv = {
     principal: Principal;
     /** The request's span (middleware/tracing.ts): its trace id is in logs and problems, and jobs continue it. */
     span: Span;
+    /** The pending audit row of this request (middleware/audit.ts), once written. */
+    auditId: string;
   };
 };

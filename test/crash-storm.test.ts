@@ -224,12 +224,12 @@ describe('crash storm', () => {
   it(`loses nothing acknowledged while ${KILLS} random SIGKILLs hit the API and two workers (local runner)`, async () => {
     await storm(await setUp('local'));
     await tearDown();
-  }, 300_000);
+  }, 450_000);
 
   it(`loses nothing acknowledged while ${KILLS} random SIGKILLs hit the API and the worker host, every QStash delivery sent three times`, async () => {
     await storm(await setUp('qstash'));
     // Messages QStash gave up on while the worker host was down are in its DLQ; the sweep sent
     // their jobs again, which is why every job above is final.
     console.log(`qstash dead-letter queue: ${fake?.dlq().length ?? 0} messages`);
-  }, 300_000);
+  }, 450_000);
 });

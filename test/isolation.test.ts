@@ -51,7 +51,9 @@ describe('tenant isolation', () => {
     expect((await a.api('GET', `/v1/projects/${id}`)).body.project.status).toBe('active');
     // B's stream got nothing of A's.
     await new Promise((r) => setTimeout(r, 300));
-    expect(sseB.events).toEqual([]);
+    // B's stream got nothing of A's: only the audit records of B's own refused attempts.
+    expect(sseB.events.filter((e) => !(e.event === 'audit' && e.data.tenant_id !== a.tenantId && e.data.status === 404))).toEqual([]);
+    expect(sseB.events.some((e) => JSON.stringify(e.data).includes('Secret project'))).toBe(false);
     sseB.close();
   });
 

@@ -16,6 +16,10 @@ import type postgres from 'postgres';
 import type { Sql } from '../db/client.ts';
 import { insertJobs, type NewJob } from '../db/jobs.repo.ts';
 import { pruneIdempotencyKeys } from '../db/idempotency.repo.ts';
+import { pruneAudit } from '../db/audit.repo.ts';
+
+/** How long each plan's audit log is kept, in days (rows of no tenant: the longest). */
+export const AUDIT_RETENTION_DAYS = { free: 90, pro: 365, enterprise: 730 };
 import { pruneRealtimeEvents, takeDroppedBroadcasts, type DroppedBroadcasts } from '../db/realtime.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
 import type { DispatchableJob } from './queue/queue.ts';
@@ -55,6 +59,7 @@ export function housekeepingOptions(
 export async function housekeep(sql: postgres.Sql, opts: HousekeepingOptions): Promise<ScheduleResult & { realtimeDropped: DroppedBroadcasts | null }> {
   await pruneIdempotencyKeys(sql, 24);
   await pruneRealtimeEvents(sql, opts.realtimeRetentionHours);
+  await pruneAudit(sql, AUDIT_RETENTION_DAYS);
   const realtimeDropped = await takeDroppedBroadcasts(sql);
   return { ...(await scheduleDue(sql, opts)), realtimeDropped };
 }

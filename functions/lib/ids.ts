@@ -5,7 +5,7 @@
  */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-export type IdPrefix = 'ten' | 'key' | 'prj' | 'sto' | 'job' | 'evt' | 'req' | 'wrk' | 'src' | 'whd' | 'alr' | 'pol' | 'rol';
+export type IdPrefix = 'ten' | 'key' | 'prj' | 'sto' | 'job' | 'evt' | 'req' | 'wrk' | 'src' | 'whd' | 'alr' | 'pol' | 'rol' | 'aud';
 
 // Random bytes are drawn 4 KiB at a time: one getRandomValues call per id was a measurable share of
 // the API's CPU per create (three ids per request). Each byte is used once.

@@ -19,6 +19,7 @@ import type { AppConfig, AppEnv } from '../deps.ts';
 import { Problem } from '../errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { routeTemplate } from './metrics.ts';
+import { clientAddress } from '../lib/client-address.ts';
 
 /** Route classes by `METHOD route-template`: each a policy stricter than the plan for that kind of work. */
 const CLASSES: Record<string, string> = {
@@ -98,12 +99,3 @@ export function rateLimits(limiter: RateLimiter, config: AppConfig, log: Logger,
   };
 }
 
-/**
- * The caller's address as this runtime knows it: the socket's peer on Node (a proxy's, behind
- * one), Cloudflare's `CF-Connecting-IP` on Workers, the platform's `X-Forwarded-For` elsewhere.
- */
-function clientAddress(c: Context<AppEnv>): string {
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  if (incoming?.socket) return incoming.socket.remoteAddress ?? 'unknown';
-  return c.req.header('cf-connecting-ip') ?? c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'unknown';
-}

@@ -69,7 +69,9 @@ export function eventsRouter(deps: AppDeps) {
     const hub = deps.realtime;
     if (!hub) throw new Problem(501, 'Not implemented', 'this runtime serves realtime through Supabase Realtime, not SSE');
     const q = c.req.valid('query');
-    const { tenantId, keyId } = c.get('principal');
+    const { tenantId, keyId, role, via } = c.get('principal');
+    // The audit log is the admins' (GET /v1/audit-log): its events reach only an admin key's streams.
+    const seesAudit = via === 'api_key' && role === 'admin';
     for (const topic of q.topic) await assertTopicVisible(deps, tenantId, topic);
     const lastEventId = c.req.header('Last-Event-ID') ?? q.last_event_id;
     // Event ids are bigint: one past 2^63 - 1 can't be compared with them.
@@ -88,7 +90,7 @@ export function eventsRouter(deps: AppDeps) {
       const finished = new Promise<void>((r) => (finish = r));
 
       const write = (e: RealtimeEvent) => {
-        if (sent.has(e.id)) return Promise.resolve();
+        if (sent.has(e.id) || (e.event === 'audit' && !seesAudit)) return Promise.resolve();
         sent.add(e.id);
         if (sent.size > 5000) sent.delete(sent.values().next().value!);
         const written = stream.writeSSE({ id: e.id, event: e.event, data: JSON.stringify({ ...(e.payload as object), topics: e.topics, event_id: e.id }) });

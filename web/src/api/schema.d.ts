@@ -10959,6 +10959,174 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every mutating request of the tenant, refused ones included, newest first (admins only)
+         * @description Recorded for POST, PUT, PATCH and DELETE on /v1 (webhook deliveries are kept with their sources). A request that reached its handler was recorded before it could change anything. Never bodies, secrets or tokens. Kept by plan; nothing in the API edits or deletes it.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
+                    cursor?: string;
+                    key?: string;
+                    resource?: string;
+                    /** @description a route template, e.g. /v1/projects/:id */
+                    route?: string;
+                    method?: "POST" | "PUT" | "PATCH" | "DELETE";
+                    status?: number;
+                    since?: string;
+                    until?: string;
+                };
+                header?: {
+                    /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                    "API-Version"?: "2026-12-02" | "2026-06-01";
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description a page of audit entries */
+                200: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["AuditEntry"][];
+                            pagination: components["schemas"]["Pagination"];
+                        } | {
+                            data: components["schemas"]["AuditEntry"][];
+                            /** @description pass as ?cursor= for the next page; null on the last page */
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description invalid input */
+                400: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description missing or invalid API key */
+                401: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the key is not an admin key */
+                403: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s); retry after Retry-After */
+                429: {
+                    headers: {
+                        /** @description seconds until every bucket this request needs has a token */
+                        "Retry-After"?: number;
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After */
+                503: {
+                    headers: {
+                        /** @description the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60` */
+                        "RateLimit-Policy"?: string;
+                        /** @description each policy's whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through */
+                        RateLimit?: string;
+                        /** @description the API version that shaped this answer */
+                        "API-Version"?: string;
+                        /** @description on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"` */
+                        Deprecation?: string;
+                        /** @description on a deprecated version only: when it stops being served (RFC 8594) */
+                        Sunset?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -11469,6 +11637,27 @@ export interface components {
             deprecated_at: string | null;
             /** @description when it stops being served */
             sunset_at: string | null;
+        };
+        AuditEntry: {
+            id: string;
+            ts: string;
+            /** @description null for a request refused before it named a tenant (a 401; the operator sees these) */
+            tenant_id: string | null;
+            key: {
+                id: string | null;
+                /** @description admin, member, viewer, or event_token */
+                role: string | null;
+                prefix: string | null;
+            };
+            method: string;
+            /** @description the route template, e.g. /v1/projects/:id/suspend */
+            route: string;
+            resource_id: string | null;
+            /** @description the answer's status; null while the request runs, or if its process died before it answered */
+            status: number | null;
+            request_id: string;
+            client_address: string | null;
+            user_agent: string | null;
         };
     };
     responses: never;
