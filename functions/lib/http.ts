@@ -10,6 +10,7 @@ import type { AppDeps, AppEnv } from '../deps.ts';
 import type { DispatchableJob } from '../../workers/queue/queue.ts';
 import { badRequest, conflict, notFound, unprocessable, type FieldError } from '../errors.ts';
 import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
+import { ID_PATTERN } from './ids.ts';
 
 /** The zod-openapi hook: a failed validation becomes a 400 problem naming each bad field. */
 export function validationHook(result: { success: boolean; error?: z.ZodError; target?: string }) {
@@ -71,7 +72,7 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   if (!cursor) return undefined;
   try {
     const id = new TextDecoder().decode(fromBase64Url(cursor));
-    if (/^[a-z]{3}_[0-9a-z]{26}$/.test(id)) return id;
+    if (ID_PATTERN.test(id)) return id;
   } catch {
     // fall through
   }

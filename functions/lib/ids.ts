@@ -5,6 +5,9 @@
  */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
+/** Any id newId makes, whatever its prefix. */
+export const ID_PATTERN = /^[a-z]{3}_[0-9a-z]{26}$/;
+
 export type IdPrefix = 'ten' | 'key' | 'prj' | 'sto' | 'job' | 'evt' | 'req' | 'wrk' | 'src' | 'whd' | 'alr' | 'pol' | 'rol' | 'aud';
 
 // Random bytes are drawn 4 KiB at a time: one getRandomValues call per id was a measurable share of

@@ -26,9 +26,12 @@ export function apiVersions(): MiddlewareHandler<AppEnv> {
     res.headers.set('API-Version', version.version);
     for (const [name, value] of Object.entries(deprecationHeaders(version))) res.headers.set(name, value);
     if (version.deprecated) res.headers.append('Link', '</versions>; rel="deprecation"; type="application/json"');
-    if (version.version === CURRENT_API_VERSION || changesAfter(version.version).length === 0) return;
+    if (changesAfter(version.version).length === 0) return;
     if (res.status >= 300 || !(res.headers.get('Content-Type') ?? '').startsWith('application/json')) return;
-    const body = toVersion(await res.json(), version.version);
+    const newest: unknown = await res.clone().json();
+    const body = toVersion(newest, version.version);
+    // No change concerns this answer: it goes out as it is, not rebuilt.
+    if (body === newest) return;
     const headers = new Headers(res.headers);
     headers.delete('Content-Length');
     c.res = undefined;

@@ -16,11 +16,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { completeAudit, insertAudit, type AuditEntry } from '../../db/audit.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { clientAddress } from '../lib/client-address.ts';
-import { newId } from '../lib/ids.ts';
+import { ID_PATTERN as ID, newId } from '../lib/ids.ts';
 import { routeTemplate } from './metrics.ts';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const ID = /^[a-z]{3}_[0-9a-z]{26}$/;
 
 const audited = (c: Context<AppEnv>) => MUTATING.has(c.req.method) && !c.req.path.startsWith('/v1/webhooks/');
 

@@ -1,5 +1,6 @@
 /** The audit log: read-only, admins only. */
 import { createRoute, z } from '@hono/zod-openapi';
+import { ID_PATTERN } from '../../lib/ids.ts';
 import { ListQuery, Timestamp, pageOf, problemContent, queryInt } from '../../lib/http.ts';
 
 export const AuditEntrySchema = z.object({
@@ -30,7 +31,7 @@ export const listAuditLog = createRoute({
     query: ListQuery.extend({
       limit: queryInt(1, 200, 50),
       key: z.string().regex(/^key_[0-9a-z]{26}$/).optional(),
-      resource: z.string().regex(/^[a-z]{3}_[0-9a-z]{26}$/).optional(),
+      resource: z.string().regex(ID_PATTERN).optional(),
       route: z.string().max(200).optional().openapi({ description: 'a route template, e.g. /v1/projects/:id' }),
       method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']).optional(),
       status: z.coerce.number().int().min(100).max(599).optional(),
