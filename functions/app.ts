@@ -36,7 +36,7 @@ import { versionsRouter } from './routes/versions/versions.handlers.ts';
 import { apiVersions } from './middleware/api-version.ts';
 import { auditLog } from './middleware/audit.ts';
 import { auditRouter } from './routes/audit/audit.handlers.ts';
-import { API_VERSIONS, schemaForAllVersions, type JsonSchema } from '../core/api-versions.ts';
+import { describeApi, type OpenApiDocument } from './openapi.ts';
 import { httpMetrics } from './middleware/metrics.ts';
 import { tracing } from './middleware/tracing.ts';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
@@ -85,6 +85,7 @@ export function createApp(deps: AppDeps) {
     app.use('/v1/*', limit);
     app.use('/v1/*', textInput());
     app.use('/v1/*', apiVersions());
+    app.use('/versions', apiVersions());
     const limits = deps.config.SWITCHYARD_RATE_LIMIT === 'on' ? rateLimits(rateLimiterFor(deps), deps.config, deps.log, deps.metrics) : null;
     // A request auth refuses takes a token of its caller's address first (429 past it).
     const authenticate = (options?: AuthOptions): MiddlewareHandler<AppEnv> => {
@@ -124,13 +125,12 @@ export function createApp(deps: AppDeps) {
     app.route('/', versionsRouter());
     app.route('/', auditRouter(deps));
 
-    app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'sk_… API key' });
     let document: unknown;
     app.get('/openapi.json', (c) => {
-      document ??= withCommonResponses(app.getOpenAPI31Document({
+      document ??= describeApi(app.getOpenAPI31Document({
         openapi: '3.1.0',
-        info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms' },
-      }) as unknown as OpenApiDocument);
+        info: { title: 'Switchyard', version: '0.1.0', description: 'Control plane for multi-tenant platforms: tenant projects and stores provisioned by durable jobs, realtime status, monitoring and canary decisions' },
+      }) as unknown as OpenApiDocument, { serverUrl: deps.config.SWITCHYARD_PUBLIC_URL });
       return c.json(document);
     });
   }
@@ -187,57 +187,4 @@ function rateLimiterFor(deps: AppDeps): RateLimiter {
 let fallbackTracer: import('../core/trace.ts').Tracer | undefined;
 function defaultTracer() {
   return (fallbackTracer ??= new BasicTracerProvider().getTracer('switchyard'));
-}
-
-type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: Record<string, unknown>; requestBody?: unknown; parameters?: unknown[] }>> };
-
-/**
- * Answers any operation can give, whatever its own routes say: middleware in front of every route
- * refuses unstorable text (400), a missing key (401), an oversize body (413), and answers 503
- * while the database is unreachable. The document lists them, so it tells the whole truth.
- */
-const RATE_LIMIT_HEADERS = {
-  'RateLimit-Policy': { description: 'the policies that applied, as a structured-field list (draft-ietf-httpapi-ratelimit-headers): `"pro";q=1000;w=60, "stores-create";q=5;w=60`', schema: { type: 'string' } },
-  RateLimit: { description: 'each policy\'s whole tokens left (r, up to its burst) and seconds until its bucket is full (t): `"pro";r=1187;t=1`. Absent when the limiter could not be reached and the request was let through', schema: { type: 'string' } },
-};
-
-/** Every /v1 answer says which version served it, and a deprecated one says until when (functions/middleware/api-version.ts). */
-const VERSION_HEADERS = {
-  'API-Version': { description: 'the API version that shaped this answer', schema: { type: 'string' } },
-  Deprecation: { description: 'on a deprecated version only: when it was deprecated (RFC 9745, `@<epoch seconds>`), with `Link: </versions>; rel="deprecation"`', schema: { type: 'string' } },
-  Sunset: { description: 'on a deprecated version only: when it stops being served (RFC 8594)', schema: { type: 'string' } },
-};
-const VERSION_PARAMETER = {
-  name: 'API-Version', in: 'header', required: false,
-  description: 'the dated version to answer in; the tenant\'s pin when left out. An unknown one is a 400 listing the supported ones',
-  schema: { type: 'string', enum: API_VERSIONS.map((v) => v.version) },
-};
-
-function withCommonResponses(doc: OpenApiDocument): OpenApiDocument {
-  const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
-  for (const [path, item] of Object.entries(doc.paths ?? {})) {
-    for (const op of Object.values(item)) {
-      if (!op || typeof op !== 'object' || !('responses' in op)) continue;
-      const r = (op.responses ??= {});
-      r['400'] ??= problem('invalid input (including text Postgres cannot store: NUL, lone surrogates, invalid UTF-8)');
-      if (!path.startsWith('/v1/webhooks/')) r['401'] ??= problem('missing or invalid API key');
-      if (op.requestBody) r['413'] ??= problem('the body is larger than SWITCHYARD_BODY_LIMIT_BYTES');
-      r['503'] ??= problem('the database is unavailable, the rate limiter is (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline; retry after Retry-After');
-      // Every /v1 answer carries the rate-limit headers (functions/middleware/rate-limit.ts).
-      if (!path.startsWith('/v1/')) continue;
-      (op.parameters ??= []).push(VERSION_PARAMETER);
-      r['429'] ??= {
-        ...problem('a rate limit was reached (the plan\'s, a route class\'s, a webhook source\'s, or a caller address\'s after 401s); retry after Retry-After'),
-        headers: { 'Retry-After': { description: 'seconds until every bucket this request needs has a token', schema: { type: 'integer', minimum: 1 } }, ...RATE_LIMIT_HEADERS, ...VERSION_HEADERS },
-      };
-      for (const [status, response] of Object.entries(r)) {
-        if (status === '429' || !response || typeof response !== 'object' || '$ref' in response) continue;
-        const res = response as { headers?: Record<string, unknown>; content?: Record<string, { schema?: JsonSchema }> };
-        res.headers = { ...RATE_LIMIT_HEADERS, ...VERSION_HEADERS, ...res.headers };
-        const json = res.content?.['application/json'];
-        if (status.startsWith('2') && json?.schema) json.schema = schemaForAllVersions(json.schema);
-      }
-    }
-  }
-  return doc;
 }

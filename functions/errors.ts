@@ -45,12 +45,13 @@ export const unprocessable = (detail: string) => new Problem(422, 'Unprocessable
 export const unavailable = (detail: string) => new Problem(503, 'Service unavailable', detail, {}, { 'Retry-After': '5' });
 
 export function problemResponse(c: Context, p: Problem): Response {
+  // Extension members first: none may overwrite a member RFC 9457 defines.
   const body = {
+    ...p.extra,
     type: `https://switchyard.dev/problems/${slug(p.title)}`,
     title: p.title,
     status: p.status,
     ...(p.detail ? { detail: p.detail } : {}),
-    ...p.extra,
     // The occurrence: the path alone (a query may hold an event token).
     instance: c.req.path,
     request_id: c.get('requestId' as never) ?? null,

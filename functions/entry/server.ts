@@ -41,6 +41,7 @@ import { createRealtimeHub, type RealtimeHub } from '../lib/realtime-hub.ts';
 import { assertPortFree, startEmbeddedPostgres, type EmbeddedHandle } from './embedded-postgres.ts';
 import { createAvailability, type Availability } from '../../db/availability.ts';
 import { createDashboard, isDashboardPath } from './dashboard.ts';
+import { createDocs, isDocsPath } from './docs.ts';
 import { createPrometheus, type Prometheus } from './prometheus.ts';
 import { createSentryReporter } from './sentry.ts';
 import { createTracing } from './tracing.ts';
@@ -243,9 +244,15 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     });
     const listening = await new Promise<{ port: number }>((res, rej) => {
       // The dashboard's static files sit in front of the API on processes that serve it.
+      // So does the API explorer at /docs (functions/entry/docs.ts).
       const dashboard = serveApi ? createDashboard(config.SWITCHYARD_WEB_DIR, { supabaseUrl: config.SUPABASE_URL }) : null;
-      const fetch = (req: Request, env?: unknown) =>
-        (dashboard && isDashboardPath(req.method, new URL(req.url).pathname) ? dashboard.fetch(req) : app.fetch(req, env));
+      const docs = serveApi ? createDocs() : null;
+      const fetch = (req: Request, env?: unknown) => {
+        const path = new URL(req.url).pathname;
+        if (dashboard && isDashboardPath(req.method, path)) return dashboard.fetch(req);
+        if (docs && isDocsPath(req.method, path)) return docs.fetch(req);
+        return app.fetch(req, env);
+      };
       server = createAdaptorServer({ fetch });
       // Node accepts one new connection per event-loop turn (libuv ≥ 1.45, libuv/libuv#3696), so
       // under load a reconnecting client waits in the accept queue behind every other one: seconds,

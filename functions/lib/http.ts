@@ -26,13 +26,21 @@ export function validationHook(result: { success: boolean; error?: z.ZodError; t
   throw badRequest(`the request ${result.target ?? 'input'} is not valid`, errors);
 }
 
+/** RFC 9457 problem details, with this API's extension members (each only on the problems that say so). */
 export const ProblemSchema = z.object({
-  type: z.string(),
+  type: z.string().openapi({ description: 'a URI naming the kind of problem', example: 'https://switchyard.dev/problems/conflict' }),
   title: z.string(),
   status: z.number().int(),
-  detail: z.string().optional(),
+  detail: z.string().optional().openapi({ description: 'what happened this time, in a sentence' }),
+  instance: z.string().openapi({ description: 'the request path (never the query, which may hold an event token)' }),
   request_id: z.string().nullable(),
-  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  trace_id: z.string().nullable().optional().openapi({ description: 'the W3C trace id of this request' }),
+  errors: z.array(z.object({ field: z.string(), message: z.string() }).passthrough()).optional().openapi({ description: 'on 400 and some 409/422: each bad field' }),
+  supported: z.array(z.string()).optional().openapi({ description: 'on an unknown API-Version: the versions this server speaks' }),
+  current: z.union([z.string(), z.number()]).optional().openapi({ description: 'the current API version (unknown API-Version), or the tenant\'s live store count (store cap)' }),
+  allow: z.array(z.string()).optional().openapi({ description: 'on 405: the methods the path accepts' }),
+  current_status: z.string().optional().openapi({ description: 'on a 409 about status: the resource\'s status now' }),
+  rollout_status: z.string().optional().openapi({ description: 'on a refused rollout action: the rollout\'s status now' }),
 }).openapi('Problem');
 
 export const problemContent = (description: string) => ({
@@ -200,3 +208,10 @@ export function afterCommit(deps: AppDeps, jobs: NonNullable<Accepted['jobs']>):
   ]).catch((err) => deps.log.warn('signal after commit failed; pollers will pick the change up', { err }));
   deps.waitUntil?.(signals);
 }
+
+/**
+ * An operation's own error answers, by status. functions/openapi.ts adds the ones every operation
+ * shares (400, 401, 404 for a path id, 409/422 for Idempotency-Key, 413, 429, 500, 503).
+ */
+export const problems = (spec: Partial<Record<403 | 404 | 409 | 410 | 415 | 422 | 501, string>>) =>
+  Object.fromEntries(Object.entries(spec).map(([status, description]) => [status, problemContent(description!)])) as Record<string, ReturnType<typeof problemContent>>;

@@ -4,12 +4,14 @@
  */
 import { inject } from 'vitest';
 import { mkdtemp } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { parseConfig } from '../../functions/env.ts';
 import { startSwitchyard, type Running, type StartOptions } from '../../functions/entry/server.ts';
 import { createLogger } from '../../functions/lib/log.ts';
+import { contract } from './contract.ts';
 
 export const TEMPLATE_DB = 'switchyard_template';
 
@@ -118,6 +120,12 @@ export function createApi(base: string, defaultKey: string): Api {
       parsed = text ? JSON.parse(text) : null;
     } catch {
       // keep text
+    }
+    // Every answer is held against the document (test/helpers/contract.ts).
+    const violations = (await contract()).violations(method, path, res.status, res.headers, text);
+    if (violations.length > 0) {
+      if (process.env.SWITCHYARD_CONTRACT_LOG) appendFileSync(process.env.SWITCHYARD_CONTRACT_LOG, `${violations.join('\n')}\n`);
+      else throw new Error(`the answer breaks the OpenAPI document:\n${violations.join('\n')}`);
     }
     return { status: res.status, headers: res.headers, body: parsed as never };
   };

@@ -1,6 +1,7 @@
 /** Alert rules: count a project's matching events over a window; at the threshold, alert once per cooldown. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, problemContent } from '../../lib/http.ts';
+import { idParam, problemContent, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 
 const duration = (min: number, max: number) => z.string()
   .regex(/^\d{1,6}(s|m|h)$/, 'a duration such as 30s, 5m or 1h')
@@ -51,21 +52,17 @@ export const AlertRuleSchema = z.object({
   created_at: z.string(),
 }).openapi('AlertRule');
 
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such project or rule in this tenant'),
-};
 const RuleParam = idParam('alr');
 
 export const createAlertRule = createRoute({
+  operationId: 'createAlertRule',
   method: 'post', path: '/v1/alert-rules', tags: ['monitoring'],
   summary: 'Create an alert rule (its signing secret is returned once)',
   request: { body: { required: true, content: { 'application/json': { schema: CreateAlertRuleBody } } } },
   responses: {
     201: {
       description: 'created',
+      headers: location,
       content: {
         'application/json': {
           schema: z.object({
@@ -75,27 +72,30 @@ export const createAlertRule = createRoute({
         },
       },
     },
-    ...errors,
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 404: 'no such project in this tenant' }),
   },
 });
 
 export const listAlertRules = createRoute({
+  operationId: 'listAlertRules',
   method: 'get', path: '/v1/alert-rules', tags: ['monitoring'],
   summary: 'Alert rules',
   request: { query: z.object({ project: z.string().regex(/^prj_[0-9a-z]{26}$/).optional() }) },
-  responses: { 200: { description: 'rules', content: { 'application/json': { schema: z.object({ data: z.array(AlertRuleSchema) }) } } }, ...errors },
+  responses: { 200: { description: 'rules', content: { 'application/json': { schema: z.object({ data: z.array(AlertRuleSchema) }) } } } },
 });
 
 export const getAlertRule = createRoute({
+  operationId: 'getAlertRule',
   method: 'get', path: '/v1/alert-rules/{id}', tags: ['monitoring'],
   summary: 'An alert rule',
   request: { params: RuleParam },
-  responses: { 200: { description: 'the rule', content: { 'application/json': { schema: z.object({ alert_rule: AlertRuleSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the rule', content: { 'application/json': { schema: z.object({ alert_rule: AlertRuleSchema }) } } } },
 });
 
 export const deleteAlertRule = createRoute({
+  operationId: 'deleteAlertRule',
   method: 'delete', path: '/v1/alert-rules/{id}', tags: ['monitoring'],
   summary: 'Delete an alert rule (no further evaluations or notifications)',
   request: { params: RuleParam },
-  responses: { 204: { description: 'deleted' }, ...errors },
+  responses: { 204: { description: 'deleted' }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }) },
 });

@@ -22,6 +22,7 @@ export const AuditEntrySchema = z.object({
 }).openapi('AuditEntry');
 
 export const listAuditLog = createRoute({
+  operationId: 'listAuditLog',
   method: 'get',
   path: '/v1/audit-log',
   tags: ['audit'],

@@ -5,6 +5,7 @@ import { problemContent } from '../../lib/http.ts';
 export const TOPIC = /^(tenant|project|store|job|rollout):[a-z]{3}_[0-9a-z]{26}$/;
 
 export const streamEvents = createRoute({
+  operationId: 'streamEvents',
   method: 'get',
   path: '/v1/events',
   tags: ['realtime'],
@@ -32,6 +33,7 @@ export const streamEvents = createRoute({
 });
 
 export const createEventToken = createRoute({
+  operationId: 'createEventToken',
   method: 'post',
   path: '/v1/events/token',
   tags: ['realtime'],

@@ -1,19 +1,14 @@
 /** The jobs contract: read a job and its timeline, list a subject's jobs, cancel a queued job. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { JobStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { JobEventSchema, JobSchema } from '../schemas.ts';
 
 const IdParam = idParam('job');
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such job in this tenant'),
-  409: problemContent('the job is not queued'),
-};
 
 export const getJob = createRoute({
+  operationId: 'getJob',
   method: 'get',
   path: '/v1/jobs/{id}',
   tags: ['jobs'],
@@ -24,11 +19,11 @@ export const getJob = createRoute({
       description: 'the job',
       content: { 'application/json': { schema: z.object({ job: JobSchema.extend({ events: z.array(JobEventSchema) }) }) } },
     },
-    ...errors,
   },
 });
 
 export const listJobs = createRoute({
+  operationId: 'listJobs',
   method: 'get',
   path: '/v1/jobs',
   tags: ['jobs'],
@@ -44,15 +39,15 @@ export const listJobs = createRoute({
       description: 'a page of jobs',
       content: { 'application/json': { schema: pageOf(JobSchema) } },
     },
-    ...errors,
   },
 });
 
 export const cancelJob = createRoute({
+  operationId: 'cancelJob',
   method: 'post',
   path: '/v1/jobs/{id}/cancel',
   tags: ['jobs'],
   summary: 'Cancel a job that has not started',
   request: { params: IdParam },
-  responses: { 200: { description: 'canceled', content: { 'application/json': { schema: z.object({ job: JobSchema }) } } }, ...errors },
+  responses: { 200: { description: 'canceled', content: { 'application/json': { schema: z.object({ job: JobSchema }) } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'only queued jobs can be canceled (the problem carries current_status)' }) },
 });

@@ -1,6 +1,7 @@
 /** Monitoring: log sources per project, signed webhooks from Render and Sentry, and the event store. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, problemContent, queryInt, Timestamp, pageOf } from '../../lib/http.ts';
+import { idParam, problemContent, queryInt, Timestamp, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { JobSchema } from '../schemas.ts';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, 'a slug: lowercase letters, digits, - and _');
@@ -66,64 +67,65 @@ const SourceParams = ProjectParam.extend({
 const DeliveryParams = SourceParams.extend({
   did: z.string().regex(/^whd_[0-9a-z]{26}$/).openapi({ param: { name: 'did', in: 'path' } }),
 });
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such project or source in this tenant'),
-};
 
 export const createLogSource = createRoute({
+  operationId: 'createLogSource',
   method: 'post', path: '/v1/projects/{id}/log-sources', tags: ['monitoring'],
   summary: 'Add a log source to a project',
   request: { params: ProjectParam, body: { required: true, content: { 'application/json': { schema: CreateLogSourceBody } } } },
-  responses: { 201: { description: 'created', content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } }, ...errors },
+  responses: { 201: { description: 'created', headers: location, content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }) },
 });
 
 export const listLogSources = createRoute({
+  operationId: 'listLogSources',
   method: 'get', path: '/v1/projects/{id}/log-sources', tags: ['monitoring'],
   summary: "A project's log sources",
   request: { params: ProjectParam },
-  responses: { 200: { description: 'sources', content: { 'application/json': { schema: z.object({ data: z.array(LogSourceSchema) }) } } }, ...errors },
+  responses: { 200: { description: 'sources', content: { 'application/json': { schema: z.object({ data: z.array(LogSourceSchema) }) } } } },
 });
 
 export const getLogSource = createRoute({
+  operationId: 'getLogSource',
   method: 'get', path: '/v1/projects/{id}/log-sources/{sid}', tags: ['monitoring'],
   summary: 'A log source',
   request: { params: SourceParams },
-  responses: { 200: { description: 'the source', content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the source', content: { 'application/json': { schema: z.object({ log_source: LogSourceSchema }) } } } },
 });
 
 export const deleteLogSource = createRoute({
+  operationId: 'deleteLogSource',
   method: 'delete', path: '/v1/projects/{id}/log-sources/{sid}', tags: ['monitoring'],
   summary: 'Remove a log source (its webhooks then answer 404; its events stay until retention)',
   request: { params: SourceParams },
-  responses: { 204: { description: 'deleted' }, ...errors },
+  responses: { 204: { description: 'deleted' }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }) },
 });
 
 export const pullLogSource = createRoute({
+  operationId: 'pullLogSource',
   method: 'post', path: '/v1/projects/{id}/log-sources/{sid}/pull', tags: ['monitoring'],
   summary: 'Pull now (a logs.pull job from the high-water mark; follow it with GET /v1/jobs/{id} or SSE)',
   request: { params: SourceParams },
   responses: {
-    202: { description: 'pull queued', content: { 'application/json': { schema: z.object({ job: JobRef }) } } },
-    ...errors,
+    202: { description: 'pull queued', headers: location, content: { 'application/json': { schema: z.object({ job: JobRef }) } } },
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 422: 'the source has no API key to pull with' }),
     422: problemContent('the source has no API key to pull with'),
   },
 });
 
 export const listDeliveries = createRoute({
+  operationId: 'listDeliveries',
   method: 'get', path: '/v1/projects/{id}/log-sources/{sid}/deliveries', tags: ['monitoring'],
   summary: "A source's raw webhook deliveries, newest first",
   request: { params: SourceParams, query: z.object({ limit: queryInt(1, 200, 50) }) },
-  responses: { 200: { description: 'deliveries', content: { 'application/json': { schema: z.object({ data: z.array(DeliverySchema) }) } } }, ...errors },
+  responses: { 200: { description: 'deliveries', content: { 'application/json': { schema: z.object({ data: z.array(DeliverySchema) }) } } } },
 });
 
 export const replayDelivery = createRoute({
+  operationId: 'replayDelivery',
   method: 'post', path: '/v1/projects/{id}/log-sources/{sid}/deliveries/{did}/replay', tags: ['monitoring'],
   summary: 'Normalize a stored delivery again (events it already made are not repeated)',
   request: { params: DeliveryParams },
-  responses: { 202: { description: 'replay queued', content: { 'application/json': { schema: z.object({ job: JobRef }) } } }, ...errors },
+  responses: { 202: { description: 'replay queued', headers: location, content: { 'application/json': { schema: z.object({ job: JobRef }) } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }) },
 });
 
 const WebhookParams = z.object({ sourceId: z.string().max(40).openapi({ param: { name: 'sourceId', in: 'path' } }) });
@@ -136,6 +138,7 @@ const webhookResponses = {
 };
 
 export const renderWebhook = createRoute({
+  operationId: 'renderWebhook',
   method: 'post', path: '/v1/webhooks/render/{sourceId}', tags: ['monitoring'],
   summary: 'Render webhook (Standard Webhooks signature on the raw body, ±5 min)',
   request: { params: WebhookParams },
@@ -143,6 +146,7 @@ export const renderWebhook = createRoute({
 });
 
 export const sentryWebhook = createRoute({
+  operationId: 'sentryWebhook',
   method: 'post', path: '/v1/webhooks/sentry/{sourceId}', tags: ['monitoring'],
   summary: 'Sentry integration webhook (Sentry-Hook-Signature: HMAC-SHA256 of the raw body)',
   request: { params: WebhookParams },
@@ -150,6 +154,7 @@ export const sentryWebhook = createRoute({
 });
 
 export const listLogs = createRoute({
+  operationId: 'listLogs',
   method: 'get', path: '/v1/logs', tags: ['monitoring'],
   summary: 'Search events, newest first (keyset pages)',
   request: {
@@ -168,7 +173,6 @@ export const listLogs = createRoute({
   },
   responses: {
     200: { description: 'a page of events', content: { 'application/json': { schema: pageOf(EventSchema) } } },
-    ...errors,
   },
 });
 
@@ -180,6 +184,7 @@ export const StatsBucket = z.object({
 }).openapi('LogStatsBucket');
 
 export const logStats = createRoute({
+  operationId: 'logStats',
   method: 'get', path: '/v1/logs/stats', tags: ['monitoring'],
   summary: 'Event counts per bucket, level and provider (for charts); empty buckets are left out',
   request: {
@@ -197,6 +202,5 @@ export const logStats = createRoute({
       description: 'buckets, oldest first',
       content: { 'application/json': { schema: z.object({ interval: z.enum(['1m', '1h']), since: z.string(), until: z.string(), data: z.array(StatsBucket) }) } },
     },
-    ...errors,
   },
 });

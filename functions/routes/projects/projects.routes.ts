@@ -1,7 +1,8 @@
 /** The projects contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ProjectStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { JobSchema, ProjectSchema } from '../schemas.ts';
 
 export const CreateProjectBody = z.strictObject({
@@ -18,17 +19,8 @@ const IdempotencyHeader = z.object({
   'idempotency-key': z.string().optional().openapi({ description: 'replays the first response for a repeated request' }),
 });
 
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such project in this tenant'),
-  409: problemContent('conflicting state'),
-  413: problemContent('body too large'),
-  422: problemContent('Idempotency-Key reused with a different request'),
-};
-
 export const createProject = createRoute({
+  operationId: 'createProject',
   method: 'post',
   path: '/v1/projects',
   tags: ['projects'],
@@ -37,10 +29,11 @@ export const createProject = createRoute({
     headers: IdempotencyHeader,
     body: { required: true, content: { 'application/json': { schema: CreateProjectBody } } },
   },
-  responses: { 202: { description: 'accepted; watch the job or the realtime stream', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  responses: { 202: { description: 'accepted; watch the job or the realtime stream', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'the slug is used by another project, or a request with this Idempotency-Key is still in progress' }) },
 });
 
 export const listProjects = createRoute({
+  operationId: 'listProjects',
   method: 'get',
   path: '/v1/projects',
   tags: ['projects'],
@@ -51,40 +44,43 @@ export const listProjects = createRoute({
       description: 'a page of projects',
       content: { 'application/json': { schema: pageOf(ProjectSchema) } },
     },
-    ...errors,
   },
 });
 
 export const getProject = createRoute({
+  operationId: 'getProject',
   method: 'get',
   path: '/v1/projects/{id}',
   tags: ['projects'],
   summary: 'Get a project',
   request: { params: IdParam },
-  responses: { 200: { description: 'the project', content: { 'application/json': { schema: z.object({ project: ProjectSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the project', content: { 'application/json': { schema: z.object({ project: ProjectSchema }) } } } },
 });
 
 const transition = (action: 'suspend' | 'resume') => createRoute({
+  operationId: `${action}Project`,
   method: 'post',
   path: `/v1/projects/{id}/${action}`,
   tags: ['projects'],
   summary: `${action[0]!.toUpperCase()}${action.slice(1)} a project`,
   request: { params: IdParam, headers: IdempotencyHeader },
-  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the project's status does not allow this (the problem says which do), or a request with this Idempotency-Key is still in progress" }) },
 });
 export const suspendProject = transition('suspend');
 export const resumeProject = transition('resume');
 
 export const deleteProject = createRoute({
+  operationId: 'deleteProject',
   method: 'delete',
   path: '/v1/projects/{id}',
   tags: ['projects'],
   summary: 'Delete a project (its database is dropped; the record stays as `deleted`)',
-  request: { params: IdParam },
-  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  request: { params: IdParam, headers: IdempotencyHeader },
+  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the project's status does not allow this (the problem says which do), or a request with this Idempotency-Key is still in progress" }) },
 });
 
 export const getCredentials = createRoute({
+  operationId: 'getProjectCredentials',
   method: 'get',
   path: '/v1/projects/{id}/credentials',
   tags: ['projects'],
@@ -92,6 +88,6 @@ export const getCredentials = createRoute({
   request: { params: IdParam },
   responses: {
     200: { description: 'credentials', content: { 'application/json': { schema: z.object({ connection_string: z.string() }) } } },
-    ...errors,
+    ...problems({ 403: 'a viewer key may not read credentials', 409: 'the project has no credentials in its status' }),
   },
 });

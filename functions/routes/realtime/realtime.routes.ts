@@ -17,6 +17,7 @@ const Transport = z.discriminatedUnion('transport', [
 ]).openapi('RealtimeTransport');
 
 export const discoverRealtime = createRoute({
+  operationId: 'discoverRealtime',
   method: 'get',
   path: '/v1/realtime',
   tags: ['realtime'],
@@ -44,6 +45,7 @@ export const discoverRealtime = createRoute({
 });
 
 export const createRealtimeToken = createRoute({
+  operationId: 'createRealtimeToken',
   method: 'post',
   path: '/v1/realtime/token',
   tags: ['realtime'],

@@ -360,7 +360,7 @@ export function rolloutsRouter(deps: AppDeps) {
         ? await transitionRollout(sql, tenantId, id, 'promoted', { onlyAtStep: r.stepIndex })
         : r.status === 'running' || r.status === 'paused' ? await advanceRollout(sql, tenantId, id, r.stepIndex, { index: next, weight: steps[next]!.weight }, new Date()) : null;
     }
-    if (!after) throw conflict(`rollout ${id} is ${r.status}; it can't ${action} from there`, { status: r.status });
+    if (!after) throw conflict(`rollout ${id} is ${r.status}; it can't ${action} from there`, { rollout_status: r.status });
     return c.json({ rollout: await shown(tenantId, after, policy) }, 200);
   });
 

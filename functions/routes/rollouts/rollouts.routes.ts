@@ -1,19 +1,10 @@
 /** Canary policies (as code, versioned) and rollouts judged under them: the contract. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { RolloutStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, Timestamp, pageOf } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, Timestamp, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { JobSchema } from '../schemas.ts';
 import { ExportMetricsRequest } from '../../../core/canary/otlp.ts';
-
-const errors = {
-  400: problemContent('invalid input (a policy\'s errors name the YAML path, line and column)'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such policy or rollout in this tenant'),
-  409: problemContent('conflicting state'),
-  413: problemContent('body too large'),
-  422: problemContent('Idempotency-Key reused with a different request, or telemetry that can\'t be merged'),
-};
 
 /** "<name>" or "<name>@<version>". */
 const PolicyRefText = z.string().regex(/^[a-z][a-z0-9-]{1,62}(@\d{1,9})?$/, '"<name>" or "<name>@<version>"');
@@ -65,6 +56,7 @@ export const DecisionSchema = z.object({
 }).openapi('RolloutDecision');
 
 export const putPolicy = createRoute({
+  operationId: 'putPolicy',
   method: 'post',
   path: '/v1/canary-policies',
   tags: ['canary'],
@@ -78,19 +70,21 @@ export const putPolicy = createRoute({
   responses: {
     201: { description: 'a new version', content: { 'application/json': { schema: z.object({ policy: PolicySchema }) } } },
     200: { description: 'the same document as an existing version: that version', content: { 'application/json': { schema: z.object({ policy: PolicySchema }) } } },
-    ...errors,
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'other versions of this policy are being written at the same moment; retry' }),
   },
 });
 
 export const listPolicies = createRoute({
+  operationId: 'listPolicies',
   method: 'get',
   path: '/v1/canary-policies',
   tags: ['canary'],
   summary: 'The latest version of each policy',
-  responses: { 200: { description: 'policies', content: { 'application/json': { schema: z.object({ data: z.array(PolicySchema) }) } } }, ...errors },
+  responses: { 200: { description: 'policies', content: { 'application/json': { schema: z.object({ data: z.array(PolicySchema) }) } } } },
 });
 
 export const getPolicy = createRoute({
+  operationId: 'getPolicy',
   method: 'get',
   path: '/v1/canary-policies/{name}',
   tags: ['canary'],
@@ -98,7 +92,6 @@ export const getPolicy = createRoute({
   request: { params: z.object({ name: PolicyName.openapi({ param: { name: 'name', in: 'path' } }) }) },
   responses: {
     200: { description: 'the policy', content: { 'application/json': { schema: z.object({ policy: PolicySchema, versions: z.array(PolicySchema.pick({ id: true, version: true, hash: true, created_at: true })) }) } } },
-    ...errors,
   },
 });
 
@@ -107,6 +100,7 @@ const Accepted = z.object({ rollout: RolloutSchema, job: JobSchema }).openapi('R
 const IdempotencyHeader = z.object({ 'idempotency-key': z.string().optional() });
 
 export const createRollout = createRoute({
+  operationId: 'createRollout',
   method: 'post',
   path: '/v1/rollouts',
   tags: ['canary'],
@@ -135,43 +129,47 @@ export const createRollout = createRoute({
       },
     },
   },
-  responses: { 202: { description: 'accepted; decisions follow every interval', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  responses: { 202: { description: 'accepted; decisions follow every interval', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 422: 'an unknown project or policy (the problem names the field), or an Idempotency-Key already used with a different request' }) },
 });
 
 export const listRollouts = createRoute({
+  operationId: 'listRollouts',
   method: 'get',
   path: '/v1/rollouts',
   tags: ['canary'],
   summary: 'Rollouts, newest first',
   request: { query: ListQuery.extend({ status: RolloutStatus.optional() }) },
-  responses: { 200: { description: 'a page', content: { 'application/json': { schema: pageOf(RolloutSchema) } } }, ...errors },
+  responses: { 200: { description: 'a page', content: { 'application/json': { schema: pageOf(RolloutSchema) } } } },
 });
 
 export const getRollout = createRoute({
+  operationId: 'getRollout',
   method: 'get',
   path: '/v1/rollouts/{id}',
   tags: ['canary'],
   summary: 'A rollout',
   request: { params: IdParam },
-  responses: { 200: { description: 'the rollout', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the rollout', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } } },
 });
 
 export const listDecisions = createRoute({
+  operationId: 'listDecisions',
   method: 'get',
   path: '/v1/rollouts/{id}/decisions',
   tags: ['canary'],
   summary: 'The decision timeline, newest first, each with its explanation',
   request: { params: IdParam, query: ListQuery },
-  responses: { 200: { description: 'a page of decisions', content: { 'application/json': { schema: pageOf(DecisionSchema) } } }, ...errors },
+  responses: { 200: { description: 'a page of decisions', content: { 'application/json': { schema: pageOf(DecisionSchema) } } } },
 });
 
 export const rolloutAction = createRoute({
+  operationId: 'rolloutAction',
   method: 'post',
   path: '/v1/rollouts/{id}/{action}',
   tags: ['canary'],
   summary: 'A person\'s decision: pause, resume, promote (to the next step, or finish) or abort',
   request: { params: IdParam.extend({ action: z.enum(['pause', 'resume', 'promote', 'abort']).openapi({ param: { name: 'action', in: 'path' } }) }) },
-  responses: { 200: { description: 'the rollout after it', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the rollout after it', content: { 'application/json': { schema: z.object({ rollout: RolloutSchema }) } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the rollout's status does not allow this action (the problem carries rollout_status)" }) },
 });
 
 const Point = z.strictObject({
@@ -192,6 +190,7 @@ const Point = z.strictObject({
 });
 
 export const otlpMetrics = createRoute({
+  operationId: 'otlpMetrics',
   method: 'post',
   path: '/v1/otlp/v1/metrics',
   tags: ['canary'],
@@ -208,12 +207,13 @@ export const otlpMetrics = createRoute({
       content: { 'application/json': { schema: z.object({ partialSuccess: z.object({ rejectedDataPoints: z.number().int(), errorMessage: z.string() }).optional() }).openapi('OtlpExportMetricsServiceResponse') } },
     },
     415: problemContent('not OTLP/HTTP JSON: protobuf is not read here (set the exporter\'s protocol to http/json)'),
-    ...errors,
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }),
     422: problemContent('no data point belongs to a live rollout (the problem names the service and versions it saw)'),
   },
 });
 
 export const postTelemetry = createRoute({
+  operationId: 'postTelemetry',
   method: 'post',
   path: '/v1/rollouts/{id}/telemetry',
   tags: ['canary'],
@@ -228,7 +228,7 @@ export const postTelemetry = createRoute({
   },
   responses: {
     202: { description: 'stored', content: { 'application/json': { schema: z.object({ accepted: z.number().int(), duplicates: z.number().int() }) } } },
-    ...errors,
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'the rollout has ended and takes no more telemetry', 422: "latency histograms whose bucket boundaries differ from the rollout's first one" }),
   },
 });
 
@@ -241,6 +241,7 @@ const ArgoAnswer = z.object({
 }).openapi('ArgoAnalysisAnswer');
 
 export const argoAnalysis = createRoute({
+  operationId: 'argoAnalysis',
   method: 'post',
   path: '/v1/rollouts/{id}/analysis',
   tags: ['canary'],
@@ -253,10 +254,11 @@ export const argoAnalysis = createRoute({
     params: IdParam,
     body: { required: false, content: { 'application/json': { schema: z.looseObject({ weight: z.coerce.number().int().min(0).max(100).optional() }).openapi('ArgoAnalysisRequest') } } },
   },
-  responses: { 200: { description: 'the decision', content: { 'application/json': { schema: ArgoAnswer } } }, ...errors },
+  responses: { 200: { description: 'the decision', content: { 'application/json': { schema: ArgoAnswer } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)' }) },
 });
 
 export const flaggerWebhook = createRoute({
+  operationId: 'flaggerWebhook',
   method: 'post',
   path: '/v1/rollouts/{id}/flagger/{type}',
   tags: ['canary'],
@@ -281,7 +283,7 @@ export const flaggerWebhook = createRoute({
   },
   responses: {
     200: { description: 'approved (for rollback: roll back now)', content: { 'application/json': { schema: z.object({ decision: ArgoAnswer.shape.decision, sentence: z.string().nullable() }) } } },
-    ...errors,
+    ...problems({ 409: 'the rollout judges another Flagger revision' }),
     403: problemContent('not approved (for rollback: no rollback); the detail says why'),
   },
 });
@@ -289,6 +291,7 @@ export const flaggerWebhook = createRoute({
 const Replayed = z.object({ window_end: z.string(), step_index: z.number().int(), verdict: z.enum(['promote', 'wait', 'pause', 'rollback']), sentence: z.string() });
 
 export const backtestRollout = createRoute({
+  operationId: 'backtestRollout',
   method: 'post',
   path: '/v1/rollouts/{id}/backtest',
   tags: ['canary'],
@@ -325,6 +328,6 @@ export const backtestRollout = createRoute({
         },
       },
     },
-    ...errors,
+    ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 422: 'no such policy in this tenant' }),
   },
 });

@@ -1,7 +1,8 @@
 /** The stores contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { StoreStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { JobSchema } from '../schemas.ts';
 
 export const CreateStoreBody = z.strictObject({
@@ -31,17 +32,9 @@ export const StoreSchema = z.object({
 
 const IdParam = idParam('sto');
 const Accepted = z.object({ store: StoreSchema, job: JobSchema }).openapi('StoreAccepted');
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('no such store in this tenant'),
-  409: problemContent('name taken, store cap reached, or a conflicting status'),
-  422: problemContent('Idempotency-Key reused with a different request, or a runtime this deployment lacks'),
-  429: problemContent('too many store creates; see Retry-After and RateLimit'),
-};
 
 export const createStore = createRoute({
+  operationId: 'createStore',
   method: 'post',
   path: '/v1/stores',
   tags: ['stores'],
@@ -50,10 +43,11 @@ export const createStore = createRoute({
     headers: z.object({ 'idempotency-key': z.string().optional() }),
     body: { required: true, content: { 'application/json': { schema: CreateStoreBody } } },
   },
-  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the name is taken, the plan's store cap is reached, or a request with this Idempotency-Key is still in progress", 422: 'a runtime this deployment lacks, or an Idempotency-Key already used with a different request' }) },
 });
 
 export const listStores = createRoute({
+  operationId: 'listStores',
   method: 'get',
   path: '/v1/stores',
   tags: ['stores'],
@@ -61,20 +55,21 @@ export const listStores = createRoute({
   request: { query: ListQuery.extend({ status: StoreStatus.optional() }) },
   responses: {
     200: { description: 'a page of stores', content: { 'application/json': { schema: pageOf(StoreSchema) } } },
-    ...errors,
   },
 });
 
 export const getStore = createRoute({
+  operationId: 'getStore',
   method: 'get',
   path: '/v1/stores/{id}',
   tags: ['stores'],
   summary: 'Get a store',
   request: { params: IdParam },
-  responses: { 200: { description: 'the store', content: { 'application/json': { schema: z.object({ store: StoreSchema }) } } }, ...errors },
+  responses: { 200: { description: 'the store', content: { 'application/json': { schema: z.object({ store: StoreSchema }) } } } },
 });
 
 export const storeEvents = createRoute({
+  operationId: 'storeEvents',
   method: 'get',
   path: '/v1/stores/{id}/events',
   tags: ['stores'],
@@ -87,20 +82,21 @@ export const storeEvents = createRoute({
         id: z.string(), job_id: z.string(), kind: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()), created_at: z.string(),
       })) }) } },
     },
-    ...errors,
   },
 });
 
 export const deleteStore = createRoute({
+  operationId: 'deleteStore',
   method: 'delete',
   path: '/v1/stores/{id}',
   tags: ['stores'],
   summary: 'Delete a store (torn down; the record stays as `deleted`)',
-  request: { params: IdParam },
-  responses: { 202: { description: 'accepted', content: { 'application/json': { schema: Accepted } } }, ...errors },
+  request: { params: IdParam, headers: z.object({ 'idempotency-key': z.string().optional() }) },
+  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the store's status does not allow deleting it, or a request with this Idempotency-Key is still in progress" }) },
 });
 
 export const getCredentials = createRoute({
+  operationId: 'getStoreCredentials',
   method: 'get',
   path: '/v1/stores/{id}/credentials',
   tags: ['stores'],
@@ -112,6 +108,6 @@ export const getCredentials = createRoute({
       content: { 'application/json': { schema: z.object({ admin_email: z.string(), admin_password: z.string(), database_url: z.string().optional() }) } },
     },
     410: problemContent('already revealed'),
-    ...errors,
+    ...problems({ 403: 'a viewer key may not read credentials', 409: 'the store has no credentials in its status', 410: 'already revealed once; they are not kept' }),
   },
 });

@@ -1,6 +1,7 @@
 /** Tenant management (operator only) and API keys (each tenant's admins). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { idParam, ListQuery, problemContent, pageOf } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf, problems } from '../../lib/http.ts';
+import { location } from '../../openapi.ts';
 import { API_VERSIONS } from '../../../core/api-versions.ts';
 
 const ApiVersion = z.enum(API_VERSIONS.map((v) => v.version) as [string, ...string[]]).openapi({ description: 'a dated API version (GET /versions lists them)' });
@@ -21,14 +22,8 @@ export const ApiKeySchema = z.object({
 
 const NewKey = ApiKeySchema.extend({ secret: z.string().openapi({ description: 'shown once; store it now' }) });
 
-const errors = {
-  400: problemContent('invalid input'),
-  401: problemContent('missing or invalid API key'),
-  403: problemContent('the key may not do this'),
-  404: problemContent('not found'),
-};
-
 export const createTenant = createRoute({
+  operationId: 'createTenant',
   method: 'post',
   path: '/v1/tenants',
   tags: ['tenants'],
@@ -40,22 +35,24 @@ export const createTenant = createRoute({
     },
   },
   responses: {
-    201: { description: 'created', content: { 'application/json': { schema: z.object({ tenant: TenantSchema, api_key: NewKey }) } } },
-    ...errors,
+    201: { description: 'created', headers: location, content: { 'application/json': { schema: z.object({ tenant: TenantSchema, api_key: NewKey }) } } },
+    ...problems({ 403: 'this needs an admin key of the operator tenant', 404: 'only the operator tenant has this route; others get 404' }),
   },
 });
 
 export const updateOwnTenant = createRoute({
+  operationId: 'updateOwnTenant',
   method: 'patch',
   path: '/v1/tenant',
   tags: ['tenants'],
   summary: "Change the caller's tenant's API version pin (admin only)",
   description: 'Takes effect at once in the process that answers, and everywhere within SWITCHYARD_AUTH_CACHE_MS.',
   request: { body: { required: true, content: { 'application/json': { schema: z.strictObject({ api_version: ApiVersion }) } } } },
-  responses: { 200: { description: 'updated', content: { 'application/json': { schema: z.object({ tenant: TenantSchema }) } } }, ...errors },
+  responses: { 200: { description: 'updated', content: { 'application/json': { schema: z.object({ tenant: TenantSchema }) } } }, ...problems({ 403: 'this needs an admin key' }) },
 });
 
 export const listTenants = createRoute({
+  operationId: 'listTenants',
   method: 'get',
   path: '/v1/tenants',
   tags: ['tenants'],
@@ -63,11 +60,12 @@ export const listTenants = createRoute({
   request: { query: ListQuery },
   responses: {
     200: { description: 'a page of tenants', content: { 'application/json': { schema: pageOf(TenantSchema) } } },
-    ...errors,
+    ...problems({ 403: 'this needs an admin key of the operator tenant', 404: 'only the operator tenant has this route; others get 404' }),
   },
 });
 
 export const createApiKey = createRoute({
+  operationId: 'createApiKey',
   method: 'post',
   path: '/v1/api-keys',
   tags: ['api keys'],
@@ -78,27 +76,30 @@ export const createApiKey = createRoute({
       content: { 'application/json': { schema: z.strictObject({ name: z.string().trim().max(100).default(''), role: Role }) } },
     },
   },
-  responses: { 201: { description: 'created', content: { 'application/json': { schema: z.object({ api_key: NewKey }) } } }, ...errors },
+  responses: { 201: { description: 'created', content: { 'application/json': { schema: z.object({ api_key: NewKey }) } } }, ...problems({ 403: 'this needs an admin key' }) },
 });
 
 export const listApiKeys = createRoute({
+  operationId: 'listApiKeys',
   method: 'get',
   path: '/v1/api-keys',
   tags: ['api keys'],
   summary: "List the tenant's API keys (admin only; secrets are never shown again)",
-  responses: { 200: { description: 'keys', content: { 'application/json': { schema: z.object({ data: z.array(ApiKeySchema) }) } } }, ...errors },
+  responses: { 200: { description: 'keys', content: { 'application/json': { schema: z.object({ data: z.array(ApiKeySchema) }) } } }, ...problems({ 403: 'this needs an admin key' }) },
 });
 
 export const revokeApiKey = createRoute({
+  operationId: 'revokeApiKey',
   method: 'delete',
   path: '/v1/api-keys/{id}',
   tags: ['api keys'],
   summary: 'Revoke an API key (admin only)',
   request: { params: idParam('key') },
-  responses: { 200: { description: 'revoked', content: { 'application/json': { schema: z.object({ api_key: ApiKeySchema }) } } }, ...errors },
+  responses: { 200: { description: 'revoked', content: { 'application/json': { schema: z.object({ api_key: ApiKeySchema }) } } }, ...problems({ 403: 'this needs an admin key' }) },
 });
 
 export const getMe = createRoute({
+  operationId: 'getMe',
   method: 'get',
   path: '/v1/me',
   tags: ['api keys'],

@@ -11,6 +11,7 @@ const VersionSchema = z.object({
 }).openapi('ApiVersion');
 
 export const listVersions = createRoute({
+  operationId: 'listVersions',
   method: 'get',
   path: '/versions',
   tags: ['versions'],

@@ -54,7 +54,7 @@ export async function call<T>(request: Promise<{ data?: T; error?: unknown; resp
   try {
     result = await request;
   } catch (e) {
-    throw new ApiError({ type: 'about:blank', title: 'Network error', status: 0, detail: `The API could not be reached (${String(e)})`, request_id: null });
+    throw new ApiError({ type: 'about:blank', title: 'Network error', status: 0, detail: `The API could not be reached (${String(e)})`, instance: '', request_id: null });
   }
   const { data, error, response } = result;
   if (response.ok) return data as T;
@@ -64,6 +64,7 @@ export async function call<T>(request: Promise<{ data?: T; error?: unknown; resp
     title: p?.title ?? (response.statusText || `HTTP ${response.status}`),
     status: response.status,
     ...(p?.detail ? { detail: p.detail } : typeof error === 'string' && error ? { detail: error } : {}),
+    instance: p?.instance ?? (response.url ? new URL(response.url).pathname : ''),
     request_id: p?.request_id ?? response.headers.get('x-request-id'),
     ...(p?.errors ? { errors: p.errors } : {}),
   });
