@@ -73,9 +73,9 @@ const SSE_EVENTS: Record<string, { description: string; schema: JsonSchema }> = 
   status: {
     description: 'a project or store changed status',
     schema: {
-      type: 'object', required: ['type', 'resource'],
+      type: 'object', required: ['type', 'resource', 'previous_status'],
       properties: {
-        type: { type: 'string', enum: ['project', 'store'] },
+        type: { type: 'string', enum: ['project', 'store', 'rollout'] },
         resource: { type: 'object', required: ['id', 'status'], properties: { id: { type: 'string' }, status: { type: 'string' } }, additionalProperties: true },
         previous_status: { type: ['string', 'null'] },
       },
@@ -85,7 +85,7 @@ const SSE_EVENTS: Record<string, { description: string; schema: JsonSchema }> = 
   job: {
     description: 'a job was queued or changed status',
     schema: {
-      type: 'object', required: ['id', 'kind', 'status'],
+      type: 'object', required: ['id', 'kind', 'status', 'previous_status', 'subject_type', 'subject_id', 'attempts', 'steps', 'run_at', 'last_error', 'updated_at'],
       properties: {
         id: { type: 'string' }, kind: { type: 'string' }, status: { type: 'string' }, previous_status: { type: ['string', 'null'] },
         subject_type: { type: ['string', 'null'] }, subject_id: { type: ['string', 'null'] }, attempts: { type: 'integer' }, steps: { type: 'integer' },
@@ -97,7 +97,7 @@ const SSE_EVENTS: Record<string, { description: string; schema: JsonSchema }> = 
   decision: {
     description: 'a canary decision was recorded for a rollout',
     schema: {
-      type: 'object', required: ['id', 'rollout_id', 'verdict', 'sentence'],
+      type: 'object', required: ['id', 'rollout_id', 'policy_id', 'verdict', 'sentence', 'step_index', 'shadow', 'window_start', 'window_end'],
       properties: {
         id: { type: 'string' }, rollout_id: { type: 'string' }, policy_id: { type: ['string', 'null'] },
         verdict: { type: 'string', enum: ['promote', 'wait', 'pause', 'rollback'] }, sentence: { type: 'string' },

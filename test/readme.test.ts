@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killStartedEntries, startEntry, type Entry } from './helpers/entry.ts';
@@ -20,6 +20,8 @@ let entry: Entry;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-readme-'));
   await chmod(dir, 0o755);
+  // Laid out like the checkout: the SDK example imports @switchyard/sdk from its node_modules.
+  await symlink(join(process.cwd(), 'node_modules'), join(dir, 'node_modules'));
   port = await freePort();
   // Started as the README's metrics example starts it.
   entry = startEntry({

@@ -1,12 +1,11 @@
 /** The shell: sign-in by API key (kept in sessionStorage only), navigation, live connection state. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, call, createApi, type Me } from './api/client';
+import { ApiError, createApi, type LiveEvent, type LiveState, type Me } from './api/client';
 import { ProblemBox } from './components/ui';
 import { SessionContext, type Session } from './context';
 import { ProjectPage, ProjectsPage } from './pages/projects';
 import { StorePage, StoresPage } from './pages/stores';
 import { RolloutPage, RolloutsPage } from './pages/rollouts';
-import { subscribe, type LiveEvent, type LiveState } from './realtime';
 import { useRoute } from './router';
 
 const KEY = 'switchyard.api_key';
@@ -21,7 +20,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
     setError(null);
     try {
       const trimmed = key.trim();
-      const me = await call(createApi(() => trimmed).GET('/v1/me'));
+      const me = await createApi(() => trimmed).GET('/v1/me');
       onSignedIn(trimmed, me);
     } catch (err) {
       setError(err as ApiError);
@@ -87,7 +86,7 @@ export function App() {
   // A key from this tab's earlier visit: check it is still good.
   useEffect(() => {
     if (!key || me) return;
-    call(api.GET('/v1/me')).then(setMe, (e: ApiError) => {
+    api.GET('/v1/me').then(setMe, (e: ApiError) => {
       if (e.status === 401) signOut();
       else setError(e);
     });
@@ -95,7 +94,7 @@ export function App() {
 
   useEffect(() => {
     if (!me) return;
-    return subscribe(api, [`tenant:${me.tenant.id}`], (e) => listeners.current.forEach((l) => l(e)), setLive);
+    return api.subscribe([`tenant:${me.tenant.id}`], (e) => listeners.current.forEach((l) => l(e)), { onState: setLive });
   }, [me?.tenant.id]);
 
   const signOut = () => {

@@ -1,7 +1,7 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import type { Api, Me } from './api/client';
-import type { LiveEvent } from './realtime';
+import type { LiveEvent } from './api/client';
 
 export interface Session {
   api: Api;

@@ -7,7 +7,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { ApiError } from './api/client';
 import { useSession } from './context';
-import type { LiveEvent } from './realtime';
+import type { LiveEvent } from './api/client';
 
 type JobEventData = Extract<LiveEvent, { event: 'job' }>['data'];
 

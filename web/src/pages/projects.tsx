@@ -1,6 +1,6 @@
 /** Projects: the live table, the create form, actions with confirmation, and the detail view. */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, type Job, type JobEvent, type Project } from '../api/client';
+import { ApiError, type Job, type JobEvent, type Project } from '../api/client';
 import { useCreateForm } from '../components/create-form';
 import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time, Timeline } from '../components/ui';
 import { useSession } from '../context';
@@ -23,8 +23,8 @@ function useProjectAction(onDone: (p: Project) => void, onError: (e: ApiError) =
     try {
       const params = { params: { path: { id: project.id } } };
       const res = action === 'delete'
-        ? await call(api.DELETE('/v1/projects/{id}', params))
-        : await call(api.POST(action === 'suspend' ? '/v1/projects/{id}/suspend' : '/v1/projects/{id}/resume', params));
+        ? await api.DELETE('/v1/projects/{id}', params)
+        : await api.POST(action === 'suspend' ? '/v1/projects/{id}/suspend' : '/v1/projects/{id}/resume', params);
       onDone(res.project);
     } catch (e) {
       onError(e as ApiError);
@@ -61,7 +61,7 @@ function CreateProjectForm({ onCreated }: { onCreated: (p: Project) => void }) {
   const { fields, set, submit, control, field, form } = useCreateForm('project', { name: '', slug: '', plan: 'free', region: '' });
   const onSubmit = submit(async (f) => {
     const body = { name: f.name, plan: f.plan as Project['plan'], ...(f.slug ? { slug: f.slug } : {}), ...(f.region ? { region: f.region } : {}) };
-    onCreated((await call(api.POST('/v1/projects', { body, headers: { 'Idempotency-Key': crypto.randomUUID() } }))).project);
+    onCreated((await api.POST('/v1/projects', { body })).project);
     return { name: '', slug: '', plan: f.plan, region: '' };
   });
   return (
@@ -82,8 +82,8 @@ export function ProjectsPage() {
   const { api } = useSession();
   const list = useLiveList<Project>({
     type: 'project',
-    loadPage: (cursor) => call(api.GET('/v1/projects', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
-    loadOne: async (id) => (await call(api.GET('/v1/projects/{id}', { params: { path: { id } } }))).project,
+    loadPage: (cursor) => api.GET('/v1/projects', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } }),
+    loadOne: async (id) => (await api.GET('/v1/projects/{id}', { params: { path: { id } } })).project,
   });
   const { ask, dialog } = useProjectAction(list.upsert, list.setError);
 
@@ -130,13 +130,13 @@ export function ProjectPage({ id }: { id: string }) {
   const { ask, dialog } = useProjectAction(setProject, setError);
 
   const loadJobs = async () => {
-    const list = await call(api.GET('/v1/jobs', { params: { query: { subject: `project:${id}`, limit: 20 } } }));
-    const full = await Promise.all(list.data.map((j) => call(api.GET('/v1/jobs/{id}', { params: { path: { id: j.id } } }))));
+    const list = await api.GET('/v1/jobs', { params: { query: { subject: `project:${id}`, limit: 20 } } });
+    const full = await Promise.all(list.data.map((j) => api.GET('/v1/jobs/{id}', { params: { path: { id: j.id } } })));
     setJobs(full.map((f) => ({ job: f.job, events: f.job.events })).reverse());
   };
   const load = async () => {
     try {
-      setProject((await call(api.GET('/v1/projects/{id}', { params: { path: { id } } }))).project);
+      setProject((await api.GET('/v1/projects/{id}', { params: { path: { id } } })).project);
       await loadJobs();
     } catch (e) {
       setError(e as ApiError);
@@ -152,7 +152,7 @@ export function ProjectPage({ id }: { id: string }) {
 
   const reveal = async () => {
     try {
-      setCredentials((await call(api.GET('/v1/projects/{id}/credentials', { params: { path: { id } } }))).connection_string);
+      setCredentials((await api.GET('/v1/projects/{id}/credentials', { params: { path: { id } } })).connection_string);
     } catch (e) {
       setError(e as ApiError);
     }

@@ -4,7 +4,7 @@
  * backtest of another policy beside the real decisions.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, type Decision, type Rollout } from '../api/client';
+import { ApiError, type Decision, type Rollout } from '../api/client';
 import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time } from '../components/ui';
 import { useSession } from '../context';
 import { useLiveList } from '../live-list';
@@ -23,8 +23,8 @@ export function RolloutsPage() {
   const { api } = useSession();
   const list = useLiveList<Rollout>({
     type: 'rollout',
-    loadPage: (cursor) => call(api.GET('/v1/rollouts', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
-    loadOne: async (id) => (await call(api.GET('/v1/rollouts/{id}', { params: { path: { id } } }))).rollout,
+    loadPage: (cursor) => api.GET('/v1/rollouts', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } }),
+    loadOne: async (id) => (await api.GET('/v1/rollouts/{id}', { params: { path: { id } } })).rollout,
   });
   return (
     <section aria-labelledby="rollouts-title">
@@ -145,7 +145,7 @@ function Backtest({ id }: { id: string }) {
     try {
       const text = policy.trim();
       const body = /^[a-z][a-z0-9-]{1,62}(@\d+)?$/.test(text) ? { policy: text } : { yaml: text };
-      setResult((await call(api.POST('/v1/rollouts/{id}/backtest', { params: { path: { id } }, body }))) as unknown as BacktestResult);
+      setResult((await api.POST('/v1/rollouts/{id}/backtest', { params: { path: { id } }, body })) as unknown as BacktestResult);
     } catch (err) {
       setError(err as ApiError);
     } finally {
@@ -196,10 +196,10 @@ export function RolloutPage({ id }: { id: string }) {
   const [error, setError] = useState<ApiError | null>(null);
   const [pending, setPending] = useState<Action | null>(null);
 
-  const loadDecisions = async () => setDecisions((await call(api.GET('/v1/rollouts/{id}/decisions', { params: { path: { id }, query: { limit: 100 } } }))).data);
+  const loadDecisions = async () => setDecisions((await api.GET('/v1/rollouts/{id}/decisions', { params: { path: { id }, query: { limit: 100 } } })).data);
   const load = async () => {
     try {
-      setRollout((await call(api.GET('/v1/rollouts/{id}', { params: { path: { id } } }))).rollout);
+      setRollout((await api.GET('/v1/rollouts/{id}', { params: { path: { id } } })).rollout);
       await loadDecisions();
     } catch (e) {
       setError(e as ApiError);
@@ -219,7 +219,7 @@ export function RolloutPage({ id }: { id: string }) {
     setPending(null);
     if (!action) return;
     try {
-      setRollout((await call(api.POST('/v1/rollouts/{id}/{action}', { params: { path: { id, action } } }))).rollout);
+      setRollout((await api.POST('/v1/rollouts/{id}/{action}', { params: { path: { id, action } } })).rollout);
     } catch (e) {
       setError(e as ApiError);
     }

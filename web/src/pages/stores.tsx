@@ -1,6 +1,6 @@
 /** Stores: the live table with engine, runtime and urls, the create form, delete, and the detail view. */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, type Store } from '../api/client';
+import { ApiError, type Store } from '../api/client';
 import { useCreateForm } from '../components/create-form';
 import { ConfirmDialog, Empty, Loading, ProblemBox, StatusBadge, Time, Timeline } from '../components/ui';
 import { useSession } from '../context';
@@ -16,7 +16,7 @@ function useDelete(onDone: (s: Store) => void, onError: (e: ApiError) => void) {
     setPending(null);
     if (!store) return;
     try {
-      onDone((await call(api.DELETE('/v1/stores/{id}', { params: { path: { id: store.id } } }))).store);
+      onDone((await api.DELETE('/v1/stores/{id}', { params: { path: { id: store.id } } })).store);
     } catch (e) {
       onError(e as ApiError);
     }
@@ -44,7 +44,7 @@ function CreateStoreForm({ onCreated }: { onCreated: (s: Store) => void }) {
   const { fields, set, submit, control, field, form } = useCreateForm('store', { name: '', engine: 'woocommerce', runtime: 'postgres' });
   const onSubmit = submit(async (f) => {
     const body = { name: f.name, engine: f.engine as Store['engine'], runtime: f.runtime as Store['runtime'] };
-    onCreated((await call(api.POST('/v1/stores', { body, headers: { 'Idempotency-Key': crypto.randomUUID() } }))).store);
+    onCreated((await api.POST('/v1/stores', { body })).store);
     return { ...f, name: '' };
   });
   return (
@@ -68,8 +68,8 @@ export function StoresPage() {
   const { api } = useSession();
   const list = useLiveList<Store>({
     type: 'store',
-    loadPage: (cursor) => call(api.GET('/v1/stores', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
-    loadOne: async (id) => (await call(api.GET('/v1/stores/{id}', { params: { path: { id } } }))).store,
+    loadPage: (cursor) => api.GET('/v1/stores', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } }),
+    loadOne: async (id) => (await api.GET('/v1/stores/{id}', { params: { path: { id } } })).store,
   });
   const { ask, dialog } = useDelete(list.upsert, list.setError);
   return (
@@ -119,8 +119,8 @@ export function StorePage({ id }: { id: string }) {
 
   const load = async () => {
     try {
-      setStore((await call(api.GET('/v1/stores/{id}', { params: { path: { id } } }))).store);
-      setEvents((await call(api.GET('/v1/stores/{id}/events', { params: { path: { id } } }))).data);
+      setStore((await api.GET('/v1/stores/{id}', { params: { path: { id } } })).store);
+      setEvents((await api.GET('/v1/stores/{id}/events', { params: { path: { id } } })).data);
     } catch (e) {
       setError(e as ApiError);
     }
@@ -134,7 +134,7 @@ export function StorePage({ id }: { id: string }) {
 
   const reveal = async () => {
     try {
-      setCredentials((await call(api.GET('/v1/stores/{id}/credentials', { params: { path: { id } } }))) as Record<string, string>);
+      setCredentials((await api.GET('/v1/stores/{id}/credentials', { params: { path: { id } } })) as Record<string, string>);
       void load();
     } catch (e) {
       setError(e as ApiError);

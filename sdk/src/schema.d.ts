@@ -1400,14 +1400,14 @@ export interface components {
         /** @description a project or store changed status */
         SseStatusEvent: {
             /** @enum {string} */
-            type: "project" | "store";
+            type: "project" | "store" | "rollout";
             resource: {
                 id: string;
                 status: string;
             } & {
                 [key: string]: unknown;
             };
-            previous_status?: string | null;
+            previous_status: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1416,14 +1416,14 @@ export interface components {
             id: string;
             kind: string;
             status: string;
-            previous_status?: string | null;
-            subject_type?: string | null;
-            subject_id?: string | null;
-            attempts?: number;
-            steps?: number;
-            run_at?: string;
-            last_error?: string | null;
-            updated_at?: string;
+            previous_status: string | null;
+            subject_type: string | null;
+            subject_id: string | null;
+            attempts: number;
+            steps: number;
+            run_at: string;
+            last_error: string | null;
+            updated_at: string;
         } & {
             [key: string]: unknown;
         };
@@ -1431,14 +1431,14 @@ export interface components {
         SseDecisionEvent: {
             id: string;
             rollout_id: string;
-            policy_id?: string | null;
+            policy_id: string | null;
             /** @enum {string} */
             verdict: "promote" | "wait" | "pause" | "rollback";
             sentence: string;
-            step_index?: number | null;
-            shadow?: boolean;
-            window_start?: string;
-            window_end?: string;
+            step_index: number | null;
+            shadow: boolean;
+            window_start: string;
+            window_end: string;
         } & {
             [key: string]: unknown;
         };
