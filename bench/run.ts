@@ -4,6 +4,7 @@
  *
  *   1. intent path  POST /v1/projects (API only)     vs a minimal Hono + postgres.js INSERT server
  *   1b. observability  the intent path with metrics (scraped), traces (exported) and request logs on, vs off
+ *   1c. limiter     the intent path with the rate limiter on (Postgres; Redis through the Upstash REST fake), vs off
  *   2. queue        enqueue + process no-op jobs     vs graphile-worker, default configuration (logger at warning)
  *   3. realtime     commit → SSE receipt latency     vs raw LISTEN/NOTIFY receipt latency;
  *                   commit → supabase-js receipt through the Realtime fake, the fake's share, and
@@ -20,7 +21,7 @@
  *                   telemetry ingestion vs a raw INSERT; 1,000 live rollouts judged on one interval
  *
  * Knobs: BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_JOBS (20000), BENCH_EVENTS (200000),
- *        BENCH_ONLY=intent,observability,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
+ *        BENCH_ONLY=intent,observability,limiter,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
  *        BENCH_CANARY_AA_RUNS (100), BENCH_CANARY_RUNS (40), BENCH_CANARY_ROLLOUTS (1000),
  *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20), BENCH_THINK_MS (100),
  *        BENCH_ROLE=api (load and soak against the API alone, without the runner provisioning)
@@ -62,7 +63,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,observability,queue,realtime,ingestion,queries,canary,load').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'intent,observability,limiter,queue,realtime,ingestion,queries,canary,load').split(','));
 const CONCURRENCY = 10;
 /** Load and soak: each client's pause between an answer and its next request. */
 const THINK_MS = Number(process.env.BENCH_THINK_MS ?? 100);
@@ -227,6 +228,66 @@ if (ONLY.has('observability')) {
   const cpuMs = (x: Awaited<ReturnType<typeof run>>) => x.cpu_per_request?.node_ms ?? 'n/a';
   table.push(['observability: node CPU ms/request on / off', pairs.map((p) => cpuMs(p.on)).join(', '), pairs.map((p) => cpuMs(p.off)).join(', '), 'the cost per request, steadier than throughput on a shared machine']);
   table.push(['observability on: what it sent', `${pairs.reduce((a, p) => a + p.on.scrapes, 0)} scrapes`, `${Math.round(spansBytes / 1024)} KiB of spans`, `p99 on ${pairs.map((p) => p.on.p99_ms).join(', ')} ms, off ${pairs.map((p) => p.off.p99_ms).join(', ')} ms`]);
+}
+
+// ─── 1c. rate limiter cost ───────────────────────────────────────────────────────────────────────
+// The intent path with the limiter on (Postgres buckets, the local default; and Redis through
+// @upstash/redis and the Upstash REST contract fake in front of a real redis-server) against the
+// limiter off (SWITCHYARD_RATE_LIMIT=off), the audit log on in all three. Each variant on a fresh
+// database and process; two rounds, the order reversed in the second. Target: Postgres on / off
+// ≥ 0.90. The REST fake runs in this process, beside the load generator, so the Redis figure
+// carries the fake's cost too.
+if (ONLY.has('limiter')) {
+  const { startUpstashFake } = await import('../test/fakes/upstash-redis.ts');
+  const upstash = await startUpstashFake();
+  type Variant = 'off' | 'postgres' | 'redis';
+  const env: Record<Variant, Record<string, string>> = {
+    off: { SWITCHYARD_RATE_LIMIT: 'off' },
+    postgres: { SWITCHYARD_RATE_LIMIT: 'on' },
+    redis: { SWITCHYARD_RATE_LIMIT: 'on', UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token },
+  };
+  const run = async (variant: Variant, n: number) => {
+    const db = await freshDb(`bench_limiter_${variant}_${n}`);
+    const dataDir = join(dir, `limiter-${variant}-${n}`);
+    await mkdir(dataDir, { recursive: true });
+    const port = await freePort();
+    const child = await startProcess('functions/entry/node.ts', {
+      ...BENCH_RATE_LIMITS, ...env[variant],
+      DATABASE_URL: db, SWITCHYARD_ROLE: 'api', PORT: String(port), SWITCHYARD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
+    }, '"msg":"listening"');
+    child.stdout!.resume();
+    const url = `http://127.0.0.1:${port}`;
+    const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
+    const probe = await fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ${key}` } });
+    const policy = probe.headers.get('ratelimit-policy');
+    if ((variant === 'off') !== (policy === null)) throw new Error(`limiter ${variant}: RateLimit-Policy is ${policy}`);
+    let i = 0;
+    const r = await load(`${url}/v1/projects`, { authorization: `Bearer ${key}` }, () => `{"name":"limiter ${i++}"}`, child.pid);
+    // The audit log was on: every accepted create has its row.
+    const sql = postgres(db, { max: 1, onnotice: () => {} });
+    const audited = Number((await sql`select count(*)::int as n from audit_log where method = 'POST'`)[0]!.n);
+    await sql.end();
+    await stopProcess(child);
+    return { ...r, audited };
+  };
+  const rounds: Array<Record<Variant, Awaited<ReturnType<typeof run>>>> = [];
+  for (let n = 0; n < 2; n++) {
+    const order: Variant[] = n % 2 === 0 ? ['off', 'postgres', 'redis'] : ['redis', 'postgres', 'off'];
+    log(`limiter: round ${n + 1}: ${order.join(', ')}, ${DURATION}s each at ${CONNECTIONS} connections`);
+    const round_: Partial<Record<Variant, Awaited<ReturnType<typeof run>>>> = {};
+    for (const v of order) round_[v] = await run(v, n);
+    rounds.push(round_ as Record<Variant, Awaited<ReturnType<typeof run>>>);
+  }
+  await upstash.close();
+  const sum = (v: Variant) => rounds.reduce((a, r) => a + r[v].req_per_s, 0);
+  const pgRatio = round(sum('postgres') / sum('off'), 3);
+  const redisRatio = round(sum('redis') / sum('off'), 3);
+  results.limiter = { rounds, postgres_over_off: pgRatio, redis_over_off: redisRatio, target: 'postgres / off >= 0.90' };
+  const rps = (v: Variant) => rounds.map((r) => r[v].req_per_s).join(', ');
+  table.push(['limiter Postgres / off: POST /v1/projects req/s', rps('postgres'), rps('off'), `${pgRatio} (target ≥ 0.90)`]);
+  table.push(['limiter Redis (REST fake) / off: req/s', rps('redis'), rps('off'), `${redisRatio} (the fake shares the load generator's process)`]);
+  const cpu = (v: Variant) => rounds.map((r) => r[v].cpu_per_request ? `${r[v].cpu_per_request!.node_ms}+${r[v].cpu_per_request!.postgres_ms}` : 'n/a').join(', ');
+  table.push(['limiter: CPU ms/request node+pg pg / off', cpu('postgres'), cpu('off'), `redis ${cpu('redis')}`]);
 }
 
 // ─── 2. queue ────────────────────────────────────────────────────────────────────────────────────

@@ -265,7 +265,7 @@ export function describeApi(doc: OpenApiDocument, opts: { serverUrl?: string } =
         if (v1) for (const h of ['Cache-Control', 'RateLimit', 'RateLimit-Policy']) headers[h] = ref(h);
         if (versioned) for (const h of ['API-Version', 'Deprecation', 'Sunset', 'Link']) headers[h] = ref(h);
         if (idempotent && status.startsWith('2')) headers['Idempotent-Replayed'] = ref('Idempotent-Replayed');
-        for (const [h, spec] of Object.entries(response.headers ?? {})) headers[h] = HEADERS[h] && !('$ref' in spec) ? ref(h) : spec;
+        for (const [h, spec] of Object.entries(response.headers ?? {})) headers[h] = spec === HEADERS[h] ? ref(h) : spec;
         response.headers = headers;
         const json = response.content?.['application/json'];
         if (v1 && status.startsWith('2') && json?.schema) json.schema = schemaForAllVersions(json.schema);

@@ -3,7 +3,7 @@
  * API processes or isolates and no wish to spend a Postgres write per request: the production
  * choice on Workers and Deno, when UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN are set.
  *
- * One Lua script per request (EVALSHA, falling back to EVAL when Redis lacks it: the client's
+ * One Lua script per batch of concurrent requests (EVALSHA, falling back to EVAL when Redis lacks it: the client's
  * `createScript`) takes a token from every bucket or from none, with the same continuous refill
  * as the Postgres backend, and Redis's own clock, so processes with skewed clocks agree. Why not
  * @upstash/ratelimit: its token bucket refills in whole intervals (a fixed window unless the
@@ -14,14 +14,15 @@
  * would be full again.
  */
 import { Redis } from '@upstash/redis';
-import type { LimitDecision, LimitPolicy, RateLimiter } from '../../core/rate-limit.ts';
+import { coalescing, type RateLimiter } from '../../core/rate-limit.ts';
 
+// KEYS: the buckets; ARGV: each bucket's burst and tokens per second, then how many requests.
 const TAKE = `
 local now = redis.call('TIME')
 local at = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local n = #KEYS
 local tokens = {}
-local ok = 1
+local granted = tonumber(ARGV[2 * n + 1])
 for i = 1, n do
   local burst = tonumber(ARGV[2 * i - 1])
   local rate = tonumber(ARGV[2 * i]) / 1000000
@@ -34,15 +35,16 @@ for i = 1, n do
     t = math.min(burst, t + math.max(0, at - u) * rate)
   end
   tokens[i] = t
-  if t < 1 then ok = 0 end
+  granted = math.min(granted, math.floor(t))
 end
-local out = { ok }
+if granted < 0 then granted = 0 end
+local out = { granted }
 for i = 1, n do
   local t = tokens[i]
-  if ok == 1 then
+  if granted > 0 then
     local burst = tonumber(ARGV[2 * i - 1])
     local rate = tonumber(ARGV[2 * i]) / 1000000
-    t = t - 1
+    t = t - granted
     redis.call('HSET', KEYS[i], 't', string.format('%.6f', t), 'u', string.format('%d', at))
     redis.call('PEXPIRE', KEYS[i], math.ceil((burst - t) / rate / 1000) + 1000)
   end
@@ -72,16 +74,14 @@ export function createRedisRateLimiter(opts: RedisRateLimiterOptions): RateLimit
   });
   const script = redis.createScript<string[] | (string | number)[]>(TAKE);
   const prefix = opts.prefix ?? 'switchyard:rl';
-  return {
+  // Concurrent requests on the same buckets share one script call (core/rate-limit.ts `coalescing`).
+  return coalescing({
     backend: 'redis',
-    async take(key: string, policies: readonly LimitPolicy[]): Promise<LimitDecision> {
+    async takeBatch(key, policies, count) {
       const keys = policies.map((p) => `${prefix}:${key}:${p.name}`);
-      const args = policies.flatMap((p) => [String(p.burst), String(p.perMinute / 60)]);
+      const args = [...policies.flatMap((p) => [String(p.burst), String(p.perMinute / 60)]), String(count)];
       const out = await script.exec(keys, args);
-      return {
-        allowed: Number(out[0]) === 1,
-        buckets: policies.map((policy, i) => ({ policy, tokens: Number(out[i + 1]) })),
-      };
+      return { granted: Number(out[0]), buckets: policies.map((policy, i) => ({ policy, tokens: Number(out[i + 1]) })) };
     },
-  };
+  });
 }

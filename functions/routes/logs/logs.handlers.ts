@@ -180,7 +180,10 @@ export function logsRouter(deps: AppDeps) {
     const { webhook_secret: secret } = JSON.parse(await deps.box.open(source.credentials, source.id)) as { webhook_secret?: string };
     if (!secret) throw (count('unknown_source'), notFound('log source'));
     const verified = provider === 'render' ? await verifyRender(secret, bytes, c.req.raw.headers) : await verifySentry(secret, bytes, c.req.raw.headers);
-    if (!verified.ok) throw (count('bad_signature'), new Problem(401, 'Invalid signature', verified.reason));
+    // A 401 names how to authenticate (RFC 9110 §11.6.1): here, the provider's signature scheme.
+    if (!verified.ok) {
+      throw (count('bad_signature'), new Problem(401, 'Invalid signature', verified.reason, {}, { 'WWW-Authenticate': provider === 'render' ? 'Standard-Webhooks realm="render"' : 'Sentry-Hook-Signature realm="sentry"' }));
+    }
     // Signed, but not storable: the raw body is kept as text, and Postgres holds only valid UTF-8.
     let raw: string;
     try {

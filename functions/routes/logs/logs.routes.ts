@@ -132,7 +132,7 @@ const WebhookParams = z.object({ sourceId: z.string().max(40).openapi({ param: {
 const webhookResponses = {
   200: { description: 'a repeated delivery, already accepted', content: { 'application/json': { schema: z.object({ status: z.literal('duplicate'), delivery_id: z.string() }) } } },
   202: { description: 'accepted: stored raw, normalized by a worker', content: { 'application/json': { schema: z.object({ status: z.literal('accepted'), delivery_id: z.string(), job_id: z.string() }) } } },
-  401: problemContent('missing, invalid or stale signature; nothing stored'),
+  401: { ...problemContent('missing, invalid or stale signature; nothing stored'), headers: { 'WWW-Authenticate': { description: 'the signature scheme expected: `Standard-Webhooks realm="render"` or `Sentry-Hook-Signature realm="sentry"`', required: true, schema: { type: 'string' as const } } } },
   404: problemContent('no such source, or it has no webhook secret'),
   413: problemContent('body too large'),
 };
