@@ -6141,6 +6141,8 @@ export interface operations {
                     Deprecation: components["headers"]["Deprecation"];
                     Sunset: components["headers"]["Sunset"];
                     Link: components["headers"]["Link"];
+                    /** @description the signature scheme expected: `Standard-Webhooks realm="render"` or `Sentry-Hook-Signature realm="sentry"` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6332,6 +6334,8 @@ export interface operations {
                     Deprecation: components["headers"]["Deprecation"];
                     Sunset: components["headers"]["Sunset"];
                     Link: components["headers"]["Link"];
+                    /** @description the signature scheme expected: `Standard-Webhooks realm="render"` or `Sentry-Hook-Signature realm="sentry"` */
+                    "WWW-Authenticate": string;
                     [name: string]: unknown;
                 };
                 content: {
