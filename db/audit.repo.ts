@@ -35,6 +35,15 @@ const payload = (sql: Sql) => sql`jsonb_build_object(
   'client_address', r.client_address, 'user_agent', r.user_agent)`;
 
 /**
+ * Audit writes commit without waiting for the WAL flush (synchronous_commit off for their own
+ * transaction, set inside the statement). That loses nothing that matters: WAL is flushed in
+ * order, so the synchronous commit of the change a pending row announces makes the row durable
+ * too; a crash can lose only a row whose change never committed, or an outcome (the row then
+ * stays pending). Must run as its own statement, never inside a caller's transaction.
+ */
+const asyncCommit = (sql: Sql) => sql`(select set_config('synchronous_commit', 'off', true)) is not null`;
+
+/**
  * Writes a row: pending (`status` null), before the handler runs, or complete, for a request
  * refused before it. A complete row of a tenant is published as an `audit` event on `tenant:<id>`
  * in the same statement.
@@ -43,8 +52,9 @@ export async function insertAudit(sql: Sql, e: AuditEntry, status: number | null
   await sql`
     with r as (
       insert into audit_log (id, tenant_id, key_id, key_role, key_prefix, method, route, resource_id, status, request_id, client_address, user_agent, outcome_at)
-      values (${e.id}, ${e.tenantId}, ${e.keyId}, ${e.keyRole}, ${e.keyPrefix}, ${e.method}, ${e.route}, ${e.resourceId}, ${status},
-              ${e.requestId}, ${e.clientAddress}, ${e.userAgent}, ${status === null ? null : sql`now()`})
+      select ${e.id}, ${e.tenantId}, ${e.keyId}, ${e.keyRole}, ${e.keyPrefix}, ${e.method}, ${e.route}, ${e.resourceId}, ${status}::int,
+             ${e.requestId}, ${e.clientAddress}, ${e.userAgent}, ${status === null ? null : sql`now()`}::timestamptz
+       where ${asyncCommit(sql)}
       returning *)
     insert into realtime_events (tenant_id, topics, event, payload)
     select r.tenant_id, array['tenant:' || r.tenant_id], 'audit', ${payload(sql)}
@@ -56,7 +66,7 @@ export async function completeAudit(sql: Sql, id: string, status: number, resour
   await sql`
     with r as (
       update audit_log set status = ${status}, outcome_at = now(), resource_id = coalesce(resource_id, ${resourceId})
-       where id = ${id} and status is null
+       where id = ${id} and status is null and ${asyncCommit(sql)}
       returning *)
     insert into realtime_events (tenant_id, topics, event, payload)
     select r.tenant_id, array['tenant:' || r.tenant_id], 'audit', ${payload(sql)}

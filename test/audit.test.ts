@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi, one, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
 import { openSse } from './helpers/sse.ts';
+import { completeAudit, insertAudit } from '../db/audit.repo.ts';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -181,6 +182,24 @@ describe('the audit log', () => {
     } finally {
       await sys.db.sql.unsafe('drop trigger audit_test_refuse on audit_log');
       await sys.db.sql.unsafe('drop function audit_test_refuse()');
+    }
+  });
+
+  it('commits its own writes without waiting for the WAL flush, and leaves the connection as it was', async () => {
+    const conn = await sys.db.sql.reserve();
+    try {
+      const id = `aud_${'0'.repeat(26)}`;
+      await insertAudit(conn, { id, tenantId: null, keyId: null, keyRole: null, keyPrefix: null, method: 'POST', route: '/v1/x', resourceId: null, requestId: 'req_x', clientAddress: null, userAgent: null }, null);
+      await completeAudit(conn, id, 201, null);
+      expect((await one(conn`select status from audit_log where id = ${id}`)).status).toBe(201);
+      // The setting was local to each write's own transaction: the change that follows commits synchronously.
+      expect((await one(conn`show synchronous_commit`)).synchronousCommit).toBe('on');
+      // Set inside a statement, it holds for that statement's own transaction (its commit), and no longer.
+      const within = await one(conn`select current_setting('synchronous_commit') as setting from (select set_config('synchronous_commit', 'off', true)) s`);
+      expect(within.setting).toBe('off');
+      expect((await one(conn`show synchronous_commit`)).synchronousCommit).toBe('on');
+    } finally {
+      conn.release();
     }
   });
 });

@@ -5,12 +5,12 @@
  * must catch an answer that breaks the document, or its silence would prove nothing.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { openApiDocument } from '../web/scripts/gen-api.ts';
+import { OPERATIONS_FILE, SCHEMA_FILE, openApiDocument, renderOperations, renderSchema } from '../web/scripts/gen-api.ts';
 import { contract } from './helpers/contract.ts';
 
 const run = promisify(execFile);
@@ -56,6 +56,13 @@ describe('the OpenAPI document', () => {
     expect(frames.map((f: any) => f.properties.event.const).sort()).toEqual(['audit', 'decision', 'job', 'status']);
     expect(Object.keys(doc.webhooks).sort()).toEqual(['alert.fired', 'rollout.decision']);
     expect(doc.paths['/v1/projects'].post.responses['202'].headers.Location).toBeDefined();
+  });
+
+  // Here, not beside the SDK's own tests: rendering blocks the event loop for a second or more on a
+  // loaded machine, which a test system in the same process would take for a database outage.
+  it('is what the SDK was generated from: regenerating gives the committed files', async () => {
+    expect(await renderSchema(), 'sdk/src/schema.d.ts is stale: run npm run gen:api').toBe(await readFile(SCHEMA_FILE, 'utf8'));
+    expect(await renderOperations(), 'sdk/src/operations.ts is stale: run npm run gen:api').toBe(await readFile(OPERATIONS_FILE, 'utf8'));
   });
 
   it('the contract check catches an answer that breaks the document', async () => {

@@ -92,6 +92,9 @@ export async function startTestSystem(env: Record<string, string> = {}, opts: St
     LOG_LEVEL: 'silent',
     ...env,
   });
+  // The contract check's document is built before the server starts: building it takes the event
+  // loop for a moment, which the server's database deadline would otherwise count against it.
+  await contract();
   const running = await startSwitchyard(config, { log: createLogger(config.LOG_LEVEL), ...opts });
   return { ...running, url: running.url ?? '', adminKey: running.adminKey!, api: createApi(running.url ?? '', running.adminKey!) };
 }
