@@ -70,7 +70,7 @@ describe('startup', () => {
     const first = startEntry(env);
     // The banner is the last thing a first start prints.
     await waitFor(async () => first.out.text.includes('Try it:') || first.child.exitCode !== null, 60_000, 'first start');
-    expect(first.child.exitCode).toBeNull();
+    expect(first.child.exitCode, first.out.text).toBeNull();
     const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim();
     expect(key).toMatch(/^sk_/);
     expect(first.out.text).toContain(key); // printed once, with a curl example
