@@ -267,6 +267,7 @@ if (ONLY.has('limiter')) {
     const sql = postgres(db, { max: 1, onnotice: () => {} });
     const audited = Number((await sql`select count(*)::int as n from audit_log where method = 'POST'`)[0]!.n);
     await sql.end();
+    if (audited < r.ok) throw new Error(`limiter ${variant}: ${r.ok} creates accepted but ${audited} audited`);
     await stopProcess(child);
     return { ...r, audited };
   };

@@ -121,75 +121,54 @@ const SSE_DESCRIPTION = [
   'Reconnect with `Last-Event-ID` to receive every event committed since.',
 ].join(' ');
 
-/** Outbound notifications (Standard Webhooks envelopes, signed with the rule's or rollout's secret). */
-function outboundWebhooks(): Record<string, unknown> {
-  const signature = [
-    { name: 'webhook-id', in: 'header', required: true, description: 'the same on every retry of one notification: drop repeats by it', schema: { type: 'string' } },
-    { name: 'webhook-timestamp', in: 'header', required: true, description: 'seconds since the epoch; refuse ones far from now', schema: { type: 'string', pattern: '^\\d+$' } },
-    { name: 'webhook-signature', in: 'header', required: true, description: '`v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">` with the secret revealed at creation (whsec_…)', schema: { type: 'string' } },
-  ];
-  const envelope = (type: string, data: JsonSchema): JsonSchema => ({
-    type: 'object', required: ['type', 'timestamp', 'data'],
-    properties: { type: { const: type }, timestamp: { type: 'string', format: 'date-time' }, data },
-  });
-  const answer = {
-    '2XX': { description: 'received; any 2xx ends the delivery' },
-    default: { description: 'anything else is retried with backoff (up to 8 attempts), except 4xx other than 408 and 429, which end it; each outcome is recorded on the rule or rollout' },
-  };
+const signatureHeader = (name: string, description: string): Parameter => ({ name, in: 'header', required: true, description, schema: { type: 'string' } });
+/**
+ * Outbound notifications: Standard Webhooks envelopes signed with the rule's or rollout's secret,
+ * sent to a URL the tenant gave (workers/providers/alerts/outbound.ts).
+ */
+function notification(operationId: string, summary: string, tag: string, type: string, data: JsonSchema) {
   return {
-    'alert.fired': {
-      post: {
-        operationId: 'alertFired',
-        summary: 'An alert rule fired (sent to its channel_url)',
-        tags: ['monitoring'],
-        security: [],
-        parameters: signature,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: envelope('alert.fired', {
-                type: 'object', required: ['rule_id', 'firing', 'count', 'threshold'],
-                properties: {
-                  rule_id: { type: 'string' }, rule_name: { type: 'string' }, project_id: { type: 'string' }, firing: { type: 'integer' },
-                  count: { type: 'integer' }, threshold: { type: 'integer' }, window_s: { type: 'integer' }, filter: { type: 'object' },
-                  since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' }, message: { type: 'string' },
-                },
-              }),
-            },
+    post: {
+      operationId, summary, tags: [tag], security: [],
+      parameters: [
+        signatureHeader('webhook-id', 'the same on every retry of one notification: drop repeats by it'),
+        { ...signatureHeader('webhook-timestamp', 'seconds since the epoch; refuse ones far from now'), schema: { type: 'string', pattern: '^\\d+$' } },
+        signatureHeader('webhook-signature', '`v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<raw body>">` with the secret revealed at creation (whsec_…)'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: { type: 'object', required: ['type', 'timestamp', 'data'], properties: { type: { const: type }, timestamp: { type: 'string', format: 'date-time' }, data } },
           },
         },
-        responses: answer,
       },
-    },
-    'rollout.decision': {
-      post: {
-        operationId: 'rolloutDecision',
-        summary: 'A canary decision was made (sent to the rollout\'s notify.url)',
-        tags: ['canary'],
-        security: [],
-        parameters: signature,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: envelope('rollout.decision', {
-                type: 'object', required: ['rollout', 'decision'],
-                properties: {
-                  rollout: { type: 'object', properties: { id: { type: 'string' }, project_id: { type: 'string' }, service: { type: 'string' }, baseline: { type: 'string' }, canary: { type: 'string' }, status: { type: 'string' } } },
-                  decision: { type: 'object', properties: { id: { type: 'string' }, policy_id: { type: ['string', 'null'] }, verdict: { type: 'string' }, sentence: { type: 'string' }, explanation: {}, step_index: { type: ['integer', 'null'] }, window: { type: 'object' } } },
-                },
-              }),
-            },
-          },
-        },
-        responses: answer,
+      responses: {
+        '2XX': { description: 'received; any 2xx ends the delivery' },
+        default: { description: 'anything else is retried with backoff (up to 8 attempts), except 4xx other than 408 and 429, which end it; each outcome is recorded on the rule or rollout' },
       },
     },
   };
 }
 
-const signatureHeader = (name: string, description: string): Parameter => ({ name, in: 'header', required: true, description, schema: { type: 'string' } });
+const OUTBOUND_WEBHOOKS = {
+  'alert.fired': notification('alertFired', 'An alert rule fired (sent to its channel_url)', 'monitoring', 'alert.fired', {
+    type: 'object', required: ['rule_id', 'firing', 'count', 'threshold'],
+    properties: {
+      rule_id: { type: 'string' }, rule_name: { type: 'string' }, project_id: { type: 'string' }, firing: { type: 'integer' },
+      count: { type: 'integer' }, threshold: { type: 'integer' }, window_s: { type: 'integer' }, filter: { type: 'object' },
+      since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' }, message: { type: 'string' },
+    },
+  }),
+  'rollout.decision': notification('rolloutDecision', 'A canary decision was made (sent to the rollout\'s notify.url)', 'canary', 'rollout.decision', {
+    type: 'object', required: ['rollout', 'decision'],
+    properties: {
+      rollout: { type: 'object', properties: { id: { type: 'string' }, project_id: { type: 'string' }, service: { type: 'string' }, baseline: { type: 'string' }, canary: { type: 'string' }, status: { type: 'string' } } },
+      decision: { type: 'object', properties: { id: { type: 'string' }, policy_id: { type: ['string', 'null'] }, verdict: { type: 'string' }, sentence: { type: 'string' }, explanation: {}, step_index: { type: ['integer', 'null'] }, window: { type: 'object' } } },
+    },
+  }),
+};
+
 /** What each inbound webhook is authenticated by, instead of a key (functions/lib/webhooks.ts). */
 const SIGNED_WEBHOOKS: Record<string, Parameter[]> = {
   '/v1/webhooks/render/{sourceId}': [
@@ -231,7 +210,7 @@ export function describeApi(doc: OpenApiDocument, opts: { serverUrl?: string } =
     components.schemas[sseSchemaName(name)] = { description: e.description, ...e.schema };
   }
   doc.tags = TAGS;
-  doc.webhooks = outboundWebhooks();
+  doc.webhooks = structuredClone(OUTBOUND_WEBHOOKS);
 
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {

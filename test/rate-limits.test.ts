@@ -46,6 +46,14 @@ describe('rate limits on Postgres', () => {
   });
   afterAll(async () => sys?.stop());
 
+  it('keeps the previous release\'s one-request function, as a batch of one over the same buckets', async () => {
+    const take = async () => (await sys.db.sql<{ allowed: boolean }[]>`
+      select allowed from take_rate_limit_tokens('compat', array['a', 'b'], array[5, 2]::float8[], array[0.0001, 0.0001]::float8[])`).map((r) => r.allowed);
+    expect([await take(), await take(), await take()]).toEqual([[true, true], [true, true], [false, false]]);
+    const [left] = await sys.db.sql<{ n: number }[]>`select floor(sum(tokens))::int as n from rate_limits where tenant_id = 'compat'`;
+    expect(left!.n).toBe(3);
+  });
+
   it('holds each plan to its burst, then refuses with a 429 whose Retry-After is when a token is back', async () => {
     for (const [plan, size] of [['free', 120], ['pro', 1200]] as const) {
       const { api } = await tenant(sys, plan, `tier-${plan}`);

@@ -3,7 +3,6 @@
 -- many of them as every bucket has whole tokens for, in arrival order. One statement (and one
 -- lock of a tenant's hot bucket row) per batch instead of per request; tokens are taken only for
 -- requests that are granted, so the limit stays exact across processes.
--- take_rate_limit_tokens stays for processes of the previous release during a rolling deploy.
 CREATE OR REPLACE FUNCTION take_rate_limit_token_batch(p_key text, p_buckets text[], p_burst float8[], p_per_second float8[], p_count int)
 RETURNS TABLE(bucket text, tokens float8, granted int)
 LANGUAGE plpgsql AS $$
@@ -47,4 +46,12 @@ BEGIN
   END IF;
   RETURN QUERY SELECT p_buckets[k], cur[k], g FROM generate_subscripts(p_buckets, 1) AS k;
 END
+$$;
+--> statement-breakpoint
+-- The one-request call of the previous release stays for its processes during a rolling deploy,
+-- now a batch of one, so there is one implementation of the buckets' arithmetic.
+CREATE OR REPLACE FUNCTION take_rate_limit_tokens(p_key text, p_buckets text[], p_burst float8[], p_per_second float8[])
+RETURNS TABLE(bucket text, tokens float8, allowed boolean)
+LANGUAGE sql AS $$
+  SELECT b.bucket, b.tokens, b.granted = 1 FROM take_rate_limit_token_batch(p_key, p_buckets, p_burst, p_per_second, 1) b
 $$;
