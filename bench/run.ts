@@ -317,7 +317,7 @@ if (ONLY.has('queue')) {
   const deps: RunnerDeps = {
     db, signals, log: quiet, box: await createSecretBox(parseSecretKey(generateSecretKey())!),
     registry: createRegistry([noop]), queue: createLocalQueue(signals),
-    providers: { project: null as never, stores: {}, logs: {} }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
+    providers: { projects: {}, stores: {}, logs: {} }, workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
   const newJob = (payload: object = {}): NewJob => ({ id: newId('job'), tenantId, kind: 'bench.noop', payload, maxAttempts: 3 });
 
@@ -632,7 +632,7 @@ if (ONLY.has('ingestion')) {
   const signals = createSignaler(db.sql);
   const deps: RunnerDeps = {
     db, signals, log: quiet, box, registry: createRegistry([pullSource]), queue: createLocalQueue(signals),
-    providers: { project: null as never, stores: {}, logs: { supabase: createSupabaseLogPuller({ baseUrl: fake.url, initialLookbackMs: 23 * 3_600_000, minIntervalMs: 0 }) } },
+    providers: { projects: {}, stores: {}, logs: { supabase: createSupabaseLogPuller({ baseUrl: fake.url, initialLookbackMs: 23 * 3_600_000, minIntervalMs: 0 }) } },
     workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 },
   };
   const runner = createLocalRunner(deps, { concurrency: 2, pollIntervalMs: 1000, sweepIntervalMs: 3_600_000, housekeeping: { realtimeRetentionHours: 24, retention: { free: 14, pro: 30, enterprise: 90 } } });
@@ -959,7 +959,7 @@ if (ONLY.has('canary')) {
   const quiet = createLogger('warn');
   const signals = createSignaler(db.sql);
   const box = await createSecretBox(parseSecretKey(generateSecretKey())!);
-  const deps = { db, signals, log: quiet, box, registry: createRegistry([]), queue: createLocalQueue(signals), providers: { project: null as never, stores: {}, logs: {} },
+  const deps = { db, signals, log: quiet, box, registry: createRegistry([]), queue: createLocalQueue(signals), providers: { projects: {}, stores: {}, logs: {} },
     workerId: newId('wrk'), leaseMs: 60_000, retry: { baseMs: 1000, maxMs: 60_000 } } as unknown as RunnerDeps;
   const perEval: number[] = [];
   let decided = 0;

@@ -331,6 +331,18 @@ export async function continueJob(
   return row ?? null;
 }
 
+/**
+ * A checkpoint inside a step: the job's state, committed now, while the claim is still ours (null
+ * otherwise). A step records its intent this way before a call it must not repeat blindly.
+ */
+export async function checkpointJob(sql: Sql, job: Claimed, state: unknown): Promise<Job | null> {
+  const [row] = await sql<Job[]>`
+    update jobs set state = ${JSON.stringify(state ?? null)}::jsonb, updated_at = now()
+     where id = ${job.id} and status = 'running' and locked_by = ${job.lockedBy} and attempts = ${job.attempts}
+    returning *`;
+  return row ?? null;
+}
+
 export interface RetryPolicy {
   baseMs: number;
   maxMs: number;

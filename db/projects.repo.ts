@@ -54,6 +54,8 @@ export interface ProjectPatch {
   connection?: string | null;
   apiUrl?: string | null;
   lastError?: string | null;
+  /** Merged into what the row has. */
+  providerDetails?: Record<string, unknown>;
 }
 
 /**
@@ -80,9 +82,20 @@ export function transitionProjectQuery(sql: Sql, tenantId: string, id: string, n
            provider_ref = ${'providerRef' in patch ? patch.providerRef ?? null : sql`provider_ref`},
            connection = ${'connection' in patch ? patch.connection ?? null : sql`connection`},
            api_url = ${'apiUrl' in patch ? patch.apiUrl ?? null : sql`api_url`},
-           last_error = ${'lastError' in patch ? patch.lastError ?? null : name === 'fail' ? sql`last_error` : null}
+           last_error = ${'lastError' in patch ? patch.lastError ?? null : name === 'fail' || name === 'degrade' ? sql`last_error` : null},
+           provider_details = provider_details || ${JSON.stringify(patch.providerDetails ?? {})}::jsonb
      where id = ${id} and tenant_id = ${tenantId} and status = any(${t.from as unknown as string[]})
      returning *`;
+}
+
+/** Progress while a transition waits: the provider's ref and what it reports, merged in. */
+export async function patchProjectDetails(sql: Sql, tenantId: string, id: string, patch: { providerRef?: string; providerDetails?: Record<string, unknown> }) {
+  await sql`
+    update projects set
+      provider_ref = coalesce(${patch.providerRef ?? null}, provider_ref),
+      provider_details = provider_details || ${JSON.stringify(patch.providerDetails ?? {})}::jsonb,
+      updated_at = now()
+     where id = ${id} and tenant_id = ${tenantId}`;
 }
 
 export async function getProjectConnection(sql: Sql, tenantId: string, id: string) {

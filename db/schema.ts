@@ -78,6 +78,11 @@ export const projects = pgTable('projects', {
   connection: text('connection'),
   apiUrl: text('api_url'),
   lastError: text('last_error'),
+  // What the provider reports that requests are checked against (a Supabase project's own status,
+  // its organization's plan, when it was paused). Never secrets.
+  providerDetails: jsonb('provider_details').notNull().default({}),
+  // The last health reading: {status, checked_at, services}.
+  health: jsonb('health'),
   createdAt: tstz('created_at').notNull().defaultNow(),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
 }, (t) => [

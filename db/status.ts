@@ -24,6 +24,7 @@ export const ProjectStatus = z.enum([
   'deleting', // delete accepted
   'deleted', // final: data dropped; the row stays for the record
   'failed', // a job gave up; see last_error
+  'degraded', // a transition outlived its deadline while the project still serves; see last_error
 ]);
 export type ProjectStatus = z.infer<typeof ProjectStatus>;
 
@@ -35,13 +36,17 @@ export interface Transition<S extends string> {
 /** Every allowed project status change, by name. */
 export const projectTransitions = {
   provisioned: { from: ['provisioning'], to: 'active' },
-  suspend: { from: ['active'], to: 'suspending' },
+  suspend: { from: ['active', 'degraded'], to: 'suspending' },
   suspended: { from: ['suspending'], to: 'suspended' },
   resume: { from: ['suspended'], to: 'resuming' },
   resumed: { from: ['resuming'], to: 'active' },
-  delete: { from: ['active', 'suspended', 'failed'], to: 'deleting' },
+  delete: { from: ['active', 'suspended', 'failed', 'degraded'], to: 'deleting' },
   deleted: { from: ['deleting'], to: 'deleted' },
   fail: { from: ['provisioning', 'suspending', 'resuming', 'deleting'], to: 'failed' },
+  // Past its deadline, but the provider says the project still serves (e.g. healthy but stuck).
+  degrade: { from: ['provisioning', 'suspending', 'resuming'], to: 'degraded' },
+  // A degraded project whose provider reports it healthy again.
+  recovered: { from: ['degraded'], to: 'active' },
 } as const satisfies Record<string, Transition<ProjectStatus>>;
 export type ProjectTransition = keyof typeof projectTransitions;
 

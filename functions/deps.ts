@@ -43,6 +43,7 @@ export type AppConfig = Pick<
   | 'SWITCHYARD_STORE_CAP_PRO'
   | 'SWITCHYARD_STORE_CAP_ENTERPRISE'
   | 'SWITCHYARD_STORE_DEADLINE_MS'
+  | 'SWITCHYARD_DEADLINES'
   | 'SWITCHYARD_REQUEST_TIMEOUT_MS'
   | 'SWITCHYARD_SSE_REVOCATION_CHECK_MS'
   | 'SWITCHYARD_MAX_INFLIGHT'
@@ -61,8 +62,8 @@ export interface AppDeps {
   log: Logger;
   registry: Registry;
   config: AppConfig;
-  /** Where provisioned projects go (the provider name stored on the row). */
-  projectProvider: string;
+  /** The project providers this deployment offers (`postgres`; `supabase` when configured); the first is the default. */
+  projectProviders: readonly string[];
   /** The store runtimes this deployment can run (`postgres` always; `kubernetes` when configured). */
   storeRuntimes: readonly string[];
   /** Present where the process can hold a LISTEN connection (Node); SSE needs it. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parsePolicies } from '../core/rate-limit.ts';
+import { DEFAULT_DEADLINES, parseDeadlines, type Deadlines } from '../core/deadlines.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalUrl = z
@@ -192,6 +193,26 @@ export const Config = z.object({
   SWITCHYARD_REALTIME_TOKEN_TTL_S: int(300, 5),
   /** A dispatched job still queued this long after its dispatch is sent again by the sweeper. */
   SWITCHYARD_REDISPATCH_AFTER_MS: int(120_000, 100),
+  /**
+   * The `supabase` project provider (Supabase's Management API) is offered when both are set: a
+   * personal access token (`sbp_…`) or OAuth token, and the organization new projects go in.
+   */
+  SUPABASE_ACCESS_TOKEN: z.string().trim().optional().transform((v) => (v ? v : undefined)),
+  SUPABASE_ORGANIZATION_SLUG: z.string().trim().optional().transform((v) => (v ? v : undefined)),
+  /**
+   * The Management API budget every job shares, per organization (or project) and endpoint as
+   * Supabase counts it: perMinute/burst. Supabase allows 120 a minute in fixed windows, so a
+   * bucket's refill plus its burst stays under that in any one window.
+   */
+  SWITCHYARD_SUPABASE_RATE_LIMIT: z.string().regex(/^\d+\/\d+$/, 'must be perMinute/burst, e.g. 90/30').default('90/30')
+    .transform((v) => { const [perMinute, burst] = v.split('/').map(Number); return { perMinute: perMinute!, burst: burst! }; }),
+  /** Between a Supabase project's status polls while it comes up, pauses or restores. */
+  SWITCHYARD_SUPABASE_POLL_MS: int(10_000, 10),
+  /** Deadlines for transitional statuses (core/deadlines.ts): `project.supabase.suspending=15m,store.*.provisioning=10m`. */
+  SWITCHYARD_DEADLINES: z.string().default('').superRefine((v, ctx) => {
+    const parsed = parseDeadlines(v);
+    if ('error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error as string });
+  }),
 }).superRefine((c, ctx) => {
   // Supabase gives every Edge Function SUPABASE_URL and SUPABASE_ANON_KEY, so those two alone
   // don't mean Realtime was asked for; a signing key does, and then the other two are needed.
@@ -241,6 +262,30 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+/** The deadline table: the defaults, stores' SWITCHYARD_STORE_DEADLINE_MS, then SWITCHYARD_DEADLINES. */
+export function deadlinesOf(c: Pick<Config, 'SWITCHYARD_DEADLINES' | 'SWITCHYARD_STORE_DEADLINE_MS'>): Deadlines {
+  const parsed = parseDeadlines(c.SWITCHYARD_DEADLINES, { ...DEFAULT_DEADLINES, 'store.*.*': c.SWITCHYARD_STORE_DEADLINE_MS });
+  if ('error' in parsed) throw new Error(`SWITCHYARD_DEADLINES: ${parsed.error as string}`);
+  return parsed as Deadlines;
+}
+
+/** The `supabase` project provider's settings, when both of its variables are set. */
+export function supabaseProviderSettings(c: Config) {
+  if (!c.SUPABASE_ACCESS_TOKEN || !c.SUPABASE_ORGANIZATION_SLUG) return null;
+  return {
+    token: c.SUPABASE_ACCESS_TOKEN, organizationSlug: c.SUPABASE_ORGANIZATION_SLUG, baseUrl: c.SWITCHYARD_SUPABASE_API_URL,
+    rate: c.SWITCHYARD_SUPABASE_RATE_LIMIT, pollMs: c.SWITCHYARD_SUPABASE_POLL_MS,
+  };
+}
+
+/** A warning for a half-configured Supabase provider, naming the missing variable. */
+export function supabaseProviderWarning(c: Config): string | null {
+  if (!c.SUPABASE_ACCESS_TOKEN === !c.SUPABASE_ORGANIZATION_SLUG) return null;
+  const missing = c.SUPABASE_ACCESS_TOKEN ? 'SUPABASE_ORGANIZATION_SLUG' : 'SUPABASE_ACCESS_TOKEN';
+  const present = c.SUPABASE_ACCESS_TOKEN ? 'SUPABASE_ACCESS_TOKEN' : 'SUPABASE_ORGANIZATION_SLUG';
+  return `${present} is set without ${missing}: the supabase project provider needs both, so it is not offered`;
 }
 
 export function parseConfig(source: Record<string, string | undefined>): Config {

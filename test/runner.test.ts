@@ -75,7 +75,7 @@ describe('the local runner', () => {
     const deps: RunnerDeps = {
       db, signals, log: createLogger('warn'), box: await createSecretBox(parseSecretKey(generateSecretKey())!),
       registry: createRegistry([step]), queue: createLocalQueue(signals),
-      providers: { project: null as never, stores: {}, logs: {} }, workerId, leaseMs: 60_000, retry: { baseMs: 100, maxMs: 1000 },
+      providers: { projects: {}, stores: {}, logs: {} }, workerId, leaseMs: 60_000, retry: { baseMs: 100, maxMs: 1000 },
     };
     const runner = createLocalRunner(deps, {
       concurrency: CONCURRENCY, pollIntervalMs: 200, sweepIntervalMs: 60_000,

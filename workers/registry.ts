@@ -13,7 +13,7 @@ import type { Db } from '../db/client.ts';
 import type { Signaler } from '../db/notify.repo.ts';
 import type { SecretBox } from '../functions/lib/crypto.ts';
 import type { Logger } from '../functions/lib/log.ts';
-import type { ProjectProvisioner } from './providers/project/provisioner.ts';
+import type { ProjectProvider } from './providers/project/provisioner.ts';
 import type { StoreRuntime } from './providers/store/runtime.ts';
 import type { LogPuller } from './providers/logs/pull/puller.ts';
 import type { StepOutcome } from './step.ts';
@@ -32,7 +32,7 @@ export interface WorkerDeps {
   /** Circuit breakers for calls a task makes itself (webhooks, per host); providers come wrapped. */
   breakers?: Breakers;
   providers: {
-    project: ProjectProvisioner;
+    projects: Partial<Record<string, ProjectProvider>>;
     stores: Partial<Record<string, StoreRuntime>>;
     logs: Partial<Record<string, LogPuller>>;
   };
@@ -54,10 +54,16 @@ export interface TaskContext<P> {
   call<T>(name: string, fn: (headers: Record<string, string>) => Promise<T>, attributes?: Record<string, string | number | boolean>): Promise<T>;
   /** This step's traceparent: jobs the step creates store it, and continue the trace. */
   traceparent: string | null;
+  /**
+   * Commits `state` as the job's checkpoint now (it becomes `ctx.state`), before a call that must
+   * not be repeated blindly; throws when the lease is lost. A continuation or retry after a crash
+   * starts from it.
+   */
+  checkpoint(state: unknown): Promise<void>;
 }
 
 /** For running a task's step directly (tests, benches): its calls run without spans. */
-export const untraced = { call: <T>(_name: string, fn: (headers: Record<string, string>) => Promise<T>) => fn({}), traceparent: null };
+export const untraced = { call: <T>(_name: string, fn: (headers: Record<string, string>) => Promise<T>) => fn({}), traceparent: null, checkpoint: async () => {} };
 
 export interface Task<P = unknown> {
   kind: string;

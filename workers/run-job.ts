@@ -6,6 +6,7 @@
  */
 import type { Sql } from '../db/client.ts';
 import {
+  checkpointJob,
   lastProgressNote,
   claimJob,
   completeJob,
@@ -17,7 +18,7 @@ import {
 import type { Queue } from './queue/queue.ts';
 import type { Completions } from './queue/completions.ts';
 import type { Registry, WorkerDeps } from './registry.ts';
-import { PermanentError, type StepOutcome } from './step.ts';
+import { PermanentError, WaitError, type StepOutcome } from './step.ts';
 import { redactText } from '../functions/lib/log.ts';
 import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
@@ -116,12 +117,22 @@ async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promi
       // Stop the step shortly before the lease runs out, so it doesn't outlive its claim.
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(new Error('lease about to expire')), Math.max(deps.leaseMs - 250, 50));
+      // The latest checkpoint: where a wait (below) continues from.
+      let checkpointed = job.state;
       try {
-        outcome = await task.run({ job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps, call, traceparent: traceparent ?? null });
+        const ctx = {
+          job, payload, state: job.state, attempt: job.attempts, signal: controller.signal, deps, call, traceparent: traceparent ?? null,
+          async checkpoint(state: unknown) {
+            if (!(await checkpointJob(deps.db.sql, job, state))) throw new Error('checkpoint refused: the lease was lost to another worker');
+            ctx.state = checkpointed = state;
+          },
+        };
+        outcome = await task.run(ctx);
       } catch (err) {
-        // A dependency whose breaker is open: wait for it (a continuation uses no attempt).
-        outcome = err instanceof CircuitOpenError
-          ? { type: 'continue', delayMs: err.retryAfterMs, state: job.state, note: err.message, keepAttempts: true }
+        // A dependency whose breaker is open, or one that asked us to wait (a rate limit): wait for
+        // it from the last checkpoint (a continuation uses no attempt).
+        outcome = err instanceof CircuitOpenError || err instanceof WaitError
+          ? { type: 'continue', delayMs: err instanceof WaitError ? err.delayMs : err.retryAfterMs, state: checkpointed, note: err.message, keepAttempts: true }
           : { type: 'fail', error: errorMessage(err), retryable: !(err instanceof PermanentError) };
       } finally {
         clearTimeout(timer);

@@ -6,7 +6,7 @@
  */
 import { createDb } from '../../db/client.ts';
 import { createSignaler } from '../../db/notify.repo.ts';
-import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
+import { projectProvidersFromConfig } from '../../workers/providers/project/index.ts';
 import { createQStashClient, createQStashQueue } from '../../workers/queue/qstash.ts';
 import { createRegistry } from '../../workers/registry.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
@@ -18,7 +18,7 @@ import { rolloutTasks } from '../../workers/tasks/rollouts.ts';
 import { createPostgresStoreRuntime } from '../../workers/providers/store/postgres.ts';
 import { logPullersFromConfig } from '../../workers/providers/logs/pull/index.ts';
 import { createApp, type App } from '../app.ts';
-import { ConfigError, parseConfig, qstashSettings, type Config, type QStashConfig } from '../env.ts';
+import { ConfigError, parseConfig, qstashSettings, supabaseProviderWarning, type Config, type QStashConfig } from '../env.ts';
 import { createSecretBox, parseSecretKey, type SecretBox } from '../lib/crypto.ts';
 import { newId } from '../lib/ids.ts';
 import { createLogger } from '../lib/log.ts';
@@ -194,14 +194,16 @@ export async function createEdgeContext(
   const db = createDb(edge.databaseUrl, { max: opts.poolMax ?? 5, prepare: config.DATABASE_PREPARE, applicationName: 'switchyard-edge', ...(metrics ? { metrics } : {}) });
   const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
   const queue = createQStashQueue({ client: createQStashClient(qstash), sql: db.sql, settings: qstash, log, tracer, breakers });
-  const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
+  const halfSupabase = supabaseProviderWarning(config);
+  if (halfSupabase) log.warn(halfSupabase);
+  const projectProviders = projectProvidersFromConfig(config, { sql: db.sql, dataPlaneUrl: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl, breakers });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? edge.databaseUrl });
   const box = await secretBox(config.SWITCHYARD_SECRET_KEY!);
 
   const runner: RunnerDeps = {
     db, signals, box, log, registry, queue, errors, tracer, breakers, ...(metrics ? { metrics } : {}),
     providers: {
-      project: provisioner,
+      projects: projectProviders.providers,
       stores: { postgres: storeRuntime },
       logs: Object.fromEntries(Object.entries(logPullersFromConfig(config)).map(([k, p]) => [k, p && guardPuller(p, breakers)])),
     },
@@ -212,7 +214,7 @@ export async function createEdgeContext(
   const host: WorkerHost | undefined = config.SWITCHYARD_ROLE === 'api' ? undefined : createWorkerHost(runner, qstash, config);
   const app = createApp({
     errors, tracer, breakers, ...(metrics ? { metrics } : {}),
-    db, signals, queue, box, log, registry, config, projectProvider: provisioner.name, storeRuntimes: Object.keys(runner.providers.stores),
+    db, signals, queue, box, log, registry, config, projectProviders: Object.keys(projectProviders.providers), storeRuntimes: Object.keys(runner.providers.stores),
     api: config.SWITCHYARD_ROLE !== 'worker',
     ...(host ? { worker: host } : {}),
     ...(opts.waitUntil ? { waitUntil: opts.waitUntil } : {}),
@@ -222,7 +224,7 @@ export async function createEdgeContext(
     host,
     db,
     async close() {
-      await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close()]);
+      await Promise.allSettled([projectProviders.close(), storeRuntime.close(), db.close()]);
     },
   };
 }

@@ -15,7 +15,7 @@ import { createLocalRunner, type LocalRunner } from '../../workers/queue/local-r
 import { createLocalQueue, type Queue } from '../../workers/queue/queue.ts';
 import { createQStashClient, createQStashQueue } from '../../workers/queue/qstash.ts';
 import { createWorkerHost, type WorkerHost } from '../routes/workers/workers.handlers.ts';
-import { createPostgresProvisioner } from '../../workers/providers/project/postgres.ts';
+import { projectProvidersFromConfig } from '../../workers/providers/project/index.ts';
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
@@ -32,7 +32,7 @@ import { housekeepingOptions } from '../../workers/scheduler.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { createApp } from '../app.ts';
 import { parserProblem } from '../errors.ts';
-import { qstashSettings, type Config } from '../env.ts';
+import { qstashSettings, supabaseProviderWarning, type Config } from '../env.ts';
 import { createSecretBox, generateSecretKey, parseSecretKey } from '../lib/crypto.ts';
 import { newId } from '../lib/ids.ts';
 import { mintApiKey } from '../lib/keys.ts';
@@ -187,7 +187,9 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     await embedded?.stop().catch(() => {});
     throw err;
   }
-  const provisioner = createPostgresProvisioner({ url: config.DATA_PLANE_DATABASE_URL ?? url });
+  const halfSupabase = supabaseProviderWarning(config);
+  if (halfSupabase) log.warn(halfSupabase);
+  const projectProviders = projectProvidersFromConfig(config, { sql: db.sql, dataPlaneUrl: config.DATA_PLANE_DATABASE_URL ?? url, breakers });
   const storeRuntime = createPostgresStoreRuntime({ url: config.DATA_PLANE_DATABASE_URL ?? url });
   const kubernetes = kubernetesRuntimeFromConfig(config);
   const signals = createSignaler(db.sql, { onError: (err) => log.warn('signal failed; pollers will catch up', { err }) });
@@ -216,7 +218,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const runnerDeps: RunnerDeps = {
     db, signals, box, log, registry, queue, availability, errors, tracer, breakers, ...(prom ? { metrics } : {}),
     providers: {
-      project: provisioner,
+      projects: projectProviders.providers,
       stores: { postgres: storeRuntime, ...(kubernetes ? { kubernetes: guardStoreRuntime(kubernetes, breakers, 'kubernetes') } : {}) },
       logs: Object.fromEntries(Object.entries(logPullersFromConfig(config)).map(([k, p]) => [k, p && guardPuller(p, breakers)])),
     },
@@ -237,7 +239,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
     const app = createApp({
       errors, tracer, breakers,
       ...(prom ? { metrics, ...(config.SWITCHYARD_METRICS_TOKEN ? { metricsEndpoint: { token: config.SWITCHYARD_METRICS_TOKEN, render: () => prom.render(), contentType: prom.contentType } } : {}) } : {}),
-      db, signals, queue, box, log, registry, config, availability, resolveHost, projectProvider: provisioner.name, storeRuntimes: Object.keys(runnerDeps.providers.stores),
+      db, signals, queue, box, log, registry, config, availability, resolveHost, projectProviders: Object.keys(projectProviders.providers), storeRuntimes: Object.keys(runnerDeps.providers.stores),
       ...(hub ? { realtime: hub } : {}),
       api: serveApi,
       ...(worker ? { worker } : {}),
@@ -278,7 +280,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         : err));
     });
     publicUrl = config.SWITCHYARD_PUBLIC_URL ?? `http://${config.HOST}:${listening.port}`;
-    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, store_runtimes: Object.keys(runnerDeps.providers.stores), realtime: config.SUPABASE_JWT_SECRET || config.SUPABASE_JWT_PRIVATE_KEY ? ['supabase', 'sse'] : ['sse'] });
+    log.info('listening', { url: publicUrl, api: serveApi, worker: worker ? 'qstash' : false, queue: queue.name, project_providers: Object.keys(projectProviders.providers), store_runtimes: Object.keys(runnerDeps.providers.stores), realtime: config.SUPABASE_JWT_SECRET || config.SUPABASE_JWT_PRIVATE_KEY ? ['supabase', 'sse'] : ['sse'] });
     if (config.SUPABASE_URL && !config.SUPABASE_JWT_SECRET && !config.SUPABASE_JWT_PRIVATE_KEY) {
       log.warn('SUPABASE_URL is set without SUPABASE_JWT_SECRET or SUPABASE_JWT_PRIVATE_KEY: Supabase Realtime tokens can\'t be minted, so only SSE is offered');
     }
@@ -369,7 +371,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
         await hub?.close().catch(() => {});
         await availability.close();
         // Each close is bounded: a connection stuck in start-up or on a frozen server is dropped.
-        await Promise.allSettled([provisioner.close(), storeRuntime.close(), db.close(2)]);
+        await Promise.allSettled([projectProviders.close(), storeRuntime.close(), db.close(2)]);
         await embedded?.stop(3000);
         await errors.flush(2000);
         await tracing.shutdown().catch(() => {});

@@ -168,7 +168,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Reveal the connection string (admin and member keys only) */
+        /** Reveal the project's credentials (admin and member keys; the secret key to admins only) */
         get: operations["getProjectCredentials"];
         put?: never;
         post?: never;
@@ -919,7 +919,7 @@ export interface components {
             region: string;
             provider: string;
             /** @enum {string} */
-            status: "provisioning" | "active" | "suspending" | "suspended" | "resuming" | "deleting" | "deleted" | "failed";
+            status: "provisioning" | "active" | "suspending" | "suspended" | "resuming" | "deleting" | "deleted" | "failed" | "degraded";
             api_url: string | null;
             last_error: string | null;
             has_credentials: boolean;
@@ -959,6 +959,23 @@ export interface components {
             plan?: "free" | "pro" | "enterprise";
             /** @default us-east-1 */
             region?: string;
+            /**
+             * @description where the project lives: a database on the deployment's Postgres server, or a Supabase project (offered when the deployment has a Supabase access token and organization). Default: the deployment's first provider, postgres
+             * @enum {string}
+             */
+            provider?: "postgres" | "supabase";
+        };
+        ProjectCredentials: {
+            /** @description a direct connection (Supabase: `db.<ref>.supabase.co:5432`, IPv6 unless the project has the IPv4 add-on) */
+            connection_string: string;
+            /** @description Supabase's pooler (Supavisor, transaction mode: no prepared statements) */
+            pooled_connection_string?: string;
+            /** @description the Supabase project's API URL */
+            api_url?: string;
+            /** @description the key a browser may hold (publishable, or the legacy anon key) */
+            publishable_key?: string;
+            /** @description full access (secret, or the legacy service_role key): admin keys only */
+            secret_key?: string;
         };
         StoreAccepted: {
             store: components["schemas"]["Store"];
@@ -2605,7 +2622,7 @@ export interface operations {
                 limit?: number;
                 /** @description pagination.next_cursor of the previous page (next_cursor before API version 2026-12-02) */
                 cursor?: string;
-                status?: "provisioning" | "active" | "suspending" | "suspended" | "resuming" | "deleting" | "deleted" | "failed";
+                status?: "provisioning" | "active" | "suspending" | "suspended" | "resuming" | "deleting" | "deleted" | "failed" | "degraded";
             };
             header?: {
                 /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
@@ -2853,7 +2870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was already used with a different request */
+            /** @description the provider asked for is not configured on this deployment (the problem names those that are), or this Idempotency-Key was already used with a different request */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3379,7 +3396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was already used with a different request */
+            /** @description Supabase would refuse it (a paid organization's project can't be paused; a Free project paused over 90 days can't be restored), or this Idempotency-Key was already used with a different request */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3572,7 +3589,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was already used with a different request */
+            /** @description Supabase would refuse it (a paid organization's project can't be paused; a Free project paused over 90 days can't be restored), or this Idempotency-Key was already used with a different request */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3672,9 +3689,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        connection_string: string;
-                    };
+                    "application/json": components["schemas"]["ProjectCredentials"];
                 };
             };
             /** @description invalid input: a field, the query, text Postgres can't store (NUL, lone surrogates, invalid UTF-8), or an unknown API-Version */

@@ -51,7 +51,7 @@ export interface FakeProject {
   /** Where the status goes next, and after how long. */
   next: { status: ProjectStatus; afterMs: number }[];
   pausedAt: number | null;
-  database: { host: string; port: number; name: string };
+  database: { host: string; port: number; name: string; poolerPort: number };
   keys: { anon: string; serviceRole: string; publishable: string; secret: string };
 }
 
@@ -63,6 +63,8 @@ export interface FakeManagementOptions {
   restoringMs?: number;
   /** Requests per minute per token, scope and endpoint (120, as documented). */
   rateLimitPerMinute?: number;
+  /** The rate limit's fixed window (60 s, as documented; shorter in tests). */
+  rateWindowMs?: number;
   /** Makes a created project's database (a real one, for credentials that connect). */
   provisionDatabase?: (ref: string, password: string) => Promise<{ host: string; port: number; name?: string }>;
 }
@@ -78,6 +80,8 @@ export interface FakeManagement {
   release(ref: string): void;
   /** The next create, pause or restore ends in its terminal failure. */
   failNext(what: 'create' | 'pause' | 'restore'): void;
+  /** The next create makes its project, then drops the connection without an answer (a worker that dies mid-call sees the same). */
+  loseNextCreateResponse(): void;
   /** Moves a paused project's pause back in time (the 90-day rule). */
   pausedDaysAgo(ref: string, days: number): void;
   close(): Promise<void>;
@@ -104,6 +108,8 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
   const orgs = opts.organizations ?? [{ slug: 'acme-org', name: 'Acme', plan: 'free' }];
   const timing = { comingUp: opts.comingUpMs ?? 200, pausing: opts.pausingMs ?? 200, restoring: opts.restoringMs ?? 200 };
   const limit = opts.rateLimitPerMinute ?? 120;
+  const windowMs = opts.rateWindowMs ?? 60_000;
+  let loseCreate = false;
   const projects = new Map<string, FakeProject>();
   const requests: FakeManagement['requests'] = [];
   const stuck = new Map<string, ProjectStatus | null>();
@@ -154,18 +160,23 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
     const key = `${scope} ${endpoint}`;
     const now = Date.now();
     let w = windows.get(key);
-    if (!w || now - w.start >= 60_000) windows.set(key, (w = { start: now, used: 0 }));
+    if (!w || now - w.start >= windowMs) windows.set(key, (w = { start: now, used: 0 }));
     w.used++;
     const rate = {
       'X-RateLimit-Limit': String(limit),
       'X-RateLimit-Remaining': String(Math.max(0, limit - w.used)),
-      'X-RateLimit-Reset': String(Math.max(1, Math.ceil((w.start + 60_000 - now) / 1000))),
+      'X-RateLimit-Reset': String(Math.max(1, Math.ceil((w.start + windowMs - now) / 1000))),
     };
     if (w.used > limit) return (json(res, 429, { message: 'Too many requests' }, rate), 429);
     const send = (status: number, b?: unknown) => (json(res, status, b, rate), status);
 
     if (req.method === 'GET' && path === '/v1/organizations') {
       return send(200, orgs.map((o) => ({ id: o.slug, slug: o.slug, name: o.name })));
+    }
+    const orgMatch = req.method === 'GET' ? /^\/v1\/organizations\/([^/]+)$/.exec(path) : null;
+    if (orgMatch) {
+      const org = orgs.find((o) => o.slug === orgMatch[1]);
+      return org ? send(200, { id: org.slug, name: org.name, plan: org.plan, opt_in_tags: [], allowed_release_channels: ['ga'] }) : send(404, { message: 'Organization not found' });
     }
     if (req.method === 'GET' && path === '/v1/projects') {
       return send(200, [...projects.values()].map((p) => (advance(p), view(p))));
@@ -197,10 +208,15 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
         ref, name: input.name as string, organizationSlug: org.slug, region, instanceSize: (input.desired_instance_size as string | undefined) ?? 'nano',
         dbPass: input.db_pass as string, createdAt: new Date().toISOString(), status: 'COMING_UP', since: Date.now(),
         next: [{ status: failing.delete('create') ? 'INIT_FAILED' : 'ACTIVE_HEALTHY', afterMs: timing.comingUp }],
-        pausedAt: null, database: { host: database.host, port: database.port, name: database.name ?? 'postgres' },
+        pausedAt: null, database: { host: database.host, port: database.port, name: database.name ?? 'postgres', poolerPort: opts.provisionDatabase ? database.port : 6543 },
         keys: { anon: jwtish('anon', ref), serviceRole: jwtish('service_role', ref), publishable: `sb_publishable_${randomBytes(16).toString('base64url')}`, secret: `sb_secret_${randomBytes(16).toString('base64url')}` },
       };
       projects.set(ref, p);
+      if (loseCreate) {
+        loseCreate = false;
+        res.socket?.destroy();
+        return 0;
+      }
       return send(201, view(p));
     }
 
@@ -252,9 +268,10 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
     }
     if (req.method === 'GET' && rest === '/config/database/pooler') {
       const host = p.database.host;
+      const port = p.database.poolerPort;
       return send(200, [{
-        identifier: p.ref, database_type: 'PRIMARY', is_using_scram_auth: true, db_user: `postgres.${p.ref}`, db_host: host, db_port: 6543,
-        db_name: p.database.name, connection_string: `postgresql://postgres.${p.ref}:[YOUR-PASSWORD]@${host}:6543/${p.database.name}`,
+        identifier: p.ref, database_type: 'PRIMARY', is_using_scram_auth: true, db_user: `postgres.${p.ref}`, db_host: host, db_port: port,
+        db_name: p.database.name, connection_string: `postgresql://postgres.${p.ref}:[YOUR-PASSWORD]@${host}:${port}/${p.database.name}`,
         default_pool_size: 15, max_client_conn: 200, pool_mode: 'transaction',
       }]);
     }
@@ -284,6 +301,9 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
     },
     failNext(what) {
       failing.add(what);
+    },
+    loseNextCreateResponse() {
+      loseCreate = true;
     },
     pausedDaysAgo(ref, days) {
       const p = projects.get(ref);

@@ -18,7 +18,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
   const deps = {
     config: parseConfig({ LOG_LEVEL: 'silent' }),
     log: createLogger('silent'),
-    projectProvider: 'postgres',
+    projectProviders: ['postgres'],
     storeRuntimes: ['postgres', 'kubernetes'],
   } as unknown as AppDeps; // describing routes touches none of the runtime dependencies
   const res = await createApp(deps).request('/openapi.json');

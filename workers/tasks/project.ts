@@ -1,38 +1,98 @@
 /**
- * Project lifecycle tasks. Each is one provider call and one transition; the transition commits
- * in the same transaction as the job's outcome (via `done(result, commit)`), so a project is never
- * `active` while its job still looks unfinished, or the other way round.
+ * Project lifecycle tasks, step by step over the project's own provider (postgres or supabase):
+ * each step calls the provider once and either finishes, with the transition committed in the
+ * same transaction as the job's outcome (`done(result, commit)`), or waits, with the provider's
+ * progress (its ref, its own status) recorded the same way. A wait that would pass the job's
+ * deadline ends it: the project is `failed`, or `degraded` when the provider last said it still
+ * serves, with the provider's status and how long it was stuck as the reason, and an `alert`
+ * event in the tenant's monitoring store.
  */
 import { z } from 'zod';
-import { getProject, transitionProject } from '../../db/projects.repo.ts';
-import type { ProjectTransition } from '../../db/status.ts';
+import { getProject, patchProjectDetails, transitionProject, type Project } from '../../db/projects.repo.ts';
+import { insertEvents } from '../../db/events.repo.ts';
 import type { Job } from '../../db/jobs.repo.ts';
 import type { Sql } from '../../db/client.ts';
+import type { ProjectTransition } from '../../db/status.ts';
+import { formatDuration } from '../../core/deadlines.ts';
+import type { ProjectHandle, ProjectProvider, ProjectStep, StepContext } from '../providers/project/provisioner.ts';
 import { defineTask, type TaskContext } from '../registry.ts';
-import { done, fail, type StepOutcome } from '../step.ts';
+import { continueAfter, done, fail, pastDeadline, type StepOutcome } from '../step.ts';
 
 export const ProjectJobPayload = z.object({ project_id: z.string() });
 export type ProjectJobPayload = z.infer<typeof ProjectJobPayload>;
 
-const failProject = async (tx: Sql, job: Job, error: string) => {
-  await transitionProject(tx, job.tenantId, job.subjectId!, 'fail', { lastError: error });
-};
+/** The status each lifecycle job moves a project out of. */
+const WAITS_IN = { provision: 'provisioning', suspend: 'suspending', resume: 'resuming', remove: 'deleting' } as const;
 
-async function loadProject(ctx: TaskContext<ProjectJobPayload>) {
-  return getProject(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.project_id);
+/**
+ * A dead project job: the project is failed, or degraded when the provider's last report said it
+ * still serves; either way an alert event says why, where the tenant's rules and searches see it.
+ */
+async function projectJobDead(tx: Sql, job: Job, error: string) {
+  const project = await getProject(tx, job.tenantId, job.subjectId!);
+  if (!project) return;
+  const serving = (project.providerDetails as { serving?: unknown }).serving === true;
+  const next = await transitionProject(tx, job.tenantId, project.id, serving ? 'degrade' : 'fail', { lastError: error });
+  if (!next) return;
+  await insertEvents(tx, [{
+    ts: new Date().toISOString(), tenantId: project.tenantId, projectId: project.id, sourceId: project.id, provider: 'switchyard',
+    service: null, environment: null, level: serving ? 'warn' : 'error', kind: 'alert', fingerprint: `project-${next.status}:${project.id}`,
+    message: `Project "${project.name}" is ${next.status} (${job.kind} on ${project.provider} gave up): ${error}`,
+    attrs: { project_id: project.id, job_id: job.id, kind: job.kind, provider: project.provider, previous_status: project.status, status: next.status },
+    sourceEventId: `job-dead:${job.id}`,
+  }]);
 }
 
-/** Runs `action` against the provider, then applies `transition` with the job's success. */
-function lifecycleStep(transition: ProjectTransition, action: 'suspend' | 'resume' | 'remove') {
+function providerFor(ctx: TaskContext<ProjectJobPayload>, project: Project): ProjectProvider {
+  const provider = ctx.deps.providers.projects[project.provider];
+  if (!provider) throw new Error(`the ${project.provider} project provider is not configured on this worker`);
+  return provider;
+}
+
+const stepContext = (ctx: TaskContext<ProjectJobPayload>): StepContext => ({
+  get state() {
+    return ctx.state;
+  },
+  signal: ctx.signal,
+  checkpoint: (state) => ctx.checkpoint(state),
+  box: ctx.deps.box,
+});
+
+const handleOf = (p: Project): ProjectHandle => ({
+  projectId: p.id, tenantId: p.tenantId, name: p.name, providerRef: p.providerRef, details: p.providerDetails as Record<string, unknown>,
+});
+
+/** A provider's wait as a continuation, or the job's end when it would outlive the deadline. */
+function waitStep(ctx: TaskContext<ProjectJobPayload>, project: Project, step: Extract<ProjectStep<unknown>, { type: 'wait' }>): StepOutcome {
+  const what = `${project.status} on ${project.provider}`;
+  const reason = pastDeadline(ctx.job, step, what);
+  if (reason) return fail(reason, { retryable: false });
+  const progress = step.providerStatus
+    ? `${step.note} (${project.provider} status ${step.providerStatus}${step.since ? ` for ${formatDuration(Date.now() - step.since)}` : ''})`
+    : step.note;
+  return continueAfter(step.delayMs, step.state, progress, async (tx) => {
+    await patchProjectDetails(tx, project.tenantId, project.id, {
+      ...(step.providerRef ? { providerRef: step.providerRef } : {}),
+      providerDetails: { ...step.details, serving: step.serving ?? false, ...(step.providerStatus ? { provider_status: step.providerStatus } : {}) },
+    });
+  });
+}
+
+/** Suspend, resume or delete: the provider's steps until ready, then `transition`. */
+function lifecycleStep(action: 'suspend' | 'resume' | 'remove', transition: ProjectTransition) {
   return async (ctx: TaskContext<ProjectJobPayload>): Promise<StepOutcome> => {
-    const project = await loadProject(ctx);
+    const project = await getProject(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.project_id);
     if (!project) return fail('project not found', { retryable: false });
-    if (project.providerRef) {
-      const ref = project.providerRef;
-      await ctx.call(`provider.project.${action}`, () => ctx.deps.providers.project[action](ref, ctx.signal), { 'switchyard.provider': ctx.deps.providers.project.name });
-    }
+    // A duplicate delivery of a job whose project has moved on: nothing to do.
+    if (project.status !== WAITS_IN[action]) return done({ project_id: project.id, skipped: `project is ${project.status}` });
+    const provider = providerFor(ctx, project);
+    const step = await ctx.call(`provider.project.${action}`, () => provider[action](handleOf(project), stepContext(ctx)), { 'switchyard.provider': provider.name });
+    if (step.type === 'wait') return waitStep(ctx, project, step);
     return done({ project_id: project.id }, async (tx) => {
-      await transitionProject(tx, project.tenantId, project.id, transition, action === 'remove' ? { connection: null } : {});
+      await transitionProject(tx, project.tenantId, project.id, transition, {
+        ...(action === 'remove' ? { connection: null } : {}),
+        providerDetails: { ...step.details, serving: action === 'resume', provider_status: null },
+      });
     });
   };
 }
@@ -41,41 +101,30 @@ export const provisionProject = defineTask({
   kind: 'project.provision',
   payload: ProjectJobPayload,
   async run(ctx) {
-    const project = await loadProject(ctx);
+    const project = await getProject(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.project_id);
     if (!project) return fail('project not found', { retryable: false });
-    const out = await ctx.call('provider.project.provision', () => ctx.deps.providers.project.provision(
-      { projectId: project.id, plan: project.plan as 'free', region: project.region }, ctx.signal), { 'switchyard.provider': ctx.deps.providers.project.name });
-    const sealed = await ctx.deps.box.seal(out.connectionString, project.id);
+    if (project.status !== 'provisioning') return done({ project_id: project.id, skipped: `project is ${project.status}` });
+    const provider = providerFor(ctx, project);
+    const step = await ctx.call('provider.project.provision', () => provider.provision(
+      { projectId: project.id, tenantId: project.tenantId, name: project.name, plan: project.plan as 'free', region: project.region }, stepContext(ctx)),
+    { 'switchyard.provider': provider.name });
+    if (step.type === 'wait') return waitStep(ctx, project, step);
+    const out = step.result;
+    const sealed = await ctx.deps.box.seal(JSON.stringify(out.credentials), project.id);
     return done({ project_id: project.id, provider_ref: out.providerRef }, async (tx) => {
       await transitionProject(tx, project.tenantId, project.id, 'provisioned', {
         providerRef: out.providerRef,
         connection: sealed,
         apiUrl: out.apiUrl,
+        providerDetails: { ...out.details, serving: true, provider_status: null },
       });
     });
   },
-  onDead: failProject,
+  onDead: projectJobDead,
 });
 
-export const suspendProject = defineTask({
-  kind: 'project.suspend',
-  payload: ProjectJobPayload,
-  run: lifecycleStep('suspended', 'suspend'),
-  onDead: failProject,
-});
-
-export const resumeProject = defineTask({
-  kind: 'project.resume',
-  payload: ProjectJobPayload,
-  run: lifecycleStep('resumed', 'resume'),
-  onDead: failProject,
-});
-
-export const deleteProject = defineTask({
-  kind: 'project.delete',
-  payload: ProjectJobPayload,
-  run: lifecycleStep('deleted', 'remove'),
-  onDead: failProject,
-});
+export const suspendProject = defineTask({ kind: 'project.suspend', payload: ProjectJobPayload, run: lifecycleStep('suspend', 'suspended'), onDead: projectJobDead });
+export const resumeProject = defineTask({ kind: 'project.resume', payload: ProjectJobPayload, run: lifecycleStep('resume', 'resumed'), onDead: projectJobDead });
+export const deleteProject = defineTask({ kind: 'project.delete', payload: ProjectJobPayload, run: lifecycleStep('remove', 'deleted'), onDead: projectJobDead });
 
 export const projectTasks = [provisionProject, suspendProject, resumeProject, deleteProject];

@@ -2,7 +2,8 @@
  * Store tasks: provision (step by step until the runtime says ready) and delete (until it says
  * gone). Each step's outcome commits with the store's transition or its recorded progress, in the
  * job's outcome transaction. A provisioning deadline fails the store with the last reason the
- * runtime reported (e.g. a pod in ImagePullBackOff), not a generic timeout.
+ * runtime reported (e.g. a pod in ImagePullBackOff), not a generic timeout; so does a teardown's.
+ * The deadlines are the table every transitional status shares (core/deadlines.ts).
  */
 import { z } from 'zod';
 import { getStore, patchStoreDetails, transitionStore, type Store } from '../../db/stores.repo.ts';
@@ -10,7 +11,7 @@ import type { Job } from '../../db/jobs.repo.ts';
 import type { Sql } from '../../db/client.ts';
 import type { StoreInput } from '../providers/store/runtime.ts';
 import { defineTask, type TaskContext } from '../registry.ts';
-import { continueAfter, done, fail, type StepOutcome } from '../step.ts';
+import { continueAfter, done, fail, pastDeadline, type StepOutcome } from '../step.ts';
 
 export const StoreJobPayload = z.object({ store_id: z.string() });
 type StoreJobPayload = z.infer<typeof StoreJobPayload>;
@@ -39,10 +40,8 @@ export const provisionStore = defineTask({
     if (store.status !== 'provisioning') return done({ store_id: store.id, skipped: `store is ${store.status}` });
     const step = await runtimeFor(ctx, store).provision(inputOf(store), ctx.state, ctx.signal);
     if (step.type === 'wait') {
-      const deadline = ctx.job.deadlineAt ? Date.parse(ctx.job.deadlineAt) : Infinity;
-      if (Date.now() + step.delayMs > deadline) {
-        return fail(`not ready by the provisioning deadline (${ctx.job.deadlineAt}): ${step.note}`, { retryable: false });
-      }
+      const reason = pastDeadline(ctx.job, step, `provisioning on ${store.runtime}`);
+      if (reason) return fail(reason, { retryable: false });
       return continueAfter(step.delayMs, step.state, step.note, async (tx) => {
         await patchStoreDetails(tx, store.tenantId, store.id, { providerRef: step.providerRef, runtimeDetails: step.details });
       });
@@ -65,7 +64,11 @@ export const deleteStore = defineTask({
     if (!store) return fail('store not found', { retryable: false });
     if (store.status !== 'deleting') return done({ store_id: store.id, skipped: `store is ${store.status}` });
     const step = await runtimeFor(ctx, store).teardown(inputOf(store), store.providerRef, ctx.state, ctx.signal);
-    if (step.type === 'wait') return continueAfter(step.delayMs, step.state, step.note);
+    if (step.type === 'wait') {
+      const reason = pastDeadline(ctx.job, step, `deleting on ${store.runtime}`);
+      if (reason) return fail(reason, { retryable: false });
+      return continueAfter(step.delayMs, step.state, step.note);
+    }
     return done({ store_id: store.id }, async (tx) => {
       await transitionStore(tx, store.tenantId, store.id, 'deleted', { initialCredentials: null });
     });

@@ -2,7 +2,7 @@
  * Project handlers: each mutation is one transaction (project row + job row + idempotency row),
  * then a dispatch after commit. Nothing here waits on a provider.
  */
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { writeSubjectsWithJobs, writeSubjectWithJob, type Job, type SubjectJob } from '../../../db/jobs.repo.ts';
 import {
@@ -17,7 +17,7 @@ import {
 import { projectTransitions } from '../../../db/status.ts';
 import type { Sql } from '../../../db/client.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
-import { conflict, notFound } from '../../errors.ts';
+import { conflict, notFound, unprocessable } from '../../errors.ts';
 import { newId } from '../../lib/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
 import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
@@ -25,12 +25,21 @@ import { requireRole } from '../../middleware/auth.ts';
 import { toJob, toProject } from '../schemas.ts';
 import * as routes from './projects.routes.ts';
 import { traceparentOf } from '../../middleware/tracing.ts';
+import { deadlineAt } from '../../../core/deadlines.ts';
+import { supabaseRefusal } from '../../../core/supabase-rules.ts';
+import { deadlinesOf } from '../../env.ts';
 
 const ACTIONS = {
-  suspend: { transition: 'suspend', kind: 'project.suspend' },
-  resume: { transition: 'resume', kind: 'project.resume' },
-  delete: { transition: 'delete', kind: 'project.delete' },
+  suspend: { transition: 'suspend', kind: 'project.suspend', waitsIn: 'suspending' },
+  resume: { transition: 'resume', kind: 'project.resume', waitsIn: 'resuming' },
+  delete: { transition: 'delete', kind: 'project.delete', waitsIn: 'deleting' },
 } as const;
+
+/** The sealed credentials: JSON since the supabase provider; a bare connection string before it. */
+function parseCredentials(opened: string): z.infer<typeof routes.Credentials> {
+  if (opened.startsWith('{')) return JSON.parse(opened) as z.infer<typeof routes.Credentials>;
+  return { connection_string: opened };
+}
 
 function slugify(name: string): string {
   const s = name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
@@ -39,6 +48,7 @@ function slugify(name: string): string {
 
 export function projectsRouter(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const deadlines = deadlinesOf(deps.config);
   const member = requireRole('member');
   app.on(['POST', 'DELETE'], '/v1/projects', member);
   app.on(['POST', 'DELETE'], '/v1/projects/*', member);
@@ -59,11 +69,19 @@ export function projectsRouter(deps: AppDeps) {
   app.openapi(routes.createProject, async (c) => {
     const body = c.req.valid('json');
     const { tenantId } = c.get('principal');
+    const provider = body.provider ?? deps.projectProviders[0]!;
+    if (!deps.projectProviders.includes(provider)) {
+      throw unprocessable(`the ${provider} project provider is not configured on this deployment (available: ${deps.projectProviders.join(', ')})`
+        + (provider === 'supabase' ? '; it needs SUPABASE_ACCESS_TOKEN and SUPABASE_ORGANIZATION_SLUG' : ''));
+    }
     return mutate(c, deps, body, async (sql) => {
       const id = newId('prj');
       const slug = body.slug ?? slugify(body.name);
-      const project = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: deps.projectProvider };
-      const job = { id: newId('job'), subjectId: id, kind: 'project.provision', payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
+      const project = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider };
+      const job = {
+        id: newId('job'), subjectId: id, kind: 'project.provision', payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
+        deadlineAt: deadlineAt(deadlines, 'project', provider, 'provisioning'),
+      };
       const created = (await createProject(sql, { project, job }))
         // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
         ?? (body.slug ? null : await createProject(sql, { project: { ...project, slug: `${slug}-${id.slice(-6)}` }, job }));
@@ -88,9 +106,18 @@ export function projectsRouter(deps: AppDeps) {
 
   const requestAction = (c: Context<AppEnv>, id: string, action: keyof typeof ACTIONS) => {
     const { tenantId } = c.get('principal');
-    const { transition, kind } = ACTIONS[action];
+    const { transition, kind, waitsIn } = ACTIONS[action];
     return mutate(c, deps, { id, action }, async (sql) => {
-      const job = { id: newId('job'), subjectId: id, kind, payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
+      const existing = await getProject(sql, tenantId, id);
+      if (!existing) throw notFound(`project ${id}`);
+      if (existing.provider === 'supabase' && action !== 'delete') {
+        const refusal = supabaseRefusal(action, existing.providerDetails as Record<string, unknown>);
+        if (refusal) throw unprocessable(refusal);
+      }
+      const job = {
+        id: newId('job'), subjectId: id, kind, payload: { project_id: id }, maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
+        deadlineAt: deadlineAt(deadlines, 'project', existing.provider, waitsIn),
+      };
       const done = await writeSubjectWithJob<Project>(sql, 'project', transitionProjectQuery(sql, tenantId, id, transition), job);
       if (!done) {
         const current = await getProject(sql, tenantId, id);
@@ -115,9 +142,10 @@ export function projectsRouter(deps: AppDeps) {
     const row = await getProjectConnection(deps.db.sql, tenantId, id);
     if (!row) throw notFound(`project ${id}`);
     if (!row.connection) throw conflict(`project ${id} has no credentials while it is ${row.status}`, { current_status: row.status });
-    const connection_string = await deps.box.open(row.connection, id);
+    const { secret_key, ...shared } = parseCredentials(await deps.box.open(row.connection, id));
     c.header('Cache-Control', 'no-store');
-    return c.json({ connection_string }, 200);
+    // Full access to a Supabase project goes to admin keys only.
+    return c.json({ ...shared, ...(secret_key && c.get('principal').role === 'admin' ? { secret_key } : {}) }, 200);
   });
 
   return app;

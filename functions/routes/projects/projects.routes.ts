@@ -11,6 +11,9 @@ export const CreateProjectBody = z.strictObject({
     .optional().openapi({ example: 'acme-prod' }),
   plan: z.enum(['free', 'pro', 'enterprise']).default('free'),
   region: z.string().regex(/^[a-z]{2}-[a-z]+-\d$/, 'a region such as us-east-1').default('us-east-1'),
+  provider: z.enum(['postgres', 'supabase']).optional().openapi({
+    description: "where the project lives: a database on the deployment's Postgres server, or a Supabase project (offered when the deployment has a Supabase access token and organization). Default: the deployment's first provider, postgres",
+  }),
 }).openapi('CreateProject');
 
 const IdParam = idParam('prj');
@@ -29,7 +32,7 @@ export const createProject = createRoute({
     headers: IdempotencyHeader,
     body: { required: true, content: { 'application/json': { schema: CreateProjectBody } } },
   },
-  responses: { 202: { description: 'accepted; watch the job or the realtime stream', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'the slug is used by another project, or a request with this Idempotency-Key is still in progress' }) },
+  responses: { 202: { description: 'accepted; watch the job or the realtime stream', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'the slug is used by another project, or a request with this Idempotency-Key is still in progress', 422: 'the provider asked for is not configured on this deployment (the problem names those that are), or this Idempotency-Key was already used with a different request' }) },
 });
 
 export const listProjects = createRoute({
@@ -64,7 +67,7 @@ const transition = (action: 'suspend' | 'resume') => createRoute({
   tags: ['projects'],
   summary: `${action[0]!.toUpperCase()}${action.slice(1)} a project`,
   request: { params: IdParam, headers: IdempotencyHeader },
-  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the project's status does not allow this (the problem says which do), or a request with this Idempotency-Key is still in progress" }) },
+  responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the project's status does not allow this (the problem says which do), or a request with this Idempotency-Key is still in progress", 422: "Supabase would refuse it (a paid organization's project can't be paused; a Free project paused over 90 days can't be restored), or this Idempotency-Key was already used with a different request" }) },
 });
 export const suspendProject = transition('suspend');
 export const resumeProject = transition('resume');
@@ -79,15 +82,23 @@ export const deleteProject = createRoute({
   responses: { 202: { description: 'accepted', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: "the project's status does not allow this (the problem says which do), or a request with this Idempotency-Key is still in progress" }) },
 });
 
+export const Credentials = z.object({
+  connection_string: z.string().openapi({ description: "a direct connection (Supabase: `db.<ref>.supabase.co:5432`, IPv6 unless the project has the IPv4 add-on)" }),
+  pooled_connection_string: z.string().optional().openapi({ description: "Supabase's pooler (Supavisor, transaction mode: no prepared statements)" }),
+  api_url: z.string().optional().openapi({ description: "the Supabase project's API URL" }),
+  publishable_key: z.string().optional().openapi({ description: 'the key a browser may hold (publishable, or the legacy anon key)' }),
+  secret_key: z.string().optional().openapi({ description: 'full access (secret, or the legacy service_role key): admin keys only' }),
+}).openapi('ProjectCredentials');
+
 export const getCredentials = createRoute({
   operationId: 'getProjectCredentials',
   method: 'get',
   path: '/v1/projects/{id}/credentials',
   tags: ['projects'],
-  summary: 'Reveal the connection string (admin and member keys only)',
+  summary: "Reveal the project's credentials (admin and member keys; the secret key to admins only)",
   request: { params: IdParam },
   responses: {
-    200: { description: 'credentials', content: { 'application/json': { schema: z.object({ connection_string: z.string() }) } } },
+    200: { description: 'credentials', content: { 'application/json': { schema: Credentials } } },
     ...problems({ 403: 'a viewer key may not read credentials', 409: 'the project has no credentials in its status' }),
   },
 });

@@ -26,6 +26,8 @@ import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import * as routes from './stores.routes.ts';
 import { traceparentOf } from '../../middleware/tracing.ts';
+import { deadlineAt } from '../../../core/deadlines.ts';
+import { deadlinesOf } from '../../env.ts';
 
 export const toStore = (s: Store): z.infer<typeof routes.StoreSchema> => ({
   id: s.id,
@@ -50,6 +52,7 @@ export function storesRouter(deps: AppDeps) {
   app.use('/v1/stores/:id/credentials', member);
 
   const cfg = deps.config;
+  const deadlines = deadlinesOf(cfg);
   const caps = { free: cfg.SWITCHYARD_STORE_CAP_FREE, pro: cfg.SWITCHYARD_STORE_CAP_PRO, enterprise: cfg.SWITCHYARD_STORE_CAP_ENTERPRISE };
 
   app.openapi(routes.createStore, async (c) => {
@@ -71,7 +74,7 @@ export function storesRouter(deps: AppDeps) {
       const store = { id, tenantId, name: body.name, engine: body.engine, plan: body.plan ?? tenantPlan, runtime: body.runtime };
       const job = {
         id: newId('job'), subjectId: id, kind: 'store.provision', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
-        deadlineAt: new Date(Date.now() + cfg.SWITCHYARD_STORE_DEADLINE_MS).toISOString(),
+        deadlineAt: deadlineAt(deadlines, 'store', body.runtime, 'provisioning'),
       };
       const created = await writeSubjectWithJob<Store>(tx, 'store', insertStoreQuery(tx, store), job);
       if (!created) throw conflict(`a store named "${body.name}" already exists`, { errors: [{ field: 'name', message: 'already in use' }] });
@@ -110,7 +113,12 @@ export function storesRouter(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const { tenantId } = c.get('principal');
     return mutate(c, deps, { id, action: 'delete' }, async (sql) => {
-      const job = { id: newId('job'), subjectId: id, kind: 'store.delete', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c) };
+      const existing = await getStore(sql, tenantId, id);
+      if (!existing) throw notFound(`store ${id}`);
+      const job = {
+        id: newId('job'), subjectId: id, kind: 'store.delete', payload: { store_id: id }, maxAttempts: cfg.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
+        deadlineAt: deadlineAt(deadlines, 'store', existing.runtime, 'deleting'),
+      };
       const done = await writeSubjectWithJob<Store>(sql, 'store', transitionStoreQuery(sql, tenantId, id, 'delete'), job);
       if (!done) {
         const current = await getStore(sql, tenantId, id);

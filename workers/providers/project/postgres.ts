@@ -9,6 +9,8 @@
  *   resume:    the reverse
  *   remove:    database dropped (FORCE), role dropped
  *
+ * Every call finishes in one step (the port's `ready`): DDL on one server takes milliseconds.
+ *
  * DDL can't take bind parameters, so identifiers are checked against a strict pattern and quoted.
  */
 import postgres from 'postgres';
@@ -16,11 +18,14 @@ import { reconnectBackoff } from '../../../db/client.ts';
 import { randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
 import { createDatabase } from '../postgres-ddl.ts';
-import type { ProjectProvisioner, ProvisionInput, Provisioned } from './provisioner.ts';
+import { ready, type ProjectHandle, type ProjectProvider, type ProjectStep, type ProvisionInput, type Provisioned } from './provisioner.ts';
 
 export const CONNECTION_LIMITS = { free: 5, pro: 20, enterprise: 60 } as const;
 
 const IDENT = /^prj_[0-9a-z]{26}$/;
+
+/** The database and role are named after the project, so a handle without a ref still finds them. */
+const refOf = (h: ProjectHandle) => h.providerRef ?? h.projectId;
 
 function ident(projectId: string): string {
   if (!IDENT.test(projectId)) throw new PermanentError(`invalid project id for provisioning: ${projectId}`);
@@ -34,7 +39,7 @@ export interface PostgresProvisionerOptions {
   publicHost?: string;
 }
 
-export function createPostgresProvisioner(opts: PostgresProvisionerOptions): ProjectProvisioner & { close(): Promise<void> } {
+export function createPostgresProvisioner(opts: PostgresProvisionerOptions): ProjectProvider & { close(): Promise<void> } {
   const admin = postgres(opts.url, { max: 2, onnotice: () => {}, backoff: reconnectBackoff, connect_timeout: 5, connection: { application_name: 'switchyard-provisioner' } });
   const target = new URL(opts.url);
   const host = opts.publicHost ?? target.host;
@@ -52,7 +57,7 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
   return {
     name: 'postgres',
 
-    async provision(input: ProvisionInput): Promise<Provisioned> {
+    async provision(input: ProvisionInput): Promise<ProjectStep<Provisioned>> {
       const name = ident(input.projectId);
       const limit = CONNECTION_LIMITS[input.plan];
       // A fresh password on every attempt: an interrupted attempt's password was never stored,
@@ -74,28 +79,31 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
       const url = new URL(`postgres://${host}/${name}`);
       url.username = name;
       url.password = password;
-      return { providerRef: name, connectionString: url.toString(), apiUrl: null };
+      return ready({ providerRef: name, credentials: { connection_string: url.toString() }, apiUrl: null, details: {} });
     },
 
-    async suspend(ref) {
-      const name = ident(ref);
+    async suspend(handle) {
+      const name = ident(refOf(handle));
       if (await databaseExists(name)) await admin.unsafe(`alter database "${name}" with allow_connections false`);
       if (await roleExists(name)) await admin.unsafe(`alter role "${name}" nologin`);
       await terminateSessions(name);
+      return ready(undefined);
     },
 
-    async resume(ref) {
-      const name = ident(ref);
+    async resume(handle) {
+      const name = ident(refOf(handle));
       if (!(await databaseExists(name))) throw new PermanentError(`database ${name} no longer exists`);
       await admin.unsafe(`alter role "${name}" login`);
       await admin.unsafe(`alter database "${name}" with allow_connections true`);
+      return ready(undefined);
     },
 
-    async remove(ref) {
-      const name = ident(ref);
+    async remove(handle) {
+      const name = ident(refOf(handle));
       await terminateSessions(name);
       await admin.unsafe(`drop database if exists "${name}" with (force)`);
       await admin.unsafe(`drop role if exists "${name}"`);
+      return ready(undefined);
     },
 
     close: () => admin.end({ timeout: 5 }),

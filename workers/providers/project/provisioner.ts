@@ -1,24 +1,86 @@
 /**
- * The ProjectProvisioner port. Every method is idempotent: a retried or re-claimed step that
- * repeats work already done must succeed and converge on the same end state.
+ * The ProjectProvider port, step-based like the store runtime's: each call does a short, idempotent
+ * piece of work and says whether the project has arrived (`ready`) or what it is waiting for
+ * (`wait`, with the state the next call starts from). A provider whose projects take minutes
+ * (Supabase) is called again by continuations; none waits inside a call.
+ *
+ * A step that is about to make a call it must not repeat blindly (creating a project) records its
+ * intent first with `checkpoint`, which commits the job's state before the call. A step that
+ * starts from such a state looks for what the interrupted call may have made before making it
+ * again.
  */
+import type { SecretBox } from '../../../functions/lib/crypto.ts';
+
+export type ProjectPlan = 'free' | 'pro' | 'enterprise';
+
 export interface ProvisionInput {
   projectId: string;
-  plan: 'free' | 'pro' | 'enterprise';
+  tenantId: string;
+  name: string;
+  plan: ProjectPlan;
   region: string;
+}
+
+/** A project the provider already knows: its ref and what it reported last. */
+export interface ProjectHandle {
+  projectId: string;
+  tenantId: string;
+  name: string;
+  /** Null when provisioning never got as far as one (a delete then looks for what it may have made). */
+  providerRef: string | null;
+  details: Record<string, unknown>;
+}
+
+/** Sealed together at rest (one ciphertext); only `/credentials` opens them. */
+export interface ProjectCredentials {
+  connection_string: string;
+  pooled_connection_string?: string;
+  api_url?: string;
+  /** The key a browser may hold (Supabase's publishable or legacy anon key). */
+  publishable_key?: string;
+  /** Full access (Supabase's secret or service_role key): shown to admin keys only. */
+  secret_key?: string;
 }
 
 export interface Provisioned {
   providerRef: string;
-  /** Contains the password: sealed before it is stored, never logged. */
-  connectionString: string;
+  credentials: ProjectCredentials;
   apiUrl: string | null;
+  details: Record<string, unknown>;
 }
 
-export interface ProjectProvisioner {
-  readonly name: string;
-  provision(input: ProvisionInput, signal: AbortSignal): Promise<Provisioned>;
-  suspend(providerRef: string, signal: AbortSignal): Promise<void>;
-  resume(providerRef: string, signal: AbortSignal): Promise<void>;
-  remove(providerRef: string, signal: AbortSignal): Promise<void>;
+export type ProjectStep<R> =
+  | { type: 'ready'; result: R; details?: Record<string, unknown> }
+  | {
+      type: 'wait';
+      delayMs: number;
+      state: unknown;
+      /** What it waits for, in words a person reads (kept as the job's progress, and as the reason if the deadline passes). */
+      note: string;
+      /** The provider's own status while waiting, and since when (ms): the reason a deadline gives. */
+      providerStatus?: string;
+      since?: number;
+      /** The project still serves its clients (a deadline makes it `degraded`, not `failed`). */
+      serving?: boolean;
+      providerRef?: string;
+      details?: Record<string, unknown>;
+    };
+
+export interface StepContext {
+  /** The state the previous step returned (or checkpointed); null on the first. */
+  state: unknown;
+  signal: AbortSignal;
+  /** Commits `state` as the job's checkpoint now, before a call that must not be repeated blindly. */
+  checkpoint(state: unknown): Promise<void>;
+  box: SecretBox;
 }
+
+export interface ProjectProvider {
+  readonly name: 'postgres' | 'supabase';
+  provision(input: ProvisionInput, ctx: StepContext): Promise<ProjectStep<Provisioned>>;
+  suspend(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
+  resume(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
+  remove(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
+}
+
+export const ready = <R>(result: R, details?: Record<string, unknown>): ProjectStep<R> => ({ type: 'ready', result, ...(details ? { details } : {}) });

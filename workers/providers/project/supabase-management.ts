@@ -40,6 +40,9 @@ const Pooler = z.array(z.object({
 }).passthrough());
 export type PoolerConfig = z.infer<typeof Pooler>[number];
 
+const Organization = z.object({ id: z.string().optional(), name: z.string(), plan: z.string().optional() });
+export type SupabaseOrganization = z.infer<typeof Organization>;
+
 export class ManagementApiError extends Error {
   override name = 'ManagementApiError';
   constructor(readonly status: number, message: string, readonly body: unknown) {
@@ -71,6 +74,8 @@ export interface CreateProjectInput {
 }
 
 export interface ManagementClient {
+  /** The organization's plan decides whether its projects can be paused (Free only). */
+  getOrganization(slug: string): Promise<SupabaseOrganization>;
   createProject(input: CreateProjectInput): Promise<SupabaseProject>;
   listProjects(): Promise<SupabaseProject[]>;
   /** Null when Supabase has no such project (or it was removed). */
@@ -129,6 +134,10 @@ export function createManagementClient(opts: ManagementClientOptions): Managemen
   };
 
   return {
+    async getOrganization(slug) {
+      if (!/^[A-Za-z0-9_-]+$/.test(slug)) throw new ManagementApiError(400, `not an organization slug: ${slug}`, null);
+      return (await call('GET', `/v1/organizations/${slug}`, Organization)).data!;
+    },
     async createProject(input) {
       const { data } = await call('POST', '/v1/projects', Project, {
         name: input.name, organization_slug: input.organizationSlug, db_pass: input.dbPass,
