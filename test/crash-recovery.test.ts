@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertJob } from '../db/jobs.repo.ts';
 import { newId } from '../functions/lib/ids.ts';
+import { generateSecretKey } from '../functions/lib/crypto.ts';
+import { startSupabaseManagementFake, type FakeManagement } from './fakes/supabase-management.ts';
 import { workerPool } from './helpers/workers.ts';
 import { dbUrl, startTestSystem, waitFor, type TestSystem, one } from './helpers/system.ts';
 
@@ -57,5 +59,56 @@ describe('crash recovery', () => {
     ]);
     const events = await sys.api('GET', `/v1/jobs/${id}`);
     expect(events.body.job.events.map((e: any) => e.type)).toContain('lease_expired');
+  });
+});
+
+describe('crash recovery of a Supabase create', () => {
+  let fake: FakeManagement;
+  let supa: TestSystem;
+  // The API and the workers share the secret key: the sealed database password outlives its worker.
+  const secret = generateSecretKey();
+  const supabaseEnv = () => ({
+    SUPABASE_ACCESS_TOKEN: fake.token, SUPABASE_ORGANIZATION_SLUG: 'acme-org', SWITCHYARD_SUPABASE_API_URL: fake.url,
+    SWITCHYARD_SUPABASE_POLL_MS: '100', SWITCHYARD_SECRET_KEY: secret,
+  });
+  beforeAll(async () => {
+    fake = await startSupabaseManagementFake({ comingUpMs: 200 });
+    supa = await startTestSystem({ SWITCHYARD_ROLE: 'api', ...supabaseEnv() });
+  });
+  afterAll(async () => {
+    workers.killAll();
+    await supa?.stop();
+    await fake?.close();
+  });
+
+  it('makes exactly one Supabase project when the worker is SIGKILLed between the create call and its commit', async () => {
+    const { db } = await one(supa.db.sql`select current_database() as db`);
+    const url = dbUrl(db);
+    const first = await workers.spawn(url, { SWITCHYARD_POLL_INTERVAL_MS: '200', ...supabaseEnv() });
+    const hold = fake.holdNextCreate();
+    const created = await supa.api('POST', '/v1/projects', { body: { name: 'Killed mid-create', provider: 'supabase' } });
+    expect(created.status).toBe(202);
+    const id: string = created.body.project.id;
+    // Supabase has made the project; its answer has not reached the worker, which dies now.
+    const ref = await hold.created;
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    hold.release();
+    const state = (await one(supa.db.sql`select state from jobs where id = ${created.body.job.id}`)).state as { intent?: unknown; ref?: unknown };
+    expect(state.intent).toBeTruthy();
+    expect(state.ref).toBeUndefined();
+
+    await workers.spawn(url, { SWITCHYARD_POLL_INTERVAL_MS: '200', ...supabaseEnv() });
+    const project = await waitFor(async () => {
+      const p = (await supa.api('GET', `/v1/projects/${id}`)).body.project;
+      if (p.status === 'failed') throw new Error(`failed: ${p.last_error}`);
+      return p.status === 'active' ? p : null;
+    }, 30_000, 'project active');
+    expect(project.api_url).toBe(`https://${ref}.supabase.co`);
+    expect([...fake.projects.values()].filter((p) => p.name.endsWith(`(${id})`)).map((p) => p.ref)).toEqual([ref]);
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/projects')).toHaveLength(1);
+    // The credentials carry the password the dead worker gave Supabase.
+    const creds = await supa.api('GET', `/v1/projects/${id}/credentials`);
+    expect(creds.body.connection_string).toContain(`:${encodeURIComponent(fake.projects.get(ref)!.dbPass)}@`);
   });
 });

@@ -82,6 +82,8 @@ export interface FakeManagement {
   failNext(what: 'create' | 'pause' | 'restore'): void;
   /** The next create makes its project, then drops the connection without an answer (a worker that dies mid-call sees the same). */
   loseNextCreateResponse(): void;
+  /** The next create makes its project, then holds its answer until released (`created` resolves with the ref). */
+  holdNextCreate(): { created: Promise<string>; release(): void };
   /** Moves a paused project's pause back in time (the 90-day rule). */
   pausedDaysAgo(ref: string, days: number): void;
   close(): Promise<void>;
@@ -110,6 +112,7 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
   const limit = opts.rateLimitPerMinute ?? 120;
   const windowMs = opts.rateWindowMs ?? 60_000;
   let loseCreate = false;
+  let holdCreate: { made(ref: string): void; released: Promise<void> } | null = null;
   const projects = new Map<string, FakeProject>();
   const requests: FakeManagement['requests'] = [];
   const stuck = new Map<string, ProjectStatus | null>();
@@ -212,6 +215,12 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
         keys: { anon: jwtish('anon', ref), serviceRole: jwtish('service_role', ref), publishable: `sb_publishable_${randomBytes(16).toString('base64url')}`, secret: `sb_secret_${randomBytes(16).toString('base64url')}` },
       };
       projects.set(ref, p);
+      if (holdCreate) {
+        const hold = holdCreate;
+        holdCreate = null;
+        hold.made(ref);
+        await hold.released;
+      }
       if (loseCreate) {
         loseCreate = false;
         res.socket?.destroy();
@@ -304,6 +313,14 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
     },
     loseNextCreateResponse() {
       loseCreate = true;
+    },
+    holdNextCreate() {
+      let made!: (ref: string) => void;
+      let release!: () => void;
+      const created = new Promise<string>((r) => (made = r));
+      const released = new Promise<void>((r) => (release = r));
+      holdCreate = { made, released };
+      return { created, release };
     },
     pausedDaysAgo(ref, days) {
       const p = projects.get(ref);

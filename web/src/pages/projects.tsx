@@ -8,9 +8,9 @@ import { jobProgress, useLiveList } from '../live-list';
 
 type Action = 'suspend' | 'resume' | 'delete';
 const ACTIONS: Record<Action, { label: string; from: Project['status'][]; confirm: string; danger?: boolean }> = {
-  suspend: { label: 'Suspend', from: ['active'], confirm: 'Connections to its database will be refused until it is resumed.' },
+  suspend: { label: 'Suspend', from: ['active', 'degraded'], confirm: 'Connections to its database will be refused until it is resumed.' },
   resume: { label: 'Resume', from: ['suspended'], confirm: 'Its database will accept connections again.' },
-  delete: { label: 'Delete', from: ['active', 'suspended', 'failed'], confirm: 'Its database and role are dropped. This cannot be undone.', danger: true },
+  delete: { label: 'Delete', from: ['active', 'suspended', 'failed', 'degraded'], confirm: 'Its database and role are dropped. This cannot be undone.', danger: true },
 };
 
 function useProjectAction(onDone: (p: Project) => void, onError: (e: ApiError) => void) {
@@ -58,11 +58,14 @@ function ActionButtons({ project, ask }: { project: Project; ask: (a: Action, p:
 
 function CreateProjectForm({ onCreated }: { onCreated: (p: Project) => void }) {
   const { api } = useSession();
-  const { fields, set, submit, control, field, form } = useCreateForm('project', { name: '', slug: '', plan: 'free', region: '' });
+  const { fields, set, submit, control, field, form } = useCreateForm('project', { name: '', slug: '', plan: 'free', region: '', provider: '' });
   const onSubmit = submit(async (f) => {
-    const body = { name: f.name, plan: f.plan as Project['plan'], ...(f.slug ? { slug: f.slug } : {}), ...(f.region ? { region: f.region } : {}) };
+    const body = {
+      name: f.name, plan: f.plan as Project['plan'], ...(f.slug ? { slug: f.slug } : {}), ...(f.region ? { region: f.region } : {}),
+      ...(f.provider ? { provider: f.provider as 'postgres' | 'supabase' } : {}),
+    };
     onCreated((await api.POST('/v1/projects', { body })).project);
-    return { name: '', slug: '', plan: f.plan, region: '' };
+    return { name: '', slug: '', plan: f.plan, region: '', provider: f.provider };
   });
   return (
     form('New project', 'Create project', onSubmit, <>
@@ -74,6 +77,11 @@ function CreateProjectForm({ onCreated }: { onCreated: (p: Project) => void }) {
         </select>
       ))}
       {field('region', 'Region', <input {...control('region')} value={fields.region} onInput={set('region')} placeholder="default" />)}
+      {field('provider', 'Provider', (
+        <select {...control('provider')} value={fields.provider} onChange={set('provider')}>
+          <option value="">default</option><option value="postgres">postgres</option><option value="supabase">supabase</option>
+        </select>
+      ), 'supabase needs the deployment to have a Supabase access token')}
     </>)
   );
 }

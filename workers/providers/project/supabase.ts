@@ -88,6 +88,15 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
     }
   }
 
+  // The organization's plan, read once a minute at most: twenty creates at once need it once.
+  let plan: { value: string; at: number } | null = null;
+  async function organizationPlan(): Promise<string> {
+    if (plan && Date.now() - plan.at < 60_000) return plan.value;
+    const organization = await budgeted(`org:${org}`, 'GET /v1/organizations/{slug}', () => client.getOrganization(org));
+    plan = { value: organization.plan ?? 'unknown', at: Date.now() };
+    return plan.value;
+  }
+
   const getProject = (ref: string) => budgeted(`project:${ref}`, 'GET /v1/projects/{ref}', () => client.getProject(ref));
 
   /** Tracks how long the project has been in the status it reports now. */
@@ -163,10 +172,7 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
         }
       }
       const ref = s.ref!;
-      if (!s.organizationPlan) {
-        const organization = await budgeted(`org:${org}`, 'GET /v1/organizations/{slug}', () => client.getOrganization(org));
-        s = { ...s, organizationPlan: organization.plan ?? 'unknown' };
-      }
+      if (!s.organizationPlan) s = { ...s, organizationPlan: await organizationPlan() };
       const project = await getProject(ref);
       if (!project) throw new PermanentError(`the Supabase project ${ref} no longer exists`);
       s = observe(s, project.status);
