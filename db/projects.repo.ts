@@ -88,6 +88,14 @@ export function transitionProjectQuery(sql: Sql, tenantId: string, id: string, n
      returning *`;
 }
 
+/** The latest health reading, with what the provider reported merged into its details. */
+export async function setProjectHealth(sql: Sql, tenantId: string, id: string, health: Record<string, unknown>, details: Record<string, unknown> = {}) {
+  await sql`
+    update projects set health = ${JSON.stringify(health)}::jsonb,
+           provider_details = provider_details || ${JSON.stringify(details)}::jsonb, updated_at = now()
+     where id = ${id} and tenant_id = ${tenantId}`;
+}
+
 /** Progress while a transition waits: the provider's ref and what it reports, merged in. */
 export async function patchProjectDetails(sql: Sql, tenantId: string, id: string, patch: { providerRef?: string; providerDetails?: Record<string, unknown> }) {
   await sql`

@@ -13,6 +13,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -83,12 +84,17 @@ export const projects = pgTable('projects', {
   providerDetails: jsonb('provider_details').notNull().default({}),
   // The last health reading: {status, checked_at, services}.
   health: jsonb('health'),
+  // When the sweeper next makes this project's health and metrics jobs (while it is live).
+  nextHealthAt: tstz('next_health_at').defaultNow(),
+  nextMetricsAt: tstz('next_metrics_at').defaultNow(),
   createdAt: tstz('created_at').notNull().defaultNow(),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
 }, (t) => [
   // A deleted project keeps its row but frees its slug.
   uniqueIndex('projects_tenant_slug_key').on(t.tenantId, t.slug).where(sql`${t.status} <> 'deleted'`),
   index('projects_tenant_id_idx').on(t.tenantId, t.id),
+  index('projects_next_health_idx').on(t.nextHealthAt).where(sql`${t.status} in ('active', 'degraded')`),
+  index('projects_next_metrics_idx').on(t.nextMetricsAt).where(sql`${t.status} in ('active', 'degraded')`),
 ]);
 
 export const stores = pgTable('stores', {
@@ -178,10 +184,14 @@ export const alertRules = pgTable('alert_rules', {
   channelLastError: text('channel_last_error'),
   channelLastFailureAt: tstz('channel_last_failure_at'),
   channelLastSuccessAt: tstz('channel_last_success_at'),
+  // A rule on a database metric instead of an event count: {name, above} or {name, below}.
+  metric: jsonb('metric'),
+  // Set while the rule's condition holds (from its firing); cleared, with a resolve, when it stops.
+  firingSince: tstz('firing_since'),
   deletedAt: tstz('deleted_at'),
   createdAt: tstz('created_at').notNull().defaultNow(),
 }, (t) => [
-  check('alert_rules_channel_check', sql`${t.channelType} in ('slack', 'webhook')`),
+  check('alert_rules_channel_check', sql`${t.channelType} in ('slack', 'webhook', 'pagerduty')`),
   index('alert_rules_tenant_idx').on(t.tenantId, t.id),
   index('alert_rules_next_eval_idx').on(t.nextEvalAt).where(sql`${t.deletedAt} is null`),
 ]);
@@ -332,4 +342,32 @@ export const auditLog = pgTable('audit_log', {
 }, (t) => [
   index('audit_log_tenant_idx').on(t.tenantId, t.id),
   index('audit_log_ts_idx').on(t.ts),
+]);
+
+/**
+ * Samples of projects' database statistics (workers/tasks/project-watch.ts), counters as read;
+ * rates are deltas taken at read time (db/project-metrics.repo.ts says why this is not `events`).
+ */
+export const projectMetrics = pgTable('project_metrics', {
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  projectId: text('project_id').notNull().references(() => projects.id),
+  ts: tstz('ts').notNull(),
+  connectionsTotal: integer('connections_total').notNull(),
+  connectionsActive: integer('connections_active').notNull(),
+  connectionsIdle: integer('connections_idle').notNull(),
+  connectionsIdleInTx: integer('connections_idle_in_tx').notNull(),
+  connectionsLimit: integer('connections_limit').notNull(),
+  xactCommit: bigint('xact_commit', { mode: 'number' }).notNull(),
+  xactRollback: bigint('xact_rollback', { mode: 'number' }).notNull(),
+  blksHit: bigint('blks_hit', { mode: 'number' }).notNull(),
+  blksRead: bigint('blks_read', { mode: 'number' }).notNull(),
+  deadlocks: bigint('deadlocks', { mode: 'number' }).notNull(),
+  tempBytes: bigint('temp_bytes', { mode: 'number' }).notNull(),
+  sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+  // Normalized statement text only (pg_stat_statements'), never parameters; null without the extension.
+  topStatements: jsonb('top_statements'),
+}, (t) => [
+  primaryKey({ columns: [t.projectId, t.ts] }),
+  index('project_metrics_tenant_project_ts_idx').on(t.tenantId, t.projectId, t.ts),
+  index('project_metrics_ts_idx').on(t.ts),
 ]);

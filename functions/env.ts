@@ -206,6 +206,9 @@ export const Config = z.object({
    */
   SWITCHYARD_SUPABASE_RATE_LIMIT: z.string().regex(/^\d+\/\d+$/, 'must be perMinute/burst, e.g. 90/30').default('90/30')
     .transform((v) => { const [perMinute, burst] = v.split('/').map(Number); return { perMinute: perMinute!, burst: burst! }; }),
+  /** Seconds between a live project's `project.health` checks and `project.metrics` samples (0: none). */
+  SWITCHYARD_PROJECT_HEALTH_INTERVAL_S: int(60, 0),
+  SWITCHYARD_PROJECT_METRICS_INTERVAL_S: int(60, 0),
   /** Between a Supabase project's status polls while it comes up, pauses or restores. */
   SWITCHYARD_SUPABASE_POLL_MS: int(10_000, 10),
   /** Deadlines for transitional statuses (core/deadlines.ts): `project.supabase.suspending=15m,store.*.provisioning=10m`. */

@@ -6,8 +6,12 @@
  * - log sources whose `next_pull_at` is due get a `logs.pull` job (none while one is still queued
  *   or running for that source, so a slow backlog doesn't pile up pulls);
  * - alert rules whose `next_eval_at` is due get an `alerts.evaluate` job;
+ * - live (active or degraded) projects get a `project.health` and a `project.metrics` job every
+ *   `SWITCHYARD_PROJECT_HEALTH_INTERVAL_S` and `SWITCHYARD_PROJECT_METRICS_INTERVAL_S` (0: never),
+ *   each in a lane of its own, so they never hold up the project's lifecycle jobs;
  * - once an hour, retention: day partitions of `events` past the longest plan's retention are
- *   dropped whole, and shorter plans' older rows are deleted in bounded batches.
+ *   dropped whole, and shorter plans' older rows are deleted in bounded batches; projects' metric
+ *   samples go after the same number of days as their tenant's events.
  *
  * Claiming a due row and inserting its job happen in one transaction, and the claim moves the row's
  * next time forward, so two sweepers at once make one job.
@@ -29,6 +33,9 @@ export interface RetentionPolicy { free: number; pro: number; enterprise: number
 
 export interface ScheduleOptions {
   retention: RetentionPolicy;
+  /** Seconds between a live project's health checks and metric samples (0: none). */
+  projectHealthIntervalS?: number;
+  projectMetricsIntervalS?: number;
   /** Most jobs of each kind one sweep makes. */
   limit?: number;
 }
@@ -39,10 +46,13 @@ export interface HousekeepingOptions extends ScheduleOptions {
 }
 
 export function housekeepingOptions(
-  config: Pick<Config, 'SWITCHYARD_REALTIME_RETENTION_H' | 'SWITCHYARD_LOG_RETENTION_DAYS_FREE' | 'SWITCHYARD_LOG_RETENTION_DAYS_PRO' | 'SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE'>,
+  config: Pick<Config, 'SWITCHYARD_REALTIME_RETENTION_H' | 'SWITCHYARD_LOG_RETENTION_DAYS_FREE' | 'SWITCHYARD_LOG_RETENTION_DAYS_PRO' | 'SWITCHYARD_LOG_RETENTION_DAYS_ENTERPRISE'
+    | 'SWITCHYARD_PROJECT_HEALTH_INTERVAL_S' | 'SWITCHYARD_PROJECT_METRICS_INTERVAL_S'>,
 ): HousekeepingOptions {
   return {
     realtimeRetentionHours: config.SWITCHYARD_REALTIME_RETENTION_H,
+    projectHealthIntervalS: config.SWITCHYARD_PROJECT_HEALTH_INTERVAL_S,
+    projectMetricsIntervalS: config.SWITCHYARD_PROJECT_METRICS_INTERVAL_S,
     retention: {
       free: config.SWITCHYARD_LOG_RETENTION_DAYS_FREE,
       pro: config.SWITCHYARD_LOG_RETENTION_DAYS_PRO,
@@ -67,25 +77,31 @@ export async function housekeep(sql: postgres.Sql, opts: HousekeepingOptions): P
 export interface ScheduleResult {
   pulls: number;
   evaluations: number;
+  /** Project health checks and metric samples made due. */
+  watches: number;
   retention: RetentionResult | null;
   jobs: DispatchableJob[];
 }
 
 export async function scheduleDue(sql: postgres.Sql, opts: ScheduleOptions): Promise<ScheduleResult> {
   const limit = opts.limit ?? 200;
-  const { jobs, pulls, evaluations } = await sql.begin(async (tx) => {
+  const { jobs, pulls, evaluations, watches } = await sql.begin(async (tx) => {
     const sources = await claimDue(tx, { table: 'log_sources', next: 'next_pull_at', interval: 'pull_interval_s', subjectType: 'log_source' }, limit);
     const rules = await claimDue(tx, { table: 'alert_rules', next: 'next_eval_at', interval: 'eval_interval_s', subjectType: 'alert_rule' }, limit);
+    const health = opts.projectHealthIntervalS ? await claimDueProjects(tx, 'project.health', 'next_health_at', opts.projectHealthIntervalS, limit) : [];
+    const metrics = opts.projectMetricsIntervalS ? await claimDueProjects(tx, 'project.metrics', 'next_metrics_at', opts.projectMetricsIntervalS, limit) : [];
     const list: NewJob[] = [
       ...sources.map((s) => pullJob(s.tenantId, s.id)),
       ...rules.map((r) => evaluateJob(r.tenantId, r.id)),
+      ...health.map((p) => watchJob('project.health', p.tenantId, p.id)),
+      ...metrics.map((p) => watchJob('project.metrics', p.tenantId, p.id)),
     ];
     await insertJobs(tx, list);
-    return { jobs: list, pulls: sources.length, evaluations: rules.length };
+    return { jobs: list, pulls: sources.length, evaluations: rules.length, watches: health.length + metrics.length };
   });
   const now = new Date().toISOString();
   const retention = await runRetentionIfDue(sql, opts.retention);
-  return { pulls, evaluations, retention, jobs: jobs.map((j) => ({ id: j.id, tenantId: j.tenantId, runAt: now, steps: 0, attempts: 0 })) };
+  return { pulls, evaluations, watches, retention, jobs: jobs.map((j) => ({ id: j.id, tenantId: j.tenantId, runAt: now, steps: 0, attempts: 0 })) };
 }
 
 /**
@@ -110,6 +126,27 @@ async function claimDue(
     returning r.id, r.tenant_id`;
 }
 
+/** Live projects whose `next` time is due, moved forward by `intervalS`; none with that kind's job still queued or running. */
+async function claimDueProjects(tx: Sql, kind: 'project.health' | 'project.metrics', next: 'next_health_at' | 'next_metrics_at', intervalS: number, limit: number) {
+  return tx<{ id: string; tenantId: string }[]>`
+    update projects p set ${tx(next)} = now() + ${intervalS} * interval '1 second'
+     where p.id in (
+       select id from projects
+        where status in ('active', 'degraded') and ${tx(next)} <= now()
+        order by ${tx(next)} limit ${limit}
+        for update skip locked)
+       and not exists (select 1 from jobs j where j.tenant_id = p.tenant_id and j.subject_type = 'project' and j.subject_id = p.id
+                         and j.kind = ${kind} and j.status in ('queued', 'running'))
+    returning p.id, p.tenant_id`;
+}
+
+export function watchJob(kind: 'project.health' | 'project.metrics', tenantId: string, projectId: string): NewJob {
+  return {
+    id: newId('job'), tenantId, kind, subjectType: 'project', subjectId: projectId,
+    payload: { project_id: projectId }, maxAttempts: 2, concurrencyKey: `${kind}:${projectId}`,
+  };
+}
+
 export function pullJob(tenantId: string, sourceId: string): NewJob {
   return {
     id: newId('job'), tenantId, kind: 'logs.pull', subjectType: 'log_source', subjectId: sourceId,
@@ -124,7 +161,7 @@ export function evaluateJob(tenantId: string, ruleId: string): NewJob {
   };
 }
 
-export interface RetentionResult { droppedPartitions: string[]; deletedRows: number }
+export interface RetentionResult { droppedPartitions: string[]; deletedRows: number; deletedMetricSamples: number }
 
 /** Retention at most once an hour, whichever sweeper gets there first. */
 async function runRetentionIfDue(sql: Sql, policy: RetentionPolicy): Promise<RetentionResult | null> {
@@ -179,5 +216,21 @@ export async function applyRetention(sql: Sql, policy: RetentionPolicy, now = ne
       if (res.count < opts.batch) break;
     }
   }
-  return { droppedPartitions, deletedRows };
+  // Projects' metric samples are kept as long as their tenant's events.
+  let deletedMetricSamples = 0;
+  for (const plan of ['free', 'pro', 'enterprise'] as const) {
+    const cutoff = new Date(now.getTime() - policy[plan] * dayMs).toISOString();
+    for (let i = 0; i < opts.maxBatches; i++) {
+      const res = await sql`
+        delete from project_metrics m using (
+          select project_id, ts from project_metrics
+           where ts < ${cutoff}::timestamptz
+             and tenant_id in (select id from tenants where plan = ${plan})
+           limit ${opts.batch}) d
+         where m.project_id = d.project_id and m.ts = d.ts`;
+      deletedMetricSamples += res.count;
+      if (res.count < opts.batch) break;
+    }
+  }
+  return { droppedPartitions, deletedRows, deletedMetricSamples };
 }

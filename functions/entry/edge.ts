@@ -11,6 +11,7 @@ import { createQStashClient, createQStashQueue } from '../../workers/queue/qstas
 import { createRegistry } from '../../workers/registry.ts';
 import type { RunnerDeps } from '../../workers/run-job.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
+import { projectWatchTasks } from '../../workers/tasks/project-watch.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
@@ -88,7 +89,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 let workerId: string | undefined;
 // Alert notifications from the edge: the platform itself keeps fetch away from private networks;
 // the URL check here still refuses loopback and private literals. Never allowed on the edge.
-const registry = createRegistry([...projectTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
+const registry = createRegistry([...projectTasks, ...projectWatchTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
 
 /**
  * What an isolate keeps across invocations for being observed: its error reporter (the runtime's

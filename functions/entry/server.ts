@@ -18,6 +18,7 @@ import { createWorkerHost, type WorkerHost } from '../routes/workers/workers.han
 import { projectProvidersFromConfig } from '../../workers/providers/project/index.ts';
 import { createRegistry, type Task } from '../../workers/registry.ts';
 import { projectTasks } from '../../workers/tasks/project.ts';
+import { projectWatchTasks } from '../../workers/tasks/project-watch.ts';
 import { storeTasks } from '../../workers/tasks/store.ts';
 import { logTasks } from '../../workers/tasks/logs.ts';
 import { alertTasks } from '../../workers/tasks/alerts.ts';
@@ -212,7 +213,7 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const rollouts = rolloutTasks(outbound);
   // An extra task of a built-in kind replaces it (tests wrap one to hang it mid-step).
   const extra = opts.extraTasks ?? [];
-  const builtIn = [...projectTasks, ...storeTasks, ...logTasks, ...alerts, ...rollouts].filter((t) => !extra.some((e) => e.kind === t.kind));
+  const builtIn = [...projectTasks, ...projectWatchTasks, ...storeTasks, ...logTasks, ...alerts, ...rollouts].filter((t) => !extra.some((e) => e.kind === t.kind));
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {

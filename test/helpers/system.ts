@@ -86,6 +86,9 @@ export async function startTestSystem(env: Record<string, string> = {}, opts: St
     SWITCHYARD_SSE_HEARTBEAT_MS: '1000',
     // Breakers probe sooner, as retries come sooner (RETRY_BASE_MS above).
     SWITCHYARD_BREAKER_HALF_OPEN_MS: '1000',
+    // Watching live projects makes jobs of its own; the tests of it turn it on.
+    SWITCHYARD_PROJECT_HEALTH_INTERVAL_S: '0',
+    SWITCHYARD_PROJECT_METRICS_INTERVAL_S: '0',
     // Rate limits stay on, roomy enough for suites that send thousands of requests; the limits
     // themselves are tested with the real tiers (test/rate-limits.test.ts).
     ...ROOMY_RATE_LIMITS,

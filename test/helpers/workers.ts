@@ -23,7 +23,8 @@ export function workerPool(): WorkerPool {
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-child.ts'], {
         env: {
           ...process.env, DATABASE_URL: databaseUrl, SWITCHYARD_ROLE: 'worker', SWITCHYARD_DATA_DIR: dataDir,
-          SWITCHYARD_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn', ...env,
+          SWITCHYARD_JOB_LEASE_MS: '2000', LOG_LEVEL: 'warn',
+          SWITCHYARD_PROJECT_HEALTH_INTERVAL_S: '0', SWITCHYARD_PROJECT_METRICS_INTERVAL_S: '0', ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -17,7 +17,8 @@ import {
 import { projectTransitions } from '../../../db/status.ts';
 import type { Sql } from '../../../db/client.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
-import { conflict, notFound, unprocessable } from '../../errors.ts';
+import { badRequest, conflict, notFound, unprocessable } from '../../errors.ts';
+import { latestTopStatements, metricBuckets } from '../../../db/project-metrics.repo.ts';
 import { newId } from '../../lib/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
 import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
@@ -146,6 +147,41 @@ export function projectsRouter(deps: AppDeps) {
     c.header('Cache-Control', 'no-store');
     // Full access to a Supabase project goes to admin keys only.
     return c.json({ ...shared, ...(secret_key && c.get('principal').role === 'admin' ? { secret_key } : {}) }, 200);
+  });
+
+  app.openapi(routes.getHealth, async (c) => {
+    const { id } = c.req.valid('param');
+    const project = await getProject(deps.db.sql, c.get('principal').tenantId, id);
+    if (!project) throw notFound(`project ${id}`);
+    return c.json({ project_id: id, project_status: project.status, health: (project.health ?? null) as z.infer<typeof routes.HealthSchema> | null }, 200);
+  });
+
+  app.openapi(routes.getMetrics, async (c) => {
+    const { id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const { tenantId } = c.get('principal');
+    const project = await getProject(deps.db.sql, tenantId, id);
+    if (!project) throw notFound(`project ${id}`);
+    const intervalS = routes.METRIC_INTERVALS[q.interval];
+    const until = q.until ? new Date(q.until) : new Date();
+    const since = q.since ? new Date(q.since) : new Date(until.getTime() - intervalS * (q.interval === '1h' ? 168 : q.interval === '5m' ? 72 : 60) * 1000);
+    const buckets = (until.getTime() - since.getTime()) / (intervalS * 1000);
+    if (!(buckets > 0)) throw badRequest('since must be before until', [{ field: 'since', message: 'after until' }]);
+    if (buckets > 1440) throw badRequest('at most 1440 buckets per query', [{ field: 'since', message: 'range too long for this interval' }]);
+    const [rows, top] = await Promise.all([
+      metricBuckets(deps.db.sql, tenantId, id, { since: since.toISOString(), until: until.toISOString(), intervalS }),
+      latestTopStatements(deps.db.sql, tenantId, id),
+    ]);
+    return c.json({
+      interval: q.interval, since: since.toISOString(), until: until.toISOString(),
+      data: rows.map((r) => ({
+        ts: new Date(r.ts).toISOString(), samples: r.samples, connections: r.connections, connections_active: r.connectionsActive,
+        connections_idle: r.connectionsIdle, connections_idle_in_transaction: r.connectionsIdleInTx, connections_limit: r.connectionsLimit,
+        connections_ratio: r.connectionsRatio, commits_per_s: r.commitsPerS, rollbacks_per_s: r.rollbacksPerS, cache_hit_ratio: r.cacheHitRatio,
+        deadlocks: r.deadlocks, temp_bytes: r.tempBytes, size_bytes: r.sizeBytes,
+      })),
+      top_statements: top ? { ts: new Date(top.ts).toISOString(), statements: top.statements as z.infer<typeof routes.TopStatement>[] } : null,
+    }, 200);
   });
 
   return app;

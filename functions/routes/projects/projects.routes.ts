@@ -1,7 +1,7 @@
 /** The projects contract: zod schemas that validate requests and generate /openapi.json. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ProjectStatus } from '../../../db/status.ts';
-import { idParam, ListQuery, problemContent, pageOf, problems } from '../../lib/http.ts';
+import { idParam, ListQuery, problemContent, pageOf, problems, Timestamp } from '../../lib/http.ts';
 import { location } from '../../openapi.ts';
 import { JobSchema, ProjectSchema } from '../schemas.ts';
 
@@ -100,5 +100,81 @@ export const getCredentials = createRoute({
   responses: {
     200: { description: 'credentials', content: { 'application/json': { schema: Credentials } } },
     ...problems({ 403: 'a viewer key may not read credentials', 409: 'the project has no credentials in its status' }),
+  },
+});
+
+export const HealthSchema = z.object({
+  status: z.enum(['healthy', 'unhealthy', 'unknown']),
+  checked_at: z.string(),
+  services: z.array(z.object({ name: z.string(), status: z.string(), error: z.string().optional() })),
+  error: z.string().optional().openapi({ description: 'why the project is not healthy, or why its health is unknown' }),
+}).openapi('ProjectHealth');
+
+export const getHealth = createRoute({
+  operationId: 'getProjectHealth',
+  method: 'get',
+  path: '/v1/projects/{id}/health',
+  tags: ['projects'],
+  summary: "The project's last health reading (a `project.health` job makes one every SWITCHYARD_PROJECT_HEALTH_INTERVAL_S while it is live)",
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'the last reading; null before the first',
+      content: { 'application/json': { schema: z.object({ project_id: z.string(), project_status: ProjectStatus, health: HealthSchema.nullable() }) } },
+    },
+  },
+});
+
+const MetricBucket = z.object({
+  ts: z.string(),
+  samples: z.number().int(),
+  connections: z.number().int().openapi({ description: "client connections to the project's database (the bucket's highest sample)" }),
+  connections_active: z.number().int(),
+  connections_idle: z.number().int(),
+  connections_idle_in_transaction: z.number().int(),
+  connections_limit: z.number().int(),
+  connections_ratio: z.number().nullable().openapi({ description: 'connections / limit' }),
+  commits_per_s: z.number().nullable(),
+  rollbacks_per_s: z.number().nullable(),
+  cache_hit_ratio: z.number().nullable(),
+  deadlocks: z.number().nullable(),
+  temp_bytes: z.number().nullable(),
+  size_bytes: z.number(),
+}).openapi('ProjectMetricBucket');
+
+export const TopStatement = z.object({
+  query: z.string().openapi({ description: "pg_stat_statements' normalized text: constants are $1, $2, …; never parameters" }),
+  calls: z.number(), total_ms: z.number(), mean_ms: z.number(), rows: z.number(),
+});
+
+export const METRIC_INTERVALS = { '1m': 60, '5m': 300, '1h': 3600 } as const;
+
+export const getMetrics = createRoute({
+  operationId: 'getProjectMetrics',
+  method: 'get',
+  path: '/v1/projects/{id}/metrics',
+  tags: ['projects'],
+  summary: "Database metrics of the project per bucket (connections, transactions, cache hits, deadlocks, temp bytes, size) and its top statements",
+  request: {
+    params: IdParam,
+    query: z.object({
+      interval: z.enum(['1m', '5m', '1h']).default('5m'),
+      since: Timestamp.optional().openapi({ description: 'default: 1 h ago for 1m, 6 h for 5m, 7 days for 1h' }),
+      until: Timestamp.optional().openapi({ description: 'default: now' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'buckets with samples, oldest first; rates come from the deltas between samples',
+      content: {
+        'application/json': {
+          schema: z.object({
+            interval: z.enum(['1m', '5m', '1h']), since: z.string(), until: z.string(), data: z.array(MetricBucket),
+            top_statements: z.object({ ts: z.string(), statements: z.array(TopStatement) }).nullable()
+              .openapi({ description: 'from the newest sample that had them; null where pg_stat_statements is not installed and loaded' }),
+          }),
+        },
+      },
+    },
   },
 });

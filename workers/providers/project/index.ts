@@ -36,6 +36,7 @@ export function guardProjectProvider(provider: ProjectProvider, breakers: Breake
     suspend: (h, ctx) => breakers.run(dependency, () => provider.suspend(h, ctx), failed),
     resume: (h, ctx) => breakers.run(dependency, () => provider.resume(h, ctx), failed),
     remove: (h, ctx) => breakers.run(dependency, () => provider.remove(h, ctx), failed),
+    health: (h, ctx) => breakers.run(dependency, () => provider.health(h, ctx), failed),
   };
 }
 

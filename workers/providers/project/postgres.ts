@@ -17,6 +17,7 @@ import postgres from 'postgres';
 import { reconnectBackoff } from '../../../db/client.ts';
 import { randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
 import { PermanentError } from '../../step.ts';
+import { redactText } from '../../../functions/lib/log.ts';
 import { createDatabase } from '../postgres-ddl.ts';
 import { ready, type ProjectHandle, type ProjectProvider, type ProjectStep, type ProvisionInput, type Provisioned } from './provisioner.ts';
 
@@ -104,6 +105,21 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
       await admin.unsafe(`drop database if exists "${name}" with (force)`);
       await admin.unsafe(`drop role if exists "${name}"`);
       return ready(undefined);
+    },
+
+    // The database answering its own role, over the project's own credentials.
+    async health(_handle, { credentials }) {
+      if (!credentials?.connection_string) return { status: 'unknown', services: [], error: 'the project has no credentials' };
+      const client = postgres(credentials.connection_string, { max: 1, connect_timeout: 5, idle_timeout: 1, onnotice: () => {}, connection: { application_name: 'switchyard-health' } });
+      try {
+        await client`select 1`;
+        return { status: 'healthy', services: [{ name: 'db', status: 'healthy' }] };
+      } catch (err) {
+        const error = redactText((err as Error).message);
+        return { status: 'unhealthy', services: [{ name: 'db', status: 'unhealthy', error }], error };
+      } finally {
+        await client.end({ timeout: 1 }).catch(() => {});
+      }
     },
 
     close: () => admin.end({ timeout: 5 }),

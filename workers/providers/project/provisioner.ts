@@ -75,12 +75,29 @@ export interface StepContext {
   box: SecretBox;
 }
 
+/** A health reading: the project as a whole, and each service the provider reports on. */
+export interface HealthReading {
+  status: 'healthy' | 'unhealthy' | 'unknown';
+  services: { name: string; status: string; error?: string }[];
+  /** The provider's own status of the project (Supabase's ACTIVE_HEALTHY, …), when it has one. */
+  providerStatus?: string;
+  error?: string;
+}
+
+export interface HealthContext {
+  /** The project's opened credentials (null before it has any). Never logged. */
+  credentials: Record<string, string> | null;
+  signal: AbortSignal;
+}
+
 export interface ProjectProvider {
   readonly name: 'postgres' | 'supabase';
   provision(input: ProvisionInput, ctx: StepContext): Promise<ProjectStep<Provisioned>>;
   suspend(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
   resume(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
   remove(project: ProjectHandle, ctx: StepContext): Promise<ProjectStep<void>>;
+  /** One short reading of a live project's health. */
+  health(project: ProjectHandle, ctx: HealthContext): Promise<HealthReading>;
 }
 
 export const ready = <R>(result: R, details?: Record<string, unknown>): ProjectStep<R> => ({ type: 'ready', result, ...(details ? { details } : {}) });

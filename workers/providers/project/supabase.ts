@@ -237,6 +237,18 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
       return waitFor(s, 'waiting for the project to come back', project.status === 'ACTIVE_UNHEALTHY');
     },
 
+    async health(handle) {
+      const ref = handle.providerRef;
+      if (!ref) return { status: 'unknown', services: [], error: 'the project has no Supabase project' };
+      const project = await getProject(ref);
+      if (!project) return { status: 'unhealthy', services: [], providerStatus: 'REMOVED', error: `the Supabase project ${ref} no longer exists` };
+      if (!project.status.startsWith('ACTIVE_')) return { status: 'unhealthy', services: [], providerStatus: project.status, error: `Supabase reports ${project.status}` };
+      const services = await budgeted(`project:${ref}`, 'GET /v1/projects/{ref}/health', () => client.health(ref, [...REQUIRED_SERVICES, 'storage']));
+      const list = services.map((s) => ({ name: s.name, status: s.status === 'ACTIVE_HEALTHY' ? 'healthy' : s.status.toLowerCase(), ...(s.error ? { error: s.error } : {}) }));
+      const ok = REQUIRED_SERVICES.every((name) => list.find((s) => s.name === name)?.status === 'healthy');
+      return { status: ok ? 'healthy' : 'unhealthy', services: list, providerStatus: project.status };
+    },
+
     async remove(handle) {
       // Provisioning may have created a project without recording its ref (it died between the
       // two): look for it by name.
