@@ -126,6 +126,33 @@ describe('supabase projects', () => {
     expect(fake.requests.filter((r) => r.status === 429)).toEqual([]);
   });
 
+  it("creates the project's Supabase log source with it, so its logs flow into the monitoring store without a second step", async () => {
+    const created = await api('POST', '/v1/projects', { body: { name: 'Logged', provider: 'supabase' } });
+    const id: string = created.body.project.id;
+    // Hold the project in COMING_UP while its logs are written at Supabase.
+    const sb = await waitFor(async () => refOf(fake, id)[0] ?? null, 10_000, 'the Supabase project');
+    fake.stick(sb.ref);
+    const at = Date.now() - 5 * 60_000;
+    fake.addLogs(sb.ref, [
+      { id: 'log-1', timestamp: at * 1000, event_message: 'connection authorized: user=authenticator', log_type: 'postgres' },
+      { id: 'log-2', timestamp: (at + 1000) * 1000, event_message: 'GET /rest/v1/orders 200', log_type: 'edge' },
+    ]);
+    expect((await api('GET', `/v1/projects/${id}/log-sources`)).body.data).toEqual([]);
+    fake.release(sb.ref);
+    await until(api, id, 'active');
+    const sources = (await api('GET', `/v1/projects/${id}/log-sources`)).body.data;
+    expect(sources).toHaveLength(1);
+    expect(sources[0]).toMatchObject({ provider: 'supabase', config: { project_ref: sb.ref } });
+    expect(JSON.stringify(sources)).not.toContain(fake.token);
+    const logs = await waitFor(async () => {
+      const r = await api('GET', `/v1/logs?project=${id}&provider=supabase`);
+      return r.body.data.length === 2 ? r.body.data : null;
+    }, 20_000, 'the pulled Supabase logs');
+    expect(logs.map((l: { message: string }) => l.message).sort()).toEqual(['GET /rest/v1/orders 200', 'connection authorized: user=authenticator']);
+    const pulls = fake.requests.filter((r) => r.path === `/v1/projects/${sb.ref}/analytics/endpoints/logs.all`);
+    expect(pulls.every((r) => r.status === 200)).toBe(true);
+  });
+
   it('creates exactly one Supabase project when the answer to the create is lost', async () => {
     fake.loseNextCreateResponse();
     const created = await api('POST', '/v1/projects', { body: { name: 'Lost answer', provider: 'supabase' } });

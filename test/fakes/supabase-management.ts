@@ -17,6 +17,7 @@
  * - The refusals users meet: a paid organization's project can't be paused; restore while
  *   `PAUSING` answers 400 "This project is no longer in a paused state, it is PAUSING"; a free
  *   project paused over 90 days can't be restored.
+ * - The project's logs (`GET /v1/projects/{ref}/analytics/endpoints/logs.all`), lines a test adds.
  * - Health per service, API keys (secrets only with `reveal=true`), and the pooler configuration
  *   (whose connection string holds the literal `[YOUR-PASSWORD]`).
  *
@@ -86,6 +87,8 @@ export interface FakeManagement {
   holdNextCreate(): { created: Promise<string>; release(): void };
   /** Moves a paused project's pause back in time (the 90-day rule). */
   pausedDaysAgo(ref: string, days: number): void;
+  /** Log lines of a project, served by its analytics endpoint (timestamps in µs). */
+  addLogs(ref: string, rows: { id: string; timestamp: number; event_message: string; log_type: string }[]): void;
   close(): Promise<void>;
 }
 
@@ -114,6 +117,7 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
   let loseCreate = false;
   let holdCreate: { made(ref: string): void; released: Promise<void> } | null = null;
   const projects = new Map<string, FakeProject>();
+  const logs = new Map<string, { id: string; timestamp: number; event_message: string; log_type: string }[]>();
   const requests: FakeManagement['requests'] = [];
   const stuck = new Map<string, ProjectStatus | null>();
   const failing = new Set<'create' | 'pause' | 'restore'>();
@@ -284,6 +288,13 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
         default_pool_size: 15, max_client_conn: 200, pool_mode: 'transaction',
       }]);
     }
+    if (req.method === 'GET' && rest === '/analytics/endpoints/logs.all') {
+      // The logs of the project (the log puller's endpoint): the lines between the two timestamps.
+      const start = Date.parse(url.searchParams.get('iso_timestamp_start') ?? '') * 1000;
+      const end = Date.parse(url.searchParams.get('iso_timestamp_end') ?? '') * 1000;
+      if (Number.isNaN(start) || Number.isNaN(end)) return send(200, { result: [], error: 'iso_timestamp_start and iso_timestamp_end are required here' });
+      return send(200, { result: (logs.get(p.ref) ?? []).filter((r) => r.timestamp >= start && r.timestamp < end) });
+    }
     return send(404, { message: 'Not found' });
   };
 
@@ -325,6 +336,9 @@ export async function startSupabaseManagementFake(opts: FakeManagementOptions = 
     pausedDaysAgo(ref, days) {
       const p = projects.get(ref);
       if (p) p.pausedAt = Date.now() - days * 86_400_000;
+    },
+    addLogs(ref, rows) {
+      logs.set(ref, [...(logs.get(ref) ?? []), ...rows]);
     },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();

@@ -10,6 +10,8 @@
 import { z } from 'zod';
 import { getProject, patchProjectDetails, transitionProject, type Project } from '../../db/projects.repo.ts';
 import { insertEvents } from '../../db/events.repo.ts';
+import { insertLogSource } from '../../db/log-sources.repo.ts';
+import { newId } from '../../functions/lib/ids.ts';
 import type { Job } from '../../db/jobs.repo.ts';
 import type { Sql } from '../../db/client.ts';
 import type { ProjectTransition } from '../../db/status.ts';
@@ -111,7 +113,17 @@ export const provisionProject = defineTask({
     if (step.type === 'wait') return waitStep(ctx, project, step);
     const out = step.result;
     const sealed = await ctx.deps.box.seal(JSON.stringify(out.credentials), project.id);
-    return done({ project_id: project.id, provider_ref: out.providerRef }, async (tx) => {
+    // The provider's logs flow into the monitoring store without a second step: its log source is
+    // created with the project, in the same transaction.
+    const logSource = out.logSource && { id: newId('src'), ...out.logSource };
+    const sealedLogCredentials = logSource && await ctx.deps.box.seal(JSON.stringify(logSource.credentials), logSource.id);
+    return done({ project_id: project.id, provider_ref: out.providerRef, ...(logSource ? { log_source_id: logSource.id } : {}) }, async (tx) => {
+      if (logSource) {
+        await insertLogSource(tx, {
+          id: logSource.id, tenantId: project.tenantId, projectId: project.id, provider: logSource.provider, config: logSource.config,
+          credentials: sealedLogCredentials!, hasApiKey: true, hasWebhookSecret: false, pullIntervalS: logSource.pullIntervalS,
+        });
+      }
       await transitionProject(tx, project.tenantId, project.id, 'provisioned', {
         providerRef: out.providerRef,
         connection: sealed,

@@ -49,7 +49,7 @@ export function projectProvidersFromConfig(
   const settings = supabaseProviderSettings(config);
   if (settings) {
     const client = createManagementClient({ token: settings.token, baseUrl: settings.baseUrl, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
-    const supabase = createSupabaseProvider({ client, organizationSlug: settings.organizationSlug, budget: postgresBudget(opts.sql, settings.rate), pollMs: settings.pollMs });
+    const supabase = createSupabaseProvider({ client, organizationSlug: settings.organizationSlug, logs: { token: settings.token, pullIntervalS: config.SWITCHYARD_LOG_PULL_INTERVAL_S }, budget: postgresBudget(opts.sql, settings.rate), pollMs: settings.pollMs });
     providers.supabase = opts.breakers ? guardProjectProvider(supabase, opts.breakers, 'supabase-api') : supabase;
   }
   return { providers, close: () => postgres.close() };

@@ -47,6 +47,8 @@ export interface Provisioned {
   credentials: ProjectCredentials;
   apiUrl: string | null;
   details: Record<string, unknown>;
+  /** A log source the project's provider offers for its logs, created with the project (Supabase's). */
+  logSource?: { provider: 'supabase'; config: Record<string, unknown>; credentials: { api_key: string }; pullIntervalS: number };
 }
 
 export type ProjectStep<R> =

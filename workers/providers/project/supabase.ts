@@ -45,6 +45,8 @@ export type CallBudget = (key: string) => Promise<number>;
 export interface SupabaseProviderOptions {
   client: ManagementClient;
   organizationSlug: string;
+  /** A created project's logs are pulled with this token (the same Management API), every `pullIntervalS`. */
+  logs?: { token: string; pullIntervalS: number };
   budget: CallBudget;
   /** Between status polls (ms). */
   pollMs: number;
@@ -190,6 +192,7 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
         result: {
           providerRef: ref, apiUrl, credentials: creds,
           details: { supabase_status: project.status, organization: org, organization_plan: s.organizationPlan, region: project.region },
+          ...(opts.logs ? { logSource: { provider: 'supabase' as const, config: { project_ref: ref }, credentials: { api_key: opts.logs.token }, pullIntervalS: opts.logs.pullIntervalS } } : {}),
         },
       };
     },
