@@ -1,10 +1,14 @@
 /** Alert rules and their firings. Every query is scoped by tenant. */
 import type { Sql } from './client.ts';
 import type { alertRules } from './schema.ts';
+import type { WatchableMetric } from './project-metrics.repo.ts';
 
 export type AlertRule = typeof alertRules.$inferSelect;
 
 export interface AlertFilter { provider?: string; service?: string; level?: string; kind?: string; q?: string }
+
+/** A rule on a database metric (db/project-metrics.repo.ts): holds while the value is above (or below) the bound. */
+export interface MetricCondition { name: WatchableMetric; above?: number; below?: number }
 
 export interface NewAlertRule {
   id: string;
@@ -12,10 +16,12 @@ export interface NewAlertRule {
   projectId: string;
   name: string;
   filter: AlertFilter;
-  threshold: number;
+  /** An event-count rule's threshold; null for a metric rule. */
+  threshold: number | null;
+  metric: MetricCondition | null;
   windowS: number;
   cooldownS: number;
-  channelType: 'slack' | 'webhook';
+  channelType: 'slack' | 'webhook' | 'pagerduty';
   channelUrl: string;
   channelHost: string;
   signingSecret: string;
@@ -25,9 +31,10 @@ export interface NewAlertRule {
 /** Inserts a rule for a live project of the tenant (first evaluation at once); null when there is no such project. */
 export async function insertAlertRule(sql: Sql, r: NewAlertRule): Promise<AlertRule | null> {
   const [row] = await sql<AlertRule[]>`
-    insert into alert_rules (id, tenant_id, project_id, name, filter, threshold, window_s, cooldown_s, channel_type, channel_url,
+    insert into alert_rules (id, tenant_id, project_id, name, filter, threshold, metric, window_s, cooldown_s, channel_type, channel_url,
                              channel_host, signing_secret, eval_interval_s, next_eval_at)
-    select ${r.id}, p.tenant_id, p.id, ${r.name}, ${JSON.stringify(r.filter)}::jsonb, ${r.threshold}, ${r.windowS}, ${r.cooldownS},
+    select ${r.id}, p.tenant_id, p.id, ${r.name}, ${JSON.stringify(r.filter)}::jsonb, ${r.threshold},
+           ${r.metric === null ? null : JSON.stringify(r.metric)}::jsonb, ${r.windowS}, ${r.cooldownS},
            ${r.channelType}, ${r.channelUrl}, ${r.channelHost}, ${r.signingSecret}, ${r.evalIntervalS}, now()
       from projects p
      where p.id = ${r.projectId} and p.tenant_id = ${r.tenantId} and p.status <> 'deleted'
@@ -56,16 +63,32 @@ export async function deleteAlertRule(sql: Sql, tenantId: string, id: string): P
 
 /**
  * Claims a firing: succeeds for at most one caller per cooldown, however many evaluations race
- * (the row lock serialises them and the loser re-reads `last_fired_at`). Returns the firing's
- * number, or null when the rule is cooling down or gone.
+ * (the row lock serialises them and the loser re-reads `last_fired_at`). With `onlyIfClear` (a
+ * metric rule) it fires only when the condition begins to hold, not again until it has resolved.
+ * Marks the rule as firing since now. Returns the firing's number, or null when the rule is
+ * cooling down, already firing (onlyIfClear) or gone.
  */
-export async function claimFiring(tx: Sql, tenantId: string, ruleId: string): Promise<number | null> {
+export async function claimFiring(tx: Sql, tenantId: string, ruleId: string, opts: { onlyIfClear?: boolean } = {}): Promise<number | null> {
   const [row] = await tx<{ firings: number }[]>`
-    update alert_rules set last_fired_at = now(), firings = firings + 1
+    update alert_rules set last_fired_at = now(), firings = firings + 1, firing_since = coalesce(firing_since, now())
      where id = ${ruleId} and tenant_id = ${tenantId} and deleted_at is null
        and (last_fired_at is null or last_fired_at <= now() - cooldown_s * interval '1 second')
+       ${opts.onlyIfClear ? tx`and firing_since is null` : tx``}
     returning firings`;
   return row?.firings ?? null;
+}
+
+/**
+ * Claims a resolve: the rule was firing and its condition no longer holds. At most one caller
+ * wins; returns the number of the firing it resolves (the latest), or null.
+ */
+export async function claimResolve(tx: Sql, tenantId: string, ruleId: string): Promise<{ firing: number; since: Date } | null> {
+  const [row] = await tx<{ firings: number; since: Date }[]>`
+    update alert_rules r set firing_since = null
+      from (select id, firing_since as since from alert_rules where id = ${ruleId} and tenant_id = ${tenantId} for update) old
+     where r.id = old.id and r.firing_since is not null and r.deleted_at is null
+    returning r.firings, old.since`;
+  return row ? { firing: row.firings, since: row.since } : null;
 }
 
 /**

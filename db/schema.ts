@@ -166,7 +166,8 @@ export const alertRules = pgTable('alert_rules', {
   projectId: text('project_id').notNull().references(() => projects.id),
   name: text('name').notNull(),
   filter: jsonb('filter').notNull().default({}),
-  threshold: integer('threshold').notNull(),
+  // An event-count rule's threshold (null on a metric rule, whose threshold is in `metric`).
+  threshold: integer('threshold'),
   windowS: integer('window_s').notNull(),
   cooldownS: integer('cooldown_s').notNull(),
   channelType: text('channel_type').notNull(),
@@ -192,6 +193,7 @@ export const alertRules = pgTable('alert_rules', {
   createdAt: tstz('created_at').notNull().defaultNow(),
 }, (t) => [
   check('alert_rules_channel_check', sql`${t.channelType} in ('slack', 'webhook', 'pagerduty')`),
+  check('alert_rules_kind_check', sql`(${t.threshold} is null) <> (${t.metric} is null)`),
   index('alert_rules_tenant_idx').on(t.tenantId, t.id),
   index('alert_rules_next_eval_idx').on(t.nextEvalAt).where(sql`${t.deletedAt} is null`),
 ]);

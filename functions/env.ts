@@ -180,6 +180,8 @@ export const Config = z.object({
   SWITCHYARD_ALERT_EVAL_INTERVAL_S: int(60, 1),
   /** Development only: let alert notifications go to loopback and private addresses. */
   SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Where `pagerduty` alert channels send their events (PagerDuty's Events API v2). */
+  SWITCHYARD_PAGERDUTY_EVENTS_URL: z.string().url().default('https://events.pagerduty.com/v2/enqueue'),
   /**
    * Supabase Realtime as a transport (GET /v1/realtime, POST /v1/realtime/token): the project's
    * URL and anon key for clients, and what realtime tokens are signed with: the project's JWT

@@ -139,7 +139,20 @@ describe('alerts', () => {
       body: { project: t.project, name: 'x', threshold: 0, window: '5 minutes', channel: { type: 'pager', url: 'nope' } },
     });
     expect(bad.status).toBe(400);
-    expect(bad.body.errors.map((e: any) => e.field).sort()).toEqual(['channel.type', 'channel.url', 'threshold', 'window']);
+    expect(bad.body.errors.map((e: any) => e.field).sort()).toEqual(['channel.type', 'threshold', 'window']);
+    const fields = async (body: Record<string, unknown>) => {
+      const r = await t.api('POST', '/v1/alert-rules', { body: { project: t.project, name: 'x', window: '1m', ...body } });
+      expect(r.status).toBe(400);
+      return r.body.errors.map((e: any) => e.field).sort();
+    };
+    expect(await fields({ threshold: 1, channel: { type: 'webhook', url: 'nope' } })).toEqual(['channel.url']);
+    expect(await fields({ threshold: 1, channel: { type: 'pagerduty', routing_key: 'short' } })).toEqual(['channel.routing_key']);
+    expect(await fields({ channel: { type: 'webhook', url: receiverUrl } })).toEqual(['threshold']);
+    expect(await fields({ threshold: 1, metric: { name: 'connections', above: 5 }, channel: { type: 'webhook', url: receiverUrl } })).toEqual(['metric']);
+    expect(await fields({ metric: { name: 'connections', above: 5, below: 1 }, channel: { type: 'webhook', url: receiverUrl } })).toEqual(['metric']);
+    expect(await fields({ metric: { name: 'heap', above: 5 }, channel: { type: 'webhook', url: receiverUrl } })).toEqual(['metric.name']);
+    expect(await fields({ metric: { name: 'connections', above: 5 }, filter: { level: 'error' }, channel: { type: 'webhook', url: receiverUrl } })).toEqual(['filter']);
+    expect((await t.api('GET', `/v1/alert-rules?project=${t.project}`)).body.data).toEqual([]);
     const other = await createTenant(sys, 'alert-intruder');
     const foreign = await other.api('POST', '/v1/alert-rules', {
       body: { project: t.project, name: 'x', threshold: 1, window: '1m', channel: { type: 'webhook', url: receiverUrl } },

@@ -39,7 +39,8 @@ async function prepare(project: TestProject) {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-test-'));
     // Postgres runs as its own user (we may be root); it must be able to enter the directory.
     await chmod(dir, 0o755);
-    embedded = await startEmbeddedPostgres(dir, await freePort());
+    // pg_stat_statements loaded, as on Supabase: project databases' top statements can be sampled.
+    embedded = await startEmbeddedPostgres(dir, await freePort(), { settings: { shared_preload_libraries: 'pg_stat_statements' } });
     url = embedded.url;
   }
   const admin = postgres(url, { max: 1, onnotice: () => {} });

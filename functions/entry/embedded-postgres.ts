@@ -45,6 +45,8 @@ export interface EmbeddedOptions {
   onFatal?: (err: Error) => void;
   /** Where the variable that sets the port is named in errors (default EMBEDDED_PG_PORT). */
   portVariable?: string;
+  /** More server settings (`-c name=value`), e.g. `shared_preload_libraries`. */
+  settings?: Record<string, string>;
 }
 
 export class EmbeddedPostgresError extends Error {
@@ -319,7 +321,8 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, opts:
   const launch = async (): Promise<void> => {
     await assertPortFree('127.0.0.1', port, portVariable, 'the embedded Postgres');
     await clearStalePidFile(pgDir);
-    const proc = spawn(bin.postgres, ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'], {
+    const proc = spawn(bin.postgres, ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200',
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`])], {
       ...(user ?? {}),
       // Its own process group: a Ctrl-C or a signal to our group reaches us, and we stop it last.
       detached: true,

@@ -1201,12 +1201,18 @@ export interface components {
             filter: {
                 [key: string]: unknown;
             };
-            threshold: number;
+            /** @description null on a metric rule */
+            threshold: number | null;
+            metric: {
+                name: string;
+                above?: number;
+                below?: number;
+            } | null;
             window_s: number;
             cooldown_s: number;
             channel: {
                 /** @enum {string} */
-                type: "slack" | "webhook";
+                type: "slack" | "webhook" | "pagerduty";
                 /** @description the URL is sealed; only its host is shown */
                 host: string;
                 /** @description false while the latest notifications failed */
@@ -1220,6 +1226,8 @@ export interface components {
             evaluated_every_s: number;
             next_eval_at: string | null;
             last_fired_at: string | null;
+            /** @description set while the condition holds (since its firing); null once resolved */
+            firing_since: string | null;
             firings: number;
             created_at: string;
         };
@@ -1227,8 +1235,9 @@ export interface components {
             project: string;
             name: string;
             filter?: components["schemas"]["AlertFilter"];
-            /** @description fire at this many matching events or more within the window */
-            threshold: number;
+            /** @description an event-count rule: fire at this many matching events or more within the window */
+            threshold?: number;
+            metric?: components["schemas"]["MetricCondition"];
             /** @example 5m */
             window: string;
             /**
@@ -1236,17 +1245,9 @@ export interface components {
              * @example 15m
              */
             cooldown?: string;
-            channel: {
-                /** @enum {string} */
-                type: "slack" | "webhook";
-                /**
-                 * Format: uri
-                 * @description https; never a private or loopback address
-                 */
-                url: string;
-            };
+            channel: components["schemas"]["AlertChannel"];
         };
-        /** @default {} */
+        /** @description which events an event-count rule counts (not with metric) */
         AlertFilter: {
             /** @enum {string} */
             provider?: "supabase" | "render" | "sentry";
@@ -1257,6 +1258,32 @@ export interface components {
             kind?: "log" | "error" | "deploy";
             /** @description substring of the message */
             q?: string;
+        };
+        /** @description a metric rule instead: fire when the metric over the window crosses the bound */
+        MetricCondition: {
+            /**
+             * @description connections (count), connections_ratio (connections / limit), cache_hit_ratio, rollback_ratio, deadlocks and temp_bytes (over the window), size_bytes
+             * @enum {string}
+             */
+            name: "connections" | "connections_ratio" | "cache_hit_ratio" | "rollback_ratio" | "deadlocks" | "temp_bytes" | "size_bytes";
+            /** @description holds while the value is above this */
+            above?: number;
+            /** @description holds while the value is below this */
+            below?: number;
+        };
+        AlertChannel: {
+            /** @enum {string} */
+            type: "slack" | "webhook";
+            /**
+             * Format: uri
+             * @description https; never a private or loopback address
+             */
+            url: string;
+        } | {
+            /** @enum {string} */
+            type: "pagerduty";
+            /** @description the Events API v2 integration's routing key (sealed; never shown again) */
+            routing_key: string;
         };
         JobEvent: {
             id: string;
@@ -7109,8 +7136,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         alert_rule: components["schemas"]["AlertRule"];
-                        /** @description whsec_…: verify notifications with Standard Webhooks; shown only now */
-                        signing_secret: string;
+                        /** @description whsec_…: verify notifications with Standard Webhooks; shown only now (not for pagerduty, whose events are not signed) */
+                        signing_secret?: string;
                     };
                 };
             };

@@ -17,13 +17,14 @@ const iso = (v: string | Date | null) => (v === null ? null : new Date(v).toISOS
 
 const toRule = (r: AlertRule) => ({
   id: r.id, project_id: r.projectId, name: r.name, filter: r.filter as Record<string, unknown>, threshold: r.threshold,
+  metric: r.metric as { name: string; above?: number; below?: number } | null,
   window_s: r.windowS, cooldown_s: r.cooldownS,
   channel: {
-    type: r.channelType as 'webhook', host: r.channelHost,
+    type: r.channelType as 'webhook' | 'pagerduty', host: r.channelHost,
     healthy: r.channelFailures === 0, consecutive_failures: r.channelFailures, last_error: r.channelLastError,
     last_failure_at: iso(r.channelLastFailureAt), last_success_at: iso(r.channelLastSuccessAt),
   },
-  evaluated_every_s: r.evalIntervalS, next_eval_at: iso(r.nextEvalAt), last_fired_at: iso(r.lastFiredAt), firings: r.firings,
+  evaluated_every_s: r.evalIntervalS, next_eval_at: iso(r.nextEvalAt), last_fired_at: iso(r.lastFiredAt), firing_since: iso(r.firingSince), firings: r.firings,
   created_at: new Date(r.createdAt).toISOString(),
 });
 
@@ -36,22 +37,34 @@ export function alertsRouter(deps: AppDeps) {
   app.openapi(routes.createAlertRule, async (c) => {
     const body = c.req.valid('json');
     const { tenantId } = c.get('principal');
+    // One kind of rule: an event count (threshold, filter) or a metric (metric).
+    if ((body.threshold === undefined) === (body.metric === undefined)) {
+      const message = 'give either threshold (an event-count rule) or metric (a metric rule)';
+      throw badRequest(message, [{ field: body.metric ? 'metric' : 'threshold', message }]);
+    }
+    if (body.metric && body.filter) throw badRequest('a metric rule has no event filter', [{ field: 'filter', message: 'not with metric' }]);
+    const pagerduty = body.channel.type === 'pagerduty';
+    const target = body.channel.type === 'pagerduty' ? deps.config.SWITCHYARD_PAGERDUTY_EVENTS_URL : body.channel.url;
     let url: URL;
     try {
-      url = await assertDeliverable(body.channel.url, { allowPrivate: deps.config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
+      url = await assertDeliverable(target, { allowPrivate: deps.config.SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
     } catch (err) {
+      if (pagerduty) throw new Error(`SWITCHYARD_PAGERDUTY_EVENTS_URL can't be used: ${(err as Error).message}`);
       throw badRequest((err as Error).message, [{ field: 'channel.url', message: (err as Error).message }]);
     }
     const id = newId('alr');
-    const secret = `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+    // A webhook's signing secret is made here and shown once; PagerDuty's routing key is the
+    // tenant's own, kept in the same sealed column and never shown.
+    const secret = body.channel.type === 'pagerduty' ? body.channel.routing_key : `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
     const rule = await insertAlertRule(deps.db.sql, {
-      id, tenantId, projectId: body.project, name: body.name, filter: body.filter, threshold: body.threshold,
+      id, tenantId, projectId: body.project, name: body.name, filter: body.filter ?? {}, threshold: body.threshold ?? null,
+      metric: body.metric ? { name: body.metric.name, ...(body.metric.above !== undefined ? { above: body.metric.above } : { below: body.metric.below! }) } : null,
       windowS: body.window, cooldownS: body.cooldown ?? body.window, channelType: body.channel.type,
       channelUrl: await deps.box.seal(url.toString(), `${id}:url`), channelHost: url.host,
       signingSecret: await deps.box.seal(secret, `${id}:secret`), evalIntervalS: deps.config.SWITCHYARD_ALERT_EVAL_INTERVAL_S,
     });
     if (!rule) throw notFound('project');
-    return c.json({ alert_rule: toRule(rule), signing_secret: secret }, 201, { Location: `/v1/alert-rules/${id}` });
+    return c.json({ alert_rule: toRule(rule), ...(pagerduty ? {} : { signing_secret: secret }) }, 201, { Location: `/v1/alert-rules/${id}` });
   });
 
   app.openapi(routes.listAlertRules, async (c) => {

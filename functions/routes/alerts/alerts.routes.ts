@@ -1,5 +1,10 @@
-/** Alert rules: count a project's matching events over a window; at the threshold, alert once per cooldown. */
+/**
+ * Alert rules: count a project's matching events over a window and alert at the threshold (once
+ * per cooldown), or watch one of its database metrics and alert when it crosses a bound; either
+ * resolves when its condition stops holding.
+ */
 import { createRoute, z } from '@hono/zod-openapi';
+import { WATCHABLE_METRICS } from '../../../db/project-metrics.repo.ts';
 import { idParam, problemContent, problems } from '../../lib/http.ts';
 import { location } from '../../openapi.ts';
 
@@ -16,17 +21,36 @@ export const AlertFilter = z.strictObject({
   q: z.string().min(1).max(200).optional().openapi({ description: 'substring of the message' }),
 }).openapi('AlertFilter');
 
-export const CreateAlertRuleBody = z.strictObject({
-  project: z.string().regex(/^prj_[0-9a-z]{26}$/, 'a project id'),
-  name: z.string().trim().min(1).max(100),
-  filter: AlertFilter.default({}),
-  threshold: z.number().int().min(1).max(1_000_000).openapi({ description: 'fire at this many matching events or more within the window' }),
-  window: duration(30, 86_400).openapi({ type: 'string', example: '5m' }),
-  cooldown: duration(0, 7 * 86_400).optional().openapi({ type: 'string', example: '15m', description: 'at most one firing per cooldown (default: the window)' }),
-  channel: z.strictObject({
+export const MetricCondition = z.strictObject({
+  name: z.enum(WATCHABLE_METRICS).openapi({
+    description: 'connections (count), connections_ratio (connections / limit), cache_hit_ratio, rollback_ratio, deadlocks and temp_bytes (over the window), size_bytes',
+  }),
+  above: z.number().finite().optional().openapi({ description: 'holds while the value is above this' }),
+  below: z.number().finite().optional().openapi({ description: 'holds while the value is below this' }),
+}).refine((m) => (m.above === undefined) !== (m.below === undefined), { message: 'give exactly one of above and below' })
+  .openapi('MetricCondition');
+
+export const AlertChannel = z.discriminatedUnion('type', [
+  z.strictObject({
     type: z.enum(['slack', 'webhook']),
     url: z.string().url().max(2000).openapi({ description: 'https; never a private or loopback address' }),
   }),
+  z.strictObject({
+    type: z.literal('pagerduty'),
+    routing_key: z.string().regex(/^[0-9a-zA-Z]{32}$/, 'a 32-character Events API v2 integration key')
+      .openapi({ description: "the Events API v2 integration's routing key (sealed; never shown again)" }),
+  }),
+]).openapi('AlertChannel');
+
+export const CreateAlertRuleBody = z.strictObject({
+  project: z.string().regex(/^prj_[0-9a-z]{26}$/, 'a project id'),
+  name: z.string().trim().min(1).max(100),
+  filter: AlertFilter.optional().openapi({ description: 'which events an event-count rule counts (not with metric)' }),
+  threshold: z.number().int().min(1).max(1_000_000).optional().openapi({ description: 'an event-count rule: fire at this many matching events or more within the window' }),
+  metric: MetricCondition.optional().openapi({ description: 'a metric rule instead: fire when the metric over the window crosses the bound' }),
+  window: duration(30, 86_400).openapi({ type: 'string', example: '5m' }),
+  cooldown: duration(0, 7 * 86_400).optional().openapi({ type: 'string', example: '15m', description: 'at most one firing per cooldown (default: the window)' }),
+  channel: AlertChannel,
 }).openapi('CreateAlertRule');
 
 export const AlertRuleSchema = z.object({
@@ -34,11 +58,12 @@ export const AlertRuleSchema = z.object({
   project_id: z.string(),
   name: z.string(),
   filter: z.record(z.string(), z.unknown()),
-  threshold: z.number().int(),
+  threshold: z.number().int().nullable().openapi({ description: 'null on a metric rule' }),
+  metric: z.object({ name: z.string(), above: z.number().optional(), below: z.number().optional() }).nullable(),
   window_s: z.number().int(),
   cooldown_s: z.number().int(),
   channel: z.object({
-    type: z.enum(['slack', 'webhook']), host: z.string().openapi({ description: 'the URL is sealed; only its host is shown' }),
+    type: z.enum(['slack', 'webhook', 'pagerduty']), host: z.string().openapi({ description: 'the URL is sealed; only its host is shown' }),
     healthy: z.boolean().openapi({ description: 'false while the latest notifications failed' }),
     consecutive_failures: z.number().int().openapi({ description: 'failed notification attempts since the last success' }),
     last_error: z.string().nullable(),
@@ -48,6 +73,7 @@ export const AlertRuleSchema = z.object({
   evaluated_every_s: z.number().int(),
   next_eval_at: z.string().nullable(),
   last_fired_at: z.string().nullable(),
+  firing_since: z.string().nullable().openapi({ description: 'set while the condition holds (since its firing); null once resolved' }),
   firings: z.number().int(),
   created_at: z.string(),
 }).openapi('AlertRule');
@@ -67,7 +93,7 @@ export const createAlertRule = createRoute({
         'application/json': {
           schema: z.object({
             alert_rule: AlertRuleSchema,
-            signing_secret: z.string().openapi({ description: 'whsec_…: verify notifications with Standard Webhooks; shown only now' }),
+            signing_secret: z.string().optional().openapi({ description: 'whsec_…: verify notifications with Standard Webhooks; shown only now (not for pagerduty, whose events are not signed)' }),
           }),
         },
       },

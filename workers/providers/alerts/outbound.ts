@@ -53,9 +53,12 @@ export async function assertDeliverable(url: string, opts: { allowPrivate: boole
 export interface Notification {
   /** Stable per firing: a retried delivery carries the same id, so receivers can drop repeats. */
   id: string;
-  type: 'slack' | 'webhook';
+  type: 'slack' | 'webhook' | 'pagerduty';
   url: string;
+  /** The signing secret (webhook), or PagerDuty's routing key. */
   secret: string;
+  /** PagerDuty: trigger on firing, resolve when the rule clears, under one dedup key per rule. */
+  pagerDuty?: { action: 'trigger' | 'resolve'; dedupKey: string; source: string; severity: 'critical' | 'error' | 'warning' | 'info' };
   /** The Standard Webhooks envelope's data. */
   data: Record<string, unknown>;
   text: string;
@@ -66,6 +69,15 @@ export interface Notification {
 }
 
 export function signedRequest(n: Notification, now = new Date()): { headers: Record<string, string>; body: string } {
+  if (n.type === 'pagerduty') {
+    // Events API v2: the routing key in the body is the authentication; nothing is signed.
+    const pd = n.pagerDuty ?? { action: 'trigger', dedupKey: n.id, source: 'switchyard', severity: 'error' };
+    const body = JSON.stringify({
+      routing_key: n.secret, event_action: pd.action, dedup_key: pd.dedupKey,
+      ...(pd.action === 'trigger' ? { payload: { summary: n.text.slice(0, 1024), source: pd.source, severity: pd.severity, timestamp: now.toISOString(), custom_details: n.data } } : {}),
+    });
+    return { body, headers: { 'content-type': 'application/json', 'user-agent': n.userAgent ?? 'Switchyard-Alerts/1' } };
+  }
   const body = n.type === 'slack'
     ? JSON.stringify({ text: n.text })
     : JSON.stringify({ type: n.eventType ?? 'alert.fired', timestamp: now.toISOString(), data: n.data });

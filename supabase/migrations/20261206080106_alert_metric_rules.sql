@@ -1,0 +1,2 @@
+ALTER TABLE "alert_rules" ALTER COLUMN "threshold" DROP NOT NULL;--> statement-breakpoint
+ALTER TABLE "alert_rules" ADD CONSTRAINT "alert_rules_kind_check" CHECK (("alert_rules"."threshold" is null) <> ("alert_rules"."metric" is null));
