@@ -45,7 +45,7 @@ const healthOf = async (api: Api, id: string) => (await api('GET', `/v1/projects
 async function latestBucket(api: Api, id: string) {
   const r = await api('GET', `/v1/projects/${id}/metrics?interval=1m`);
   expect(r.status).toBe(200);
-  return { bucket: r.body.data.at(-1) as Record<string, number> | undefined, body: r.body };
+  return { bucket: r.body.data.at(-1) as { samples: number; connections: number; connections_limit: number; size_bytes: number } | undefined, body: r.body };
 }
 
 /** `n` connections held open to the database (each has run a query). */
@@ -129,7 +129,7 @@ describe('project metrics', () => {
     for (let i = 0; i < 200; i++) await work`insert into orders (note) values (${'card 4242-secret-' + i})`;
     const busy = await waitFor(async () => {
       const r = await api('GET', `/v1/projects/${p.id}/metrics?interval=1m&since=${new Date(Date.now() - 120_000).toISOString()}`);
-      const b = (r.body.data as Record<string, number>[]).find((x) => x.connections >= baseline + 6 && (x.commits_per_s ?? 0) > 0);
+      const b = (r.body.data as { connections: number; connections_limit: number; connections_ratio: number; commits_per_s: number | null; cache_hit_ratio: number }[]).find((x) => x.connections >= baseline + 6 && (x.commits_per_s ?? 0) > 0);
       return b ? { b, body: r.body } : null;
     }, 15_000, 'the busy database in the metrics');
     expect(busy.b.connections_ratio).toBeCloseTo(busy.b.connections / busy.b.connections_limit, 5);
