@@ -30,6 +30,33 @@ export function insertProjectsQuery(sql: Sql, list: NewProject[]) {
     returning *`;
 }
 
+export interface ImportedProject extends NewProject {
+  /** `provisioning` while a Supabase project is adopted; `active` for a verified Postgres. */
+  status: 'provisioning' | 'active';
+  providerRef: string | null;
+  connection: string | null;
+  providerDetails: Record<string, unknown>;
+}
+
+/**
+ * The INSERT of an imported project; nothing is returned when its slug is taken, or when its
+ * provider project is already a live project here (projects_provider_ref_live_idx).
+ */
+export function insertImportedProjectQuery(sql: Sql, p: ImportedProject) {
+  return sql`
+    insert into projects (id, tenant_id, name, slug, plan, region, provider, status, provider_ref, connection, provider_details)
+    values (${p.id}, ${p.tenantId}, ${p.name}, ${p.slug}, ${p.plan}, ${p.region}, ${p.provider}, ${p.status}, ${p.providerRef},
+            ${p.connection}, ${JSON.stringify(p.providerDetails)}::jsonb)
+    on conflict do nothing
+    returning *`;
+}
+
+/** Whether a live project (of any tenant) already holds this provider project. */
+export async function providerRefTaken(sql: Sql, provider: string, ref: string): Promise<boolean> {
+  const rows = await sql`select 1 from projects where provider = ${provider} and provider_ref = ${ref} and status <> 'deleted' limit 1`;
+  return rows.length > 0;
+}
+
 export async function getProject(sql: Sql, tenantId: string, id: string): Promise<Project | null> {
   const [row] = await sql<Project[]>`select * from projects where id = ${id} and tenant_id = ${tenantId}`;
   return row ?? null;

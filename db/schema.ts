@@ -93,6 +93,8 @@ export const projects = pgTable('projects', {
   // A deleted project keeps its row but frees its slug.
   uniqueIndex('projects_tenant_slug_key').on(t.tenantId, t.slug).where(sql`${t.status} <> 'deleted'`),
   index('projects_tenant_id_idx').on(t.tenantId, t.id),
+  // One live project per provider project: an import can't adopt what is already adopted.
+  uniqueIndex('projects_provider_ref_live_idx').on(t.provider, t.providerRef).where(sql`${t.providerRef} is not null and ${t.status} <> 'deleted'`),
   index('projects_next_health_idx').on(t.nextHealthAt).where(sql`${t.status} in ('active', 'degraded')`),
   index('projects_next_metrics_idx').on(t.nextMetricsAt).where(sql`${t.status} in ('active', 'degraded')`),
 ]);

@@ -47,6 +47,8 @@ export const projectTransitions = {
   degrade: { from: ['provisioning', 'suspending', 'resuming'], to: 'degraded' },
   // A degraded project whose provider reports it healthy again.
   recovered: { from: ['degraded'], to: 'active' },
+  // An imported project that its provider reports paused: it starts suspended.
+  adopted_paused: { from: ['provisioning'], to: 'suspended' },
 } as const satisfies Record<string, Transition<ProjectStatus>>;
 export type ProjectTransition = keyof typeof projectTransitions;
 

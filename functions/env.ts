@@ -180,6 +180,8 @@ export const Config = z.object({
   SWITCHYARD_ALERT_EVAL_INTERVAL_S: int(60, 1),
   /** Development only: let alert notifications go to loopback and private addresses. */
   SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Development only: let imported Postgres databases (POST /v1/projects/import) be on loopback and private hosts. */
+  SWITCHYARD_IMPORT_ALLOW_PRIVATE_HOSTS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** Where `pagerduty` alert channels send their events (PagerDuty's Events API v2). */
   SWITCHYARD_PAGERDUTY_EVENTS_URL: z.string().url().default('https://events.pagerduty.com/v2/enqueue'),
   /**

@@ -21,6 +21,7 @@ const secrets: string[] = [];
 /** A body each mutation accepts when the caller may act (so a 404 or 403 can't hide behind a 400). */
 const VALID_BODIES: Record<string, unknown> = {
   'POST /v1/projects': { name: 'matrix project' },
+  'POST /v1/projects/import': { name: 'matrix import', provider: 'postgres', connection_string: 'postgresql://matrix:x@db.example.com:5432/matrix' },
   'POST /v1/stores': { name: 'matrixshop', engine: 'medusa' },
   'POST /v1/tenants': { name: 'matrix tenant' },
   'POST /v1/api-keys': { name: 'matrix key', role: 'viewer' },

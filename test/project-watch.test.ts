@@ -19,7 +19,7 @@ beforeAll(async () => {
   pd = await startPagerDutyFake();
   sys = await startTestSystem({
     SWITCHYARD_PROJECT_HEALTH_INTERVAL_S: '1', SWITCHYARD_PROJECT_METRICS_INTERVAL_S: '1', SWITCHYARD_ALERT_EVAL_INTERVAL_S: '1',
-    SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true', SWITCHYARD_PAGERDUTY_EVENTS_URL: pd.url,
+    SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true', SWITCHYARD_PAGERDUTY_EVENTS_URL: pd.url, SWITCHYARD_IMPORT_ALLOW_PRIVATE_HOSTS: 'true',
   });
 });
 afterAll(async () => {
@@ -209,5 +209,65 @@ describe('project metrics', () => {
     const left = await sys.db.sql`select ts from project_metrics where project_id = ${p.id} and ts < now() - interval '1 day'`;
     expect(left).toHaveLength(1);
     expect(now.getTime() - new Date(left[0]!.ts).getTime()).toBeLessThan(11 * 86_400_000);
+  });
+});
+
+describe('importing a Postgres database', () => {
+  /** A database the tenant already has (on the test server), with its own role. */
+  async function existingDatabase(name: string, password: string) {
+    await admin.unsafe(`create role "${name}" login password '${password}'`);
+    await admin.unsafe(`create database "${name}" owner "${name}"`);
+    const u = new URL(serverUrl());
+    return `postgresql://${name}:${password}@${u.host}/${name}`;
+  }
+
+  it('verifies the connection string, registers the database as active, watches it, refuses to suspend it, and only forgets it on delete', async () => {
+    const { api } = await createTenant(sys, 'import-pg');
+    const url = await existingDatabase('legacy_orders', 'legacy-pw-1');
+    const imported = await api('POST', '/v1/projects/import', { body: { name: 'Legacy orders', provider: 'postgres', connection_string: url, plan: 'pro' } });
+    expect(imported.status).toBe(201);
+    expect(imported.headers.get('location')).toBe(`/v1/projects/${imported.body.project.id}`);
+    expect(imported.body.project).toMatchObject({ provider: 'postgres', status: 'active', imported: true, has_credentials: true });
+    expect(JSON.stringify(imported.body)).not.toContain('legacy-pw-1');
+    const id: string = imported.body.project.id;
+    expect((await api('GET', `/v1/projects/${id}/credentials`)).body.connection_string).toBe(url);
+    const row = await one(sys.db.sql`select connection from projects where id = ${id}`);
+    expect(row.connection).not.toContain('legacy-pw-1');
+
+    // Watched like any other: health readings and metric samples over its own connection.
+    await waitFor(async () => (await healthOf(api, id)).health?.status === 'healthy' || null, 15_000, 'a healthy reading');
+    await waitFor(async () => (await latestBucket(api, id)).bucket, 15_000, 'a metrics sample');
+
+    // The same database again is the same project.
+    const twice = await api('POST', '/v1/projects/import', { body: { name: 'Again', provider: 'postgres', connection_string: url } });
+    expect(twice.status).toBe(409);
+    expect(twice.body.errors).toEqual([{ field: 'connection_string', message: 'already registered' }]);
+
+    const suspend = await api('POST', `/v1/projects/${id}/suspend`);
+    expect(suspend.status).toBe(422);
+    expect(suspend.body.detail).toContain('only watches it');
+    expect((await api('DELETE', `/v1/projects/${id}`)).status).toBe(202);
+    await waitFor(async () => (await api('GET', `/v1/projects/${id}`)).body.project.status === 'deleted' || null, 15_000, 'forgotten');
+    // Forgotten, not dropped: the tenant's database and role are untouched.
+    const still = postgres(url, { max: 1, onnotice: () => {} });
+    expect((await still`select current_database() as db`)[0]!.db).toBe('legacy_orders');
+    await still.end({ timeout: 1 });
+  });
+
+  it('refuses a connection string that does not connect, with the server\'s reason and no secret, and creates nothing', async () => {
+    const { api } = await createTenant(sys, 'import-bad');
+    const url = await existingDatabase('legacy_bad', 'right-pw-2');
+    const wrong = url.replace('right-pw-2', 'wrong-pw-2');
+    const refused = await api('POST', '/v1/projects/import', { body: { name: 'Wrong', provider: 'postgres', connection_string: wrong } });
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body.errors).toEqual([{ field: 'connection_string', message: expect.stringMatching(/password authentication failed/) }]);
+    expect(JSON.stringify(refused.body)).not.toContain('wrong-pw-2');
+    const missing = await api('POST', '/v1/projects/import', { body: { name: 'Gone', provider: 'postgres', connection_string: url.replace('/legacy_bad', '/no_such_db') } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.detail).toMatch(/no_such_db/);
+    const notUrl = await api('POST', '/v1/projects/import', { body: { name: 'Nope', provider: 'postgres', connection_string: 'mysql://x@y/z' } });
+    expect(notUrl.status).toBe(422);
+    expect((await api('GET', '/v1/projects')).body.data).toEqual([]);
   });
 });

@@ -263,6 +263,94 @@ describe('supabase projects', () => {
       await plain.stop();
     }
   });
+
+  /** A project made at Supabase directly (not through Switchyard), as a tenant's existing one would be. */
+  async function existingSupabaseProject(name: string, dbPass: string) {
+    const res = await fetch(`${fake.url}/v1/projects`, {
+      method: 'POST', headers: { Authorization: `Bearer ${fake.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name, organization_slug: ORG, db_pass: dbPass, region: 'eu-central-1' }),
+    });
+    expect(res.status).toBe(201);
+    const { ref } = await res.json() as { ref: string };
+    await waitFor(async () => (await statusAtSupabase(ref)) === 'ACTIVE_HEALTHY' || null, 10_000, 'the existing project up');
+    return ref;
+  }
+
+  /** The project's status as Supabase answers it (the fake moves statuses on when asked). */
+  async function statusAtSupabase(ref: string) {
+    const res = await fetch(`${fake.url}/v1/projects/${ref}`, { headers: { Authorization: `Bearer ${fake.token}` } });
+    return ((await res.json()) as { status: string }).status;
+  }
+
+  it('imports an existing Supabase project by ref: adopted, its credentials connect, its logs are pulled, and its lifecycle runs here', async () => {
+    const ref = await existingSupabaseProject('Legacy shop', 'legacy-pass-123');
+    const creates = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/projects').length;
+    const imported = await api('POST', '/v1/projects/import', { body: { name: 'Legacy shop', provider: 'supabase', ref, db_pass: 'legacy-pass-123' } });
+    expect(imported.status).toBe(202);
+    expect(imported.body.project).toMatchObject({ provider: 'supabase', status: 'provisioning', imported: true });
+    const id: string = imported.body.project.id;
+    const active = await until(api, id, 'active');
+    expect(active.api_url).toBe(`https://${ref}.supabase.co`);
+    // Adopted, not created: no create call, one Supabase project.
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/projects')).toHaveLength(creates);
+    const creds = (await api('GET', `/v1/projects/${id}/credentials`)).body;
+    expect(await query(creds.pooled_connection_string)).toEqual({ who: `postgres.${ref}`, db: `sb_${ref}` });
+    expect((await api('GET', `/v1/projects/${id}/log-sources`)).body.data).toMatchObject([{ provider: 'supabase', config: { project_ref: ref } }]);
+    // The password is nowhere but in the sealed credentials.
+    const stored = JSON.stringify(await sys.db.sql`select payload, state from jobs where subject_id = ${id}`);
+    expect(stored).not.toContain('legacy-pass-123');
+
+    // The same ref twice is refused, whichever tenant asks.
+    const again = await api('POST', '/v1/projects/import', { body: { name: 'Legacy again', provider: 'supabase', ref } });
+    expect(again.status).toBe(409);
+    expect(again.body.errors).toEqual([{ field: 'ref', message: 'already registered' }]);
+    const other = await createTenant(sys, 'supa-other');
+    expect((await other.api('POST', '/v1/projects/import', { body: { name: 'Not yours', provider: 'supabase', ref } })).status).toBe(409);
+
+    expect((await api('POST', `/v1/projects/${id}/suspend`)).status).toBe(202);
+    await until(api, id, 'suspended');
+    expect(fake.projects.get(ref)!.status).toBe('INACTIVE');
+    expect((await api('DELETE', `/v1/projects/${id}`)).status).toBe(202);
+    await until(api, id, 'deleted');
+    expect(fake.projects.get(ref)!.status).toBe('REMOVED');
+  });
+
+  it('imports a paused Supabase project as suspended (no connection strings without its password), and resumes it by restoring it', async () => {
+    const ref = await existingSupabaseProject('Paused legacy', 'paused-pass-123');
+    await fetch(`${fake.url}/v1/projects/${ref}/pause`, { method: 'POST', headers: { Authorization: `Bearer ${fake.token}` } });
+    await waitFor(async () => (await statusAtSupabase(ref)) === 'INACTIVE' || null, 10_000, 'paused at Supabase');
+    const imported = await api('POST', '/v1/projects/import', { body: { name: 'Paused legacy', provider: 'supabase', ref } });
+    expect(imported.status).toBe(202);
+    const id: string = imported.body.project.id;
+    await until(api, id, 'suspended');
+    const creds = (await api('GET', `/v1/projects/${id}/credentials`)).body;
+    expect(creds).toMatchObject({ api_url: `https://${ref}.supabase.co`, publishable_key: fake.projects.get(ref)!.keys.publishable });
+    expect(creds.connection_string).toBeUndefined();
+    expect((await api('POST', `/v1/projects/${id}/resume`)).status).toBe(202);
+    await until(api, id, 'active');
+    expect(fake.projects.get(ref)!.status).toBe('ACTIVE_HEALTHY');
+  });
+
+  it('fails an import of a ref Supabase does not know, with the reason, and refuses bad import bodies', async () => {
+    const imported = await api('POST', '/v1/projects/import', { body: { name: 'Ghost', provider: 'supabase', ref: 'zzzzzzzzzzzzzzzzzzzz' } });
+    expect(imported.status).toBe(202);
+    const failed = await until(api, imported.body.project.id, 'failed');
+    expect(failed.last_error).toContain('there is no Supabase project zzzzzzzzzzzzzzzzzzzz');
+    const bad = await api('POST', '/v1/projects/import', { body: { name: 'Bad', provider: 'supabase', ref: 'NOT-A-REF' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { field: string }) => e.field)).toEqual(['ref']);
+    // This deployment does not allow private database hosts: a loopback database is refused, and nothing is made.
+    const before = (await api('GET', '/v1/projects?limit=100')).body.data.length;
+    const local = await api('POST', '/v1/projects/import', { body: { name: 'Local', provider: 'postgres', connection_string: serverUrl() } });
+    expect(local.status).toBe(422);
+    expect(local.body.errors).toEqual([{ field: 'connection_string', message: expect.stringContaining('private address') }]);
+    expect(JSON.stringify(local.body)).not.toContain(new URL(serverUrl()).password);
+    for (const host of ['[::ffff:127.0.0.1]', 'localhost', '10.0.0.5', '169.254.169.254']) {
+      const r = await api('POST', '/v1/projects/import', { body: { name: 'Sneaky', provider: 'postgres', connection_string: `postgresql://u:p@${host}:5432/db` } });
+      expect(r.status, host).toBe(422);
+    }
+    expect((await api('GET', '/v1/projects?limit=100')).body.data.length).toBe(before);
+  });
 });
 
 describe('supabase projects under the rate limit', () => {

@@ -89,7 +89,7 @@ function secretBox(secret: string): Promise<SecretBox> {
 let workerId: string | undefined;
 // Alert notifications from the edge: the platform itself keeps fetch away from private networks;
 // the URL check here still refuses loopback and private literals. Never allowed on the edge.
-const registry = createRegistry([...projectTasks, ...projectWatchTasks, ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
+const registry = createRegistry([...projectTasks, ...projectWatchTasks({ allowPrivate: false }), ...storeTasks, ...logTasks, ...alertTasks({ allowPrivate: false }), ...rolloutTasks({ allowPrivate: false })]);
 
 /**
  * What an isolate keeps across invocations for being observed: its error reporter (the runtime's

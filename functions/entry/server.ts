@@ -213,7 +213,8 @@ export async function startSwitchyard(config: Config, opts: StartOptions = {}): 
   const rollouts = rolloutTasks(outbound);
   // An extra task of a built-in kind replaces it (tests wrap one to hang it mid-step).
   const extra = opts.extraTasks ?? [];
-  const builtIn = [...projectTasks, ...projectWatchTasks, ...storeTasks, ...logTasks, ...alerts, ...rollouts].filter((t) => !extra.some((e) => e.kind === t.kind));
+  const watch = projectWatchTasks({ allowPrivate: config.SWITCHYARD_IMPORT_ALLOW_PRIVATE_HOSTS, resolve: resolveHost });
+  const builtIn = [...projectTasks, ...watch, ...storeTasks, ...logTasks, ...alerts, ...rollouts].filter((t) => !extra.some((e) => e.kind === t.kind));
   const registry = createRegistry([...builtIn, ...extra]);
 
   const runnerDeps: RunnerDeps = {

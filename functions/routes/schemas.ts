@@ -38,6 +38,7 @@ export const ProjectSchema = z.object({
   api_url: z.string().nullable(),
   last_error: z.string().nullable(),
   has_credentials: z.boolean(),
+  imported: z.boolean().openapi({ description: 'registered by POST /v1/projects/import, not created here' }),
   created_at: z.string(),
   updated_at: z.string(),
 }).openapi('Project');
@@ -77,6 +78,7 @@ export const toProject = (p: Project): z.infer<typeof ProjectSchema> => ({
   api_url: p.apiUrl,
   last_error: p.lastError,
   has_credentials: p.connection !== null,
+  imported: (p.providerDetails as { imported?: unknown } | null)?.imported === true,
   created_at: p.createdAt,
   updated_at: p.updatedAt,
 });

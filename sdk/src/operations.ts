@@ -8,6 +8,7 @@ export const IDEMPOTENT: readonly string[] = [
   "DELETE /v1/projects/{id}",
   "DELETE /v1/stores/{id}",
   "POST /v1/projects",
+  "POST /v1/projects/import",
   "POST /v1/projects/{id}/resume",
   "POST /v1/projects/{id}/suspend",
   "POST /v1/rollouts",

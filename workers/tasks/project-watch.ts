@@ -14,6 +14,7 @@ import { getProject, setProjectHealth, transitionProject, type Project } from '.
 import { insertMetricSample } from '../../db/project-metrics.repo.ts';
 import { redactText } from '../../functions/lib/log.ts';
 import { sampleDatabase } from '../providers/project/db-metrics.ts';
+import { assertConnectable, DatabaseRefused, type DatabaseTarget } from '../../core/database-import.ts';
 import type { HealthReading } from '../providers/project/provisioner.ts';
 import { defineTask, type TaskContext } from '../registry.ts';
 import { done, type StepOutcome } from '../step.ts';
@@ -28,7 +29,22 @@ async function credentialsOf(ctx: TaskContext<ProjectJobPayload>, project: Proje
   return opened.startsWith('{') ? JSON.parse(opened) as Record<string, string> : { connection_string: opened };
 }
 
-export const checkProjectHealth = defineTask({
+/**
+ * An imported database's connection string is tenant input: its host is checked again before
+ * every connection (a name may have been pointed at a private address since the import).
+ */
+async function refusedTarget(project: Project, credentials: Record<string, string> | null, target: DatabaseTarget): Promise<string | null> {
+  if (project.provider !== 'postgres' || !(project.providerDetails as { imported?: boolean }).imported || !credentials?.connection_string) return null;
+  try {
+    await assertConnectable(credentials.connection_string, target);
+    return null;
+  } catch (err) {
+    if (err instanceof DatabaseRefused) return `the connection string was refused: ${err.message}`;
+    throw err;
+  }
+}
+
+export const checkProjectHealth = (target: DatabaseTarget) => defineTask({
   kind: 'project.health',
   payload: ProjectJobPayload,
   async run(ctx): Promise<StepOutcome> {
@@ -38,7 +54,9 @@ export const checkProjectHealth = defineTask({
     if (!provider) throw new Error(`the ${project.provider} project provider is not configured on this worker`);
     const credentials = await credentialsOf(ctx, project);
     let reading: HealthReading;
-    try {
+    const refused = await refusedTarget(project, credentials, target);
+    if (refused) reading = { status: 'unhealthy', services: [{ name: 'db', status: 'unhealthy', error: refused }], error: refused };
+    else try {
       reading = await ctx.call('provider.project.health', () => provider.health({
         projectId: project.id, tenantId: project.tenantId, name: project.name, providerRef: project.providerRef,
         details: project.providerDetails as Record<string, unknown>,
@@ -57,15 +75,18 @@ export const checkProjectHealth = defineTask({
   },
 });
 
-export const sampleProjectMetrics = defineTask({
+export const sampleProjectMetrics = (target: DatabaseTarget) => defineTask({
   kind: 'project.metrics',
   payload: ProjectJobPayload,
   async run(ctx): Promise<StepOutcome> {
     const project = await getProject(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.project_id);
     if (!project || !WATCHED.has(project.status)) return done({ skipped: project ? `project is ${project.status}` : 'project not found' });
     const creds = await credentialsOf(ctx, project);
-    if (!creds) return done({ skipped: 'the project has no credentials' });
-    const pooled = creds.pooled_connection_string;
+    const pooled = creds?.pooled_connection_string;
+    // An adopted Supabase project whose database password was not given has no connection strings.
+    if (!creds || !(pooled ?? creds.connection_string)) return done({ skipped: 'the project has no database credentials' });
+    const refused = await refusedTarget(project, creds, target);
+    if (refused) return done({ skipped: refused });
     let sample;
     try {
       sample = await ctx.call('project.metrics.sample', () => sampleDatabase(pooled ?? creds.connection_string!, { pooled: !!pooled }));
@@ -85,4 +106,7 @@ export const sampleProjectMetrics = defineTask({
   },
 });
 
-export const projectWatchTasks = [checkProjectHealth, sampleProjectMetrics];
+/** `target`: whether imported databases may be on private hosts (SWITCHYARD_IMPORT_ALLOW_PRIVATE_HOSTS), and how names resolve. */
+export function projectWatchTasks(target: DatabaseTarget) {
+  return [checkProjectHealth(target), sampleProjectMetrics(target)];
+}

@@ -20,7 +20,11 @@ import type { ProjectHandle, ProjectProvider, ProjectStep, StepContext } from '.
 import { defineTask, type TaskContext } from '../registry.ts';
 import { continueAfter, done, fail, pastDeadline, type StepOutcome } from '../step.ts';
 
-export const ProjectJobPayload = z.object({ project_id: z.string() });
+export const ProjectJobPayload = z.object({
+  project_id: z.string(),
+  /** An imported Supabase project's database password, sealed (`<project id>:db-password`), when the tenant gave it. */
+  db_pass: z.string().optional(),
+});
 export type ProjectJobPayload = z.infer<typeof ProjectJobPayload>;
 
 /** The status each lifecycle job moves a project out of. */
@@ -88,7 +92,11 @@ function lifecycleStep(action: 'suspend' | 'resume' | 'remove', transition: Proj
     // A duplicate delivery of a job whose project has moved on: nothing to do.
     if (project.status !== WAITS_IN[action]) return done({ project_id: project.id, skipped: `project is ${project.status}` });
     const provider = providerFor(ctx, project);
-    const step = await ctx.call(`provider.project.${action}`, () => provider[action](handleOf(project), stepContext(ctx)), { 'switchyard.provider': provider.name });
+    // An imported Postgres database is the tenant's own: deleting the project only forgets it.
+    const forgetOnly = project.provider === 'postgres' && (project.providerDetails as { imported?: boolean }).imported === true;
+    if (forgetOnly && action !== 'remove') return fail(`an imported Postgres database is only watched: Switchyard does not ${action} it`, { retryable: false });
+    const step: ProjectStep<void> = forgetOnly ? { type: 'ready', result: undefined }
+      : await ctx.call(`provider.project.${action}`, () => provider[action](handleOf(project), stepContext(ctx)), { 'switchyard.provider': provider.name });
     if (step.type === 'wait') return waitStep(ctx, project, step);
     return done({ project_id: project.id }, async (tx) => {
       await transitionProject(tx, project.tenantId, project.id, transition, {
@@ -107,8 +115,11 @@ export const provisionProject = defineTask({
     if (!project) return fail('project not found', { retryable: false });
     if (project.status !== 'provisioning') return done({ project_id: project.id, skipped: `project is ${project.status}` });
     const provider = providerFor(ctx, project);
+    // An import adopts the provider project its row names (provider_ref set at import).
+    const adopt = (project.providerDetails as { imported?: boolean }).imported && project.providerRef
+      ? { ref: project.providerRef, ...(ctx.payload.db_pass ? { sealedPassword: ctx.payload.db_pass } : {}) } : undefined;
     const step = await ctx.call('provider.project.provision', () => provider.provision(
-      { projectId: project.id, tenantId: project.tenantId, name: project.name, plan: project.plan as 'free', region: project.region }, stepContext(ctx)),
+      { projectId: project.id, tenantId: project.tenantId, name: project.name, plan: project.plan as 'free', region: project.region, ...(adopt ? { adopt } : {}) }, stepContext(ctx)),
     { 'switchyard.provider': provider.name });
     if (step.type === 'wait') return waitStep(ctx, project, step);
     const out = step.result;
@@ -124,11 +135,11 @@ export const provisionProject = defineTask({
           credentials: sealedLogCredentials!, hasApiKey: true, hasWebhookSecret: false, pullIntervalS: logSource.pullIntervalS,
         });
       }
-      await transitionProject(tx, project.tenantId, project.id, 'provisioned', {
+      await transitionProject(tx, project.tenantId, project.id, out.paused ? 'adopted_paused' : 'provisioned', {
         providerRef: out.providerRef,
         connection: sealed,
         apiUrl: out.apiUrl,
-        providerDetails: { ...out.details, serving: true, provider_status: null },
+        providerDetails: { ...out.details, serving: !out.paused, provider_status: null },
       });
     });
   },

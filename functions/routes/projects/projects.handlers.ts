@@ -8,7 +8,9 @@ import { writeSubjectsWithJobs, writeSubjectWithJob, type Job, type SubjectJob }
 import {
   getProject,
   getProjectConnection,
+  insertImportedProjectQuery,
   insertProjectsQuery,
+  providerRefTaken,
   listProjects,
   transitionProjectQuery,
   type NewProject,
@@ -17,7 +19,8 @@ import {
 import { projectTransitions } from '../../../db/status.ts';
 import type { Sql } from '../../../db/client.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
-import { badRequest, conflict, notFound, unprocessable } from '../../errors.ts';
+import { badRequest, conflict, notFound, Problem, unprocessable } from '../../errors.ts';
+import { DatabaseRefused, verifyDatabase } from '../../../core/database-import.ts';
 import { latestTopStatements, metricBuckets } from '../../../db/project-metrics.repo.ts';
 import { newId } from '../../lib/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
@@ -91,6 +94,56 @@ export function projectsRouter(deps: AppDeps) {
     });
   });
 
+  app.openapi(routes.importProject, async (c) => {
+    const body = c.req.valid('json');
+    const { tenantId } = c.get('principal');
+    if (!deps.projectProviders.includes(body.provider)) {
+      throw unprocessable(`the ${body.provider} project provider is not configured on this deployment (available: ${deps.projectProviders.join(', ')})`
+        + (body.provider === 'supabase' ? '; it needs SUPABASE_ACCESS_TOKEN and SUPABASE_ORGANIZATION_SLUG' : ''));
+    }
+    const id = newId('prj');
+    const slug = body.slug ?? `${slugify(body.name).slice(0, 40)}-${id.slice(-6)}`;
+    const base = { id, tenantId, name: body.name, slug, plan: body.plan, region: body.region, provider: body.provider };
+    const taken = async (sql: Sql, ref: string | null) => {
+      if (ref && await providerRefTaken(sql, body.provider, ref)) throw conflict(`this ${body.provider} project is already registered`, { errors: [{ field: body.provider === 'supabase' ? 'ref' : 'connection_string', message: 'already registered' }] });
+      throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
+    };
+    if (body.provider === 'postgres') {
+      // Verified before anything is written: it must be a public host, and connect.
+      let verified;
+      try {
+        verified = await verifyDatabase(body.connection_string, { allowPrivate: deps.config.SWITCHYARD_IMPORT_ALLOW_PRIVATE_HOSTS, ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}) });
+      } catch (err) {
+        if (!(err instanceof DatabaseRefused)) throw err;
+        throw new Problem(422, 'Unprocessable request', `the connection string was refused: ${err.message}`, { errors: [{ field: 'connection_string', message: err.message }] });
+      }
+      // The same database twice is the same project: its identity is host, database and user.
+      const ref = `${verified.host}/${verified.database}/${verified.user}`;
+      const sealed = await deps.box.seal(JSON.stringify({ connection_string: body.connection_string }), id);
+      return mutate(c, deps, body, async (sql) => {
+        const [row] = await insertImportedProjectQuery(sql, {
+          ...base, status: 'active', providerRef: ref, connection: sealed,
+          providerDetails: { imported: true, database: verified.database, user: verified.user, server_version: verified.server_version, serving: true },
+        }) as unknown as Project[];
+        if (!row) return taken(sql, ref);
+        return { status: 201, body: { project: toProject(row) }, headers: { Location: `/v1/projects/${id}` }, jobs: [] };
+      });
+    }
+    const dbPass = body.db_pass === undefined ? undefined : await deps.box.seal(body.db_pass, `${id}:db-password`);
+    return mutate(c, deps, body, async (sql) => {
+      const job = {
+        id: newId('job'), subjectId: id, kind: 'project.provision', payload: { project_id: id, ...(dbPass ? { db_pass: dbPass } : {}) },
+        maxAttempts: deps.config.SWITCHYARD_MAX_ATTEMPTS, traceparent: traceparentOf(c),
+        deadlineAt: deadlineAt(deadlines, 'project', body.provider, 'provisioning'),
+      };
+      const created = await writeSubjectWithJob<Project>(sql, 'project', insertImportedProjectQuery(sql, {
+        ...base, status: 'provisioning', providerRef: body.ref, connection: null, providerDetails: { imported: true },
+      }), job);
+      if (!created) return taken(sql, body.ref);
+      return { status: 202, body: { project: toProject(created.subject), job: toJob(created.job) }, headers: { Location: `/v1/projects/${id}` }, jobs: [created.job] };
+    });
+  });
+
   app.openapi(routes.listProjects, async (c) => {
     const q = c.req.valid('query');
     const rows = await listProjects(deps.db.sql, c.get('principal').tenantId, { status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1 });
@@ -111,6 +164,10 @@ export function projectsRouter(deps: AppDeps) {
     return mutate(c, deps, { id, action }, async (sql) => {
       const existing = await getProject(sql, tenantId, id);
       if (!existing) throw notFound(`project ${id}`);
+      // An imported Postgres database is the tenant's own: watched, never changed.
+      if (existing.provider === 'postgres' && action !== 'delete' && (existing.providerDetails as { imported?: boolean }).imported) {
+        throw unprocessable(`an imported Postgres database can't be ${action === 'suspend' ? 'suspended' : 'resumed'} by Switchyard: it only watches it (delete forgets it)`);
+      }
       if (existing.provider === 'supabase' && action !== 'delete') {
         const refusal = supabaseRefusal(action, existing.providerDetails as Record<string, unknown>);
         if (refusal) throw unprocessable(refusal);

@@ -16,6 +16,31 @@ export const CreateProjectBody = z.strictObject({
   }),
 }).openapi('CreateProject');
 
+const ImportCommon = {
+  name: CreateProjectBody.shape.name,
+  slug: CreateProjectBody.shape.slug,
+  plan: CreateProjectBody.shape.plan,
+  region: CreateProjectBody.shape.region,
+};
+
+export const ImportProjectBody = z.discriminatedUnion('provider', [
+  z.strictObject({
+    ...ImportCommon,
+    provider: z.literal('supabase'),
+    ref: z.string().regex(/^[a-z]{20}$/, "a Supabase project ref: 20 lowercase letters").openapi({ example: 'abcdefghijklmnopqrst' }),
+    db_pass: z.string().min(1).max(200).optional().openapi({
+      description: "the project's database password, for the connection strings (the Management API can't read it); sealed at once",
+    }),
+  }),
+  z.strictObject({
+    ...ImportCommon,
+    provider: z.literal('postgres'),
+    connection_string: z.string().min(1).max(2000).openapi({
+      description: 'postgresql://user:password@host:5432/database: it must connect now; sealed at once; never a private host',
+    }),
+  }),
+]).openapi('ImportProject');
+
 const IdParam = idParam('prj');
 const Accepted = z.object({ project: ProjectSchema, job: JobSchema }).openapi('ProjectAccepted');
 const IdempotencyHeader = z.object({
@@ -33,6 +58,29 @@ export const createProject = createRoute({
     body: { required: true, content: { 'application/json': { schema: CreateProjectBody } } },
   },
   responses: { 202: { description: 'accepted; watch the job or the realtime stream', headers: location, content: { 'application/json': { schema: Accepted } } }, ...problems({ 403: 'a viewer key or an event token may not change anything (member or admin keys only)', 409: 'the slug is used by another project, or a request with this Idempotency-Key is still in progress', 422: 'the provider asked for is not configured on this deployment (the problem names those that are), or this Idempotency-Key was already used with a different request' }) },
+});
+
+export const importProject = createRoute({
+  operationId: 'importProject',
+  method: 'post',
+  path: '/v1/projects/import',
+  tags: ['projects'],
+  summary: 'Register a project Switchyard did not create: a Supabase project by ref, or a Postgres database by connection string',
+  description: 'A Supabase project is adopted by a job (202): its status comes from Supabase (a paused one starts suspended), then suspend, resume and delete act on it. '
+    + 'A Postgres database is verified now (it must connect) and is active at once (201); it is watched, never changed: suspend and resume are refused, delete only forgets it.',
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'application/json': { schema: ImportProjectBody } } },
+  },
+  responses: {
+    201: { description: 'a Postgres database, verified and registered', headers: location, content: { 'application/json': { schema: z.object({ project: ProjectSchema }).openapi('ProjectImported') } } },
+    202: { description: 'a Supabase project, being adopted; watch the job or the realtime stream', headers: location, content: { 'application/json': { schema: Accepted } } },
+    ...problems({
+      403: 'a viewer key or an event token may not change anything (member or admin keys only)',
+      409: 'the slug is used by another project, the provider project is already registered, or a request with this Idempotency-Key is still in progress',
+      422: 'the provider is not configured on this deployment, or the connection string was refused (a private host, or it did not connect: the reason is given), or this Idempotency-Key was already used with a different request',
+    }),
+  },
 });
 
 export const listProjects = createRoute({
@@ -83,7 +131,7 @@ export const deleteProject = createRoute({
 });
 
 export const Credentials = z.object({
-  connection_string: z.string().openapi({ description: "a direct connection (Supabase: `db.<ref>.supabase.co:5432`, IPv6 unless the project has the IPv4 add-on)" }),
+  connection_string: z.string().optional().openapi({ description: "a direct connection (Supabase: `db.<ref>.supabase.co:5432`, IPv6 unless the project has the IPv4 add-on); absent for a Supabase project imported without its db_pass" }),
   pooled_connection_string: z.string().optional().openapi({ description: "Supabase's pooler (Supavisor, transaction mode: no prepared statements)" }),
   api_url: z.string().optional().openapi({ description: "the Supabase project's API URL" }),
   publishable_key: z.string().optional().openapi({ description: 'the key a browser may hold (publishable, or the legacy anon key)' }),

@@ -160,7 +160,9 @@ export function ProjectPage({ id }: { id: string }) {
 
   const reveal = async () => {
     try {
-      setCredentials((await api.GET('/v1/projects/{id}/credentials', { params: { path: { id } } })).connection_string);
+      const creds = await api.GET('/v1/projects/{id}/credentials', { params: { path: { id } } });
+      // An imported Supabase project without its database password has only the pooled string, or none.
+      setCredentials(creds.connection_string ?? creds.pooled_connection_string ?? '(no connection string: imported without its database password)');
     } catch (e) {
       setError(e as ApiError);
     }

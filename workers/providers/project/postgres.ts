@@ -84,6 +84,8 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
     },
 
     async suspend(handle) {
+      // Defence in depth (the task never calls this for one): an imported database is not ours to change.
+      if (handle.details.imported) throw new PermanentError('an imported Postgres database is not managed by this provider');
       const name = ident(refOf(handle));
       if (await databaseExists(name)) await admin.unsafe(`alter database "${name}" with allow_connections false`);
       if (await roleExists(name)) await admin.unsafe(`alter role "${name}" nologin`);
@@ -92,6 +94,8 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
     },
 
     async resume(handle) {
+      // Defence in depth (the task never calls this for one): an imported database is not ours to change.
+      if (handle.details.imported) throw new PermanentError('an imported Postgres database is not managed by this provider');
       const name = ident(refOf(handle));
       if (!(await databaseExists(name))) throw new PermanentError(`database ${name} no longer exists`);
       await admin.unsafe(`alter role "${name}" login`);
@@ -100,6 +104,8 @@ export function createPostgresProvisioner(opts: PostgresProvisionerOptions): Pro
     },
 
     async remove(handle) {
+      // Defence in depth (the task never calls this for one): an imported database is not ours to change.
+      if (handle.details.imported) throw new PermanentError('an imported Postgres database is not managed by this provider');
       const name = ident(refOf(handle));
       await terminateSessions(name);
       await admin.unsafe(`drop database if exists "${name}" with (force)`);

@@ -19,6 +19,8 @@ export interface ProvisionInput {
   name: string;
   plan: ProjectPlan;
   region: string;
+  /** An import: adopt this existing provider project instead of creating one (its database password sealed, if the tenant gave it). */
+  adopt?: { ref: string; sealedPassword?: string };
 }
 
 /** A project the provider already knows: its ref and what it reported last. */
@@ -33,7 +35,8 @@ export interface ProjectHandle {
 
 /** Sealed together at rest (one ciphertext); only `/credentials` opens them. */
 export interface ProjectCredentials {
-  connection_string: string;
+  /** Absent for an adopted Supabase project whose database password was not given (the Management API can't read it). */
+  connection_string?: string;
   pooled_connection_string?: string;
   api_url?: string;
   /** The key a browser may hold (Supabase's publishable or legacy anon key). */
@@ -47,6 +50,8 @@ export interface Provisioned {
   credentials: ProjectCredentials;
   apiUrl: string | null;
   details: Record<string, unknown>;
+  /** An adopted project its provider reports paused: it starts `suspended`. */
+  paused?: boolean;
   /** A log source the project's provider offers for its logs, created with the project (Supabase's). */
   logSource?: { provider: 'supabase'; config: Record<string, unknown>; credentials: { api_key: string }; pullIntervalS: number };
 }

@@ -119,8 +119,9 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
     return all.find((p) => p.name === name && (p.organization_slug === undefined || p.organization_slug === org) && p.status !== 'REMOVED') ?? null;
   }
 
-  async function credentials(ctx: StepContext, projectId: string, ref: string, project: SupabaseProject, sealedPassword: string) {
-    const password = await ctx.box.open(sealedPassword, `${projectId}:db-password`);
+  async function credentials(ctx: StepContext, projectId: string, ref: string, project: SupabaseProject, sealedPassword: string | undefined) {
+    // An adopted project's password is the tenant's to give: without it, no connection strings.
+    const password = sealedPassword === undefined ? null : await ctx.box.open(sealedPassword, `${projectId}:db-password`);
     const [keys, pooler] = await Promise.all([
       budgeted(`project:${ref}`, 'GET /v1/projects/{ref}/api-keys', () => client.apiKeys(ref, true)),
       budgeted(`project:${ref}`, 'GET /v1/projects/{ref}/config/database/pooler', () => client.pooler(ref)),
@@ -128,7 +129,7 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
     const key = (type: string, legacyName: string) =>
       keys.find((k) => k.type === type && k.api_key)?.api_key ?? keys.find((k) => k.name === legacyName && k.api_key)?.api_key ?? undefined;
     const primary = pooler.find((p) => p.database_type === 'PRIMARY' && p.pool_mode === 'transaction') ?? pooler.find((p) => p.database_type === 'PRIMARY');
-    const pw = encodeURIComponent(password);
+    const pw = password === null ? null : encodeURIComponent(password);
     const host = project.database?.host ?? `db.${ref}.supabase.co`;
     const apiUrl = `https://${ref}.supabase.co`;
     const publishable = key('publishable', 'anon');
@@ -136,8 +137,8 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
     return {
       apiUrl,
       credentials: {
-        connection_string: `postgresql://postgres:${pw}@${host}:5432/postgres`,
-        ...(primary ? { pooled_connection_string: primary.connection_string.replace('[YOUR-PASSWORD]', pw) } : {}),
+        ...(pw !== null ? { connection_string: `postgresql://postgres:${pw}@${host}:5432/postgres` } : {}),
+        ...(primary && pw !== null ? { pooled_connection_string: primary.connection_string.replace('[YOUR-PASSWORD]', pw) } : {}),
         api_url: apiUrl,
         ...(publishable ? { publishable_key: publishable } : {}),
         ...(secret ? { secret_key: secret } : {}),
@@ -150,6 +151,16 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
 
     async provision(input, ctx): Promise<ProjectStep<Provisioned>> {
       let s = (ctx.state ?? {}) as ProvisionState;
+      if (input.adopt && !s.ref) {
+        // An import: the project exists already; it must be one of this organization's.
+        const found = await getProject(input.adopt.ref);
+        if (!found) throw new PermanentError(`there is no Supabase project ${input.adopt.ref} (or this token can't see it)`);
+        if (found.organization_slug !== undefined && found.organization_slug !== org) {
+          throw new PermanentError(`the Supabase project ${input.adopt.ref} belongs to another organization than ${org}`);
+        }
+        s = observe<ProvisionState>({ ref: input.adopt.ref }, found.status);
+        await ctx.checkpoint(s);
+      }
       if (!s.ref) {
         if (!s.intent) {
           // The intent, committed before the create call: a re-run knows a project may exist.
@@ -179,6 +190,13 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
       if (!project) throw new PermanentError(`the Supabase project ${ref} no longer exists`);
       s = observe(s, project.status);
       if (TERMINAL.has(project.status)) throw new PermanentError(`Supabase reports ${project.status} for project ${ref}`);
+      const details = { supabase_status: project.status, organization: org, organization_plan: s.organizationPlan, region: project.region };
+      const sealedPassword = input.adopt ? input.adopt.sealedPassword : s.intent!.password;
+      if (input.adopt && project.status === 'INACTIVE') {
+        // Adopted while paused: it is suspended here too, and a resume restores it.
+        const { apiUrl, credentials: creds } = await credentials(ctx, input.projectId, ref, project, sealedPassword);
+        return { type: 'ready', result: { providerRef: ref, apiUrl, credentials: creds, paused: true, details: { ...details, imported: true, paused_at: null } } };
+      }
       if (project.status !== 'ACTIVE_HEALTHY' && project.status !== 'ACTIVE_UNHEALTHY') return waitFor(s, 'waiting for the project to come up', false, ref);
       const health = await budgeted(`project:${ref}`, 'GET /v1/projects/{ref}/health', () => client.health(ref, [...REQUIRED_SERVICES]));
       const pending = REQUIRED_SERVICES.filter((name) => health.find((h) => h.name === name)?.status !== 'ACTIVE_HEALTHY');
@@ -186,12 +204,12 @@ export function createSupabaseProvider(opts: SupabaseProviderOptions): ProjectPr
         const dbUp = health.find((h) => h.name === 'db')?.status === 'ACTIVE_HEALTHY';
         return waitFor(s, `waiting for ${pending.join(', ')} to report healthy`, dbUp, ref);
       }
-      const { apiUrl, credentials: creds } = await credentials(ctx, input.projectId, ref, project, s.intent!.password);
+      const { apiUrl, credentials: creds } = await credentials(ctx, input.projectId, ref, project, sealedPassword);
       return {
         type: 'ready',
         result: {
           providerRef: ref, apiUrl, credentials: creds,
-          details: { supabase_status: project.status, organization: org, organization_plan: s.organizationPlan, region: project.region },
+          details: { ...details, ...(input.adopt ? { imported: true } : {}) },
           ...(opts.logs ? { logSource: { provider: 'supabase' as const, config: { project_ref: ref }, credentials: { api_key: opts.logs.token }, pullIntervalS: opts.logs.pullIntervalS } } : {}),
         },
       };

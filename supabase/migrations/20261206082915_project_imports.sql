@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "projects_provider_ref_live_idx" ON "projects" USING btree ("provider","provider_ref") WHERE "projects"."provider_ref" is not null and "projects"."status" <> 'deleted';
