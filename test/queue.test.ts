@@ -41,12 +41,16 @@ const permanent = defineTask({
   },
 });
 
+// The same step, once leaving deadlines to the runner and once checking them itself.
+const late = defineTask({ kind: 'test.late', payload: z.object({}), run: async () => done({ ran: true }) });
+const lateOwner = defineTask({ kind: 'test.late-owner', ownsDeadline: true, payload: z.object({}), run: async () => done({ ran: true }) });
+
 let sys: TestSystem;
 let databaseUrl: string;
 let extraRunner: ReturnType<typeof createLocalRunner> | null = null;
 beforeAll(async () => {
   databaseUrl = await createTestDatabase();
-  sys = await startTestSystem({ DATABASE_URL: databaseUrl, SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent] });
+  sys = await startTestSystem({ DATABASE_URL: databaseUrl, SWITCHYARD_WORKER_CONCURRENCY: '4', SWITCHYARD_MAX_ATTEMPTS: '4' }, { extraTasks: [counted, flaky, permanent, late, lateOwner] });
   await sys.db.sql`create table test_runs (job_id text, attempt int, at timestamptz default clock_timestamp())`;
 });
 afterAll(async () => {
@@ -189,6 +193,19 @@ describe('queue', () => {
     }, 20_000, 'small tenant done');
     const { bigDone } = await one(sys.db.sql`select count(*)::int as "bigDone" from jobs where tenant_id = ${big} and status = 'succeeded'`);
     expect(bigDone).toBeLessThan(30);
+  });
+
+  it('fails a job claimed past its deadline, unless its task checks the deadline itself (within a grace)', async () => {
+    const t = await tenantId();
+    const make = async (kind: string, pastMs: number) => {
+      const id = newId('job');
+      await insertJob(sys.db.sql, { id, tenantId: t, kind, payload: {}, maxAttempts: 3, deadlineAt: new Date(Date.now() - pastMs).toISOString() });
+      return id;
+    };
+    const [backstop, owned, ownedLong] = [await make('test.late', 1000), await make('test.late-owner', 1000), await make('test.late-owner', 120_000)];
+    expect((await jobReaches(backstop, 'dead')).lastError).toMatch(/not done by its deadline/);
+    expect((await jobReaches(owned, 'succeeded')).result).toEqual({ ran: true });
+    expect((await jobReaches(ownedLong, 'dead')).lastError).toMatch(/not done by its deadline/);
   });
 
   it('completes jobs that finish together in one statement, each fenced on its own claim', async () => {

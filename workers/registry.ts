@@ -69,6 +69,12 @@ export interface Task<P = unknown> {
   kind: string;
   payload: z.ZodType<P>;
   run(ctx: TaskContext<P>): Promise<StepOutcome>;
+  /**
+   * The task checks `deadline_at` itself at every wait (`pastDeadline`), with the provider's own
+   * status as the reason: a step claimed just past the deadline still runs, so it can finish, or
+   * fail (or degrade) with that reason. The runner's backstop then waits `DEADLINE_GRACE_MS` more.
+   */
+  ownsDeadline?: boolean;
   /** Runs in the transaction that marks the job dead: fail the subject, record why. */
   onDead?(tx: Sql, job: Job, error: string): Promise<void>;
 }

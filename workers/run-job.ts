@@ -86,6 +86,9 @@ export async function executeClaimedJob(deps: RunnerDeps, job: Job): Promise<Run
   return result;
 }
 
+/** How long past its deadline a task that checks its own deadline may still run a step. */
+export const DEADLINE_GRACE_MS = 60_000;
+
 async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promise<RunResult> {
   const traceparent = span ? formatTraceparent(span.spanContext()) : job.traceparent;
   const log = deps.log.child({ job_id: job.id, kind: job.kind, attempt: job.attempts, ...(traceparent ? { trace_id: traceparent.slice(3, 35) } : {}) });
@@ -104,7 +107,7 @@ async function executeStep(deps: RunnerDeps, job: Job, span: Span | null): Promi
   } else if (job.attempts > job.maxAttempts) {
     // Only reachable when earlier attempts died with their worker (lease expiry re-claims).
     outcome = { type: 'fail', error: `gave up after ${job.maxAttempts} attempts: ${job.lastError ?? 'worker lost'}`, retryable: false };
-  } else if (job.deadlineAt && Date.parse(job.deadlineAt) < Date.now()) {
+  } else if (job.deadlineAt && Date.parse(job.deadlineAt) + (task.ownsDeadline ? DEADLINE_GRACE_MS : 0) < Date.now()) {
     // Keep the reason: what the job was last waiting for (e.g. a pod in ImagePullBackOff).
     const note = await lastProgressNote(deps.db.sql, job).catch(() => null);
     outcome = { type: 'fail', error: `not done by its deadline (${job.deadlineAt})${note ? `: ${note}` : ''}`, retryable: false };

@@ -109,6 +109,7 @@ function lifecycleStep(action: 'suspend' | 'resume' | 'remove', transition: Proj
 
 export const provisionProject = defineTask({
   kind: 'project.provision',
+  ownsDeadline: true,
   payload: ProjectJobPayload,
   async run(ctx) {
     const project = await getProject(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.project_id);
@@ -146,8 +147,8 @@ export const provisionProject = defineTask({
   onDead: projectJobDead,
 });
 
-export const suspendProject = defineTask({ kind: 'project.suspend', payload: ProjectJobPayload, run: lifecycleStep('suspend', 'suspended'), onDead: projectJobDead });
-export const resumeProject = defineTask({ kind: 'project.resume', payload: ProjectJobPayload, run: lifecycleStep('resume', 'resumed'), onDead: projectJobDead });
-export const deleteProject = defineTask({ kind: 'project.delete', payload: ProjectJobPayload, run: lifecycleStep('remove', 'deleted'), onDead: projectJobDead });
+export const suspendProject = defineTask({ kind: 'project.suspend', payload: ProjectJobPayload, ownsDeadline: true, run: lifecycleStep('suspend', 'suspended'), onDead: projectJobDead });
+export const resumeProject = defineTask({ kind: 'project.resume', payload: ProjectJobPayload, ownsDeadline: true, run: lifecycleStep('resume', 'resumed'), onDead: projectJobDead });
+export const deleteProject = defineTask({ kind: 'project.delete', payload: ProjectJobPayload, ownsDeadline: true, run: lifecycleStep('remove', 'deleted'), onDead: projectJobDead });
 
 export const projectTasks = [provisionProject, suspendProject, resumeProject, deleteProject];

@@ -32,6 +32,7 @@ function runtimeFor(ctx: TaskContext<StoreJobPayload>, store: Store) {
 
 export const provisionStore = defineTask({
   kind: 'store.provision',
+  ownsDeadline: true,
   payload: StoreJobPayload,
   async run(ctx): Promise<StepOutcome> {
     const store = await getStore(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.store_id);
@@ -58,6 +59,7 @@ export const provisionStore = defineTask({
 
 export const deleteStore = defineTask({
   kind: 'store.delete',
+  ownsDeadline: true,
   payload: StoreJobPayload,
   async run(ctx): Promise<StepOutcome> {
     const store = await getStore(ctx.deps.db.sql, ctx.job.tenantId, ctx.payload.store_id);
