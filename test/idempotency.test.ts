@@ -42,6 +42,22 @@ describe('Idempotency-Key', () => {
     expect(replay.body).toEqual(accepted.find((r) => r.headers.get('idempotent-replayed') !== 'true')!.body);
   });
 
+  it('keeps other creates of a shared batch when one key repeats in it (derived slugs)', async () => {
+    // Creates that arrive together share one statement; a key repeated inside it fails that
+    // statement, and each create must still get its own answer.
+    const dup = Array.from({ length: 10 }, () => sys.api('POST', '/v1/projects', { body: { name: 'Dup batch' }, headers: { 'Idempotency-Key': 'dup-batch' } }));
+    const distinct = Array.from({ length: 10 }, (_, i) => sys.api('POST', '/v1/projects', { body: { name: `Own batch ${i}` }, headers: { 'Idempotency-Key': `own-batch-${i}` } }));
+    const [d, o] = [await Promise.all(dup), await Promise.all(distinct)];
+    expect(o.map((r) => r.status)).toEqual(Array(10).fill(202));
+    expect(new Set(o.map((r) => r.body.project.id)).size).toBe(10);
+    expect(d.every((r) => r.status === 202 || r.status === 409)).toBe(true);
+    expect(new Set(d.filter((r) => r.status === 202).map((r) => r.body.project.id)).size).toBe(1);
+    const { n } = await one(sql`select count(*)::int as n from projects where name = 'Dup batch'`);
+    expect(n).toBe(1);
+    const { k } = await one(sql`select count(*)::int as k from idempotency_keys where key like 'own-batch-%' or key = 'dup-batch'`);
+    expect(k).toBe(11);
+  });
+
   it('answers 422 for the same key with a different body, and writes nothing', async () => {
     const first = await sys.api('POST', '/v1/projects', { body: { name: 'Key A' }, headers: { 'Idempotency-Key': 'k-422' } });
     expect(first.status).toBe(202);
