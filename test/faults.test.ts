@@ -47,7 +47,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const pm = dataDir ? postmasterPid(dataDir) : null;
-  if (pm && alive(pm)) signalServer(pm, 'SIGCONT');
+  if (pm && alive(pm)) {
+    try {
+      signalServer(pm, 'SIGCONT');
+    } catch {
+      // it ended meanwhile
+    }
+  }
   entry?.child.kill('SIGTERM');
   await Promise.race([entry?.exited, new Promise((r) => setTimeout(r, 15_000))]);
   killStartedEntries();

@@ -74,8 +74,16 @@ export function alive(pid: number): boolean {
 /** SIGSTOP (or SIGCONT) the whole server: the postmaster and every backend and helper under it. */
 export function signalServer(postmaster: number, signal: 'SIGSTOP' | 'SIGCONT'): number[] {
   const pids = [postmaster, ...childrenOf(postmaster)];
-  for (const p of pids) process.kill(p, signal);
-  return pids;
+  // A backend may end between the listing and its signal (ESRCH): it needs no signal then.
+  return pids.filter((p) => {
+    try {
+      process.kill(p, signal);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH' && p !== postmaster) return false;
+      throw err;
+    }
+  });
 }
 
 /** True while something accepts TCP connections on 127.0.0.1:port. */
