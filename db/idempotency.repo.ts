@@ -13,6 +13,13 @@ export interface StoredResponse {
   responseBody: unknown;
 }
 
+/**
+ * The unique violation of a key stored already, or by a statement still open: a create that
+ * stores its key in its own statement (writeSubjectsWithJobs) fails with it, and nothing is written.
+ */
+export const isStoredKeyConflict = (err: unknown) =>
+  (err as { code?: string } | null)?.code === '23505' && (err as { table_name?: string }).table_name === 'idempotency_keys';
+
 export async function tryLockIdempotencyKey(tx: Sql, tenantId: string, key: string): Promise<boolean> {
   const [row] = await tx<{ locked: boolean }[]>`
     select pg_try_advisory_xact_lock(hashtextextended(${`${tenantId}/${key}`}, 7)) as locked`;

@@ -63,14 +63,10 @@ export type SubjectJob = Omit<NewJob, 'tenantId' | 'subjectType' | 'subjectId' |
    * The request's Idempotency-Key, stored by the same statement (see functions/lib/http.ts
    * `mutate`, `inStatement`): the rows written, as `{"$rows": {subject, job}}`, answer a replay.
    * A key already stored (or being stored by a transaction still open) fails the statement with
-   * a unique violation on idempotency_keys' key, and nothing is written.
+   * a unique violation on idempotency_keys' key (isStoredKeyConflict), and nothing is written.
    */
   idempotency?: { key: string; fingerprint: string; status: number; headers: Record<string, string> };
 };
-
-/** The unique violation of an Idempotency-Key stored already (or by a transaction in flight). */
-export const isStoredKeyConflict = (err: unknown) =>
-  (err as { code?: string } | null)?.code === '23505' && (err as { table_name?: string }).table_name === 'idempotency_keys';
 
 /**
  * Flow ②, in one statement: a write to subjects (INSERTs or a status UPDATE … RETURNING *), a job
@@ -86,14 +82,14 @@ export async function writeSubjectsWithJobs<S>(
   list: SubjectJob[],
 ): Promise<Map<string, { subject: S; job: Job }>> {
   const col = <T>(f: (j: SubjectJob) => T) => list.map(f);
-  const keyed = list.filter((j) => j.idempotency);
-  const kcol = <T>(f: (j: SubjectJob & { idempotency: NonNullable<SubjectJob['idempotency']> }) => T) => keyed.map((j) => f(j as never));
+  const keyed = list.flatMap((j) => (j.idempotency ? [{ subjectId: j.subjectId, ...j.idempotency }] : []));
+  const kcol = <T>(f: (k: (typeof keyed)[number]) => T) => keyed.map(f);
   const keys = keyed.length === 0 ? sql`` : sql`, k as (
       insert into idempotency_keys (tenant_id, key, fingerprint, response_status, response_headers, response_body)
       select s.tenant_id, ki.key, ki.fingerprint, ki.status, ki.headers,
              jsonb_build_object('$rows', jsonb_build_object('subject', to_jsonb(s), 'job', to_jsonb(j)))
-        from unnest(${kcol((j) => j.subjectId)}::text[], ${kcol((j) => j.idempotency.key)}::text[], ${kcol((j) => j.idempotency.fingerprint)}::text[],
-                    ${kcol((j) => j.idempotency.status)}::int[], ${kcol((j) => JSON.stringify(j.idempotency.headers))}::jsonb[])
+        from unnest(${kcol((k) => k.subjectId)}::text[], ${kcol((k) => k.key)}::text[], ${kcol((k) => k.fingerprint)}::text[],
+                    ${kcol((k) => k.status)}::int[], ${kcol((k) => JSON.stringify(k.headers))}::jsonb[])
              as ki(subject_id, key, fingerprint, status, headers)
         join s on s.id = ki.subject_id join j on j.subject_id = s.id
     )`;

@@ -4,8 +4,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Sql } from '../../db/client.ts';
-import { findIdempotencyKey, insertIdempotencyKey, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
-import { isStoredKeyConflict } from '../../db/jobs.repo.ts';
+import { findIdempotencyKey, insertIdempotencyKey, isStoredKeyConflict, tryLockIdempotencyKey } from '../../db/idempotency.repo.ts';
 import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import type { DispatchableJob } from '../../workers/queue/queue.ts';
