@@ -107,7 +107,3 @@ export async function recordChannelOutcome(sql: Sql, tenantId: string, ruleId: s
   return row?.channelFailures ?? null;
 }
 
-/** A realtime event on the given topics, through the same outbox as every status change. */
-export async function publishRealtime(tx: Sql, tenantId: string, topics: string[], event: string, payload: unknown): Promise<void> {
-  await tx`select switchyard_publish(${tenantId}, ${topics}::text[], ${event}, ${JSON.stringify(payload)}::jsonb)`;
-}

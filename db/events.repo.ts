@@ -4,6 +4,7 @@
  * always within one tenant.
  */
 import { withCustomPlans, type Sql } from './client.ts';
+import { publishRealtime } from './realtime.repo.ts';
 
 export type EventKind = 'log' | 'error' | 'deploy' | 'alert';
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -54,6 +55,27 @@ export async function insertEvents(sql: Sql, events: NewEvent[]): Promise<number
     inserted += rows.count;
   }
   return inserted;
+}
+
+/**
+ * Tells live viewers (the `log` realtime event, on the project's and the tenant's topics) that a
+ * batch landed: how many, from which source, the newest event's time and the count per level. One
+ * event per stored batch, not per line, so a busy source can't flood a stream; a viewer fetches
+ * the lines it shows through GET /v1/logs. Nothing is sent when the batch added nothing.
+ */
+export async function announceEvents(tx: Sql, events: NewEvent[], inserted: number): Promise<void> {
+  const first = events[0];
+  if (!first || inserted === 0) return;
+  let newest = first.ts;
+  const levels: Record<string, number> = {};
+  for (const e of events) {
+    if (e.ts > newest) newest = e.ts;
+    levels[e.level] = (levels[e.level] ?? 0) + 1;
+  }
+  await publishRealtime(tx, first.tenantId, [`project:${first.projectId}`, `tenant:${first.tenantId}`], 'log', {
+    type: 'events', project_id: first.projectId, source_id: first.sourceId, provider: first.provider,
+    count: inserted, newest_ts: new Date(newest).toISOString(), levels,
+  });
 }
 
 /** What events to match; every query adds the tenant. */

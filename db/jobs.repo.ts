@@ -452,15 +452,39 @@ export async function listJobEvents(sql: Sql, tenantId: string, jobId: string): 
 export async function listJobs(
   sql: Sql,
   tenantId: string,
-  opts: { subjectType?: string; subjectId?: string; status?: string; after?: string; limit: number },
+  opts: { subjectType?: string; subjectId?: string; status?: string; kind?: string; after?: string; limit: number },
 ): Promise<Job[]> {
   return sql<Job[]>`
     select * from jobs
      where tenant_id = ${tenantId}
        ${opts.subjectType ? sql`and subject_type = ${opts.subjectType} and subject_id = ${opts.subjectId ?? ''}` : sql``}
        ${opts.status ? sql`and status = ${opts.status}` : sql``}
+       ${opts.kind ? sql`and kind = ${opts.kind}` : sql``}
        ${opts.after ? sql`and id < ${opts.after}` : sql``}
      order by id desc limit ${opts.limit}`;
+}
+
+/**
+ * One tenant's queue at a glance: jobs by kind and status (queued and running ones whenever they
+ * were made, finished ones made since `since`), and per kind the queued jobs already due with
+ * the oldest one's wait (from the partial index of queued jobs).
+ */
+export async function jobStats(sql: Sql, tenantId: string, since: Date): Promise<{
+  counts: { kind: string; status: JobStatus; count: number }[];
+  due: { kind: string; count: number; oldestRunAt: string; oldestAgeSeconds: number }[];
+}> {
+  const [counts, due] = await Promise.all([
+    sql<{ kind: string; status: JobStatus; count: number }[]>`
+      select kind, status, count(*)::int as count from jobs
+       where tenant_id = ${tenantId} and (status in ('queued', 'running') or created_at >= ${since.toISOString()}::timestamptz)
+       group by kind, status order by kind, status`,
+    sql<{ kind: string; count: number; oldestRunAt: string; oldestAgeSeconds: number }[]>`
+      select kind, count(*)::int as count, min(run_at) as oldest_run_at,
+             extract(epoch from now() - min(run_at))::float8 as oldest_age_seconds
+        from jobs where tenant_id = ${tenantId} and status = 'queued' and run_at <= now()
+       group by kind order by kind`,
+  ]);
+  return { counts: [...counts], due: [...due] };
 }
 
 /** The message of the job's latest progress event (what a continuation was waiting for), if any. */

@@ -93,3 +93,8 @@ export async function takeDroppedBroadcasts(sql: Sql): Promise<DroppedBroadcasts
     select count(*)::int as events, coalesce(sum(dropped), 0)::int as broadcasts, array_agg(distinct reason) as reasons from taken`;
   return row && row.events > 0 ? { events: row.events, broadcasts: row.broadcasts, reasons: row.reasons ?? [] } : null;
 }
+
+/** A realtime event on the given topics, through the same outbox as every status change. */
+export async function publishRealtime(tx: Sql, tenantId: string, topics: string[], event: string, payload: unknown): Promise<void> {
+  await tx`select switchyard_publish(${tenantId}, ${topics}::text[], ${event}, ${JSON.stringify(payload)}::jsonb)`;
+}

@@ -106,6 +106,19 @@ const SSE_EVENTS: Record<string, { description: string; schema: JsonSchema }> = 
       additionalProperties: true,
     },
   },
+  log: {
+    description: 'the events store changed: `events` when a batch of events was stored (how many, from which source, the newest one\'s time and the count per level: fetch the lines through GET /v1/logs), `alert` and `alert_resolved` when an alert rule fired or resolved',
+    schema: {
+      type: 'object', required: ['type', 'project_id'],
+      properties: {
+        type: { type: 'string', enum: ['events', 'alert', 'alert_resolved'] }, project_id: { type: 'string' },
+        source_id: { type: 'string' }, provider: { type: 'string' }, count: { type: 'integer' }, newest_ts: { type: 'string' },
+        levels: { type: 'object', additionalProperties: { type: 'integer' } },
+        alert: { type: 'object', required: ['rule_id', 'rule_name', 'firing', 'message'], properties: { rule_id: { type: 'string' }, rule_name: { type: 'string' }, firing: { type: 'integer' }, message: { type: 'string' } }, additionalProperties: true },
+      },
+      additionalProperties: true,
+    },
+  },
   audit: {
     description: 'a mutating request was recorded in the audit log (admin keys\' streams only); the fields of GET /v1/audit-log',
     schema: { type: 'object', required: ['id', 'method', 'route', 'status'], properties: { id: { type: 'string' }, method: { type: 'string' }, route: { type: 'string' }, status: { type: 'integer' } }, additionalProperties: true },

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { openSse } from './helpers/sse.ts';
-import { databaseExists, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+import { createTenant, databaseExists, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -122,6 +122,36 @@ describe('project lifecycle over HTTP', () => {
       const all = await sys.api('GET', '/v1/projects?limit=100');
       return all.body.data.every((p: any) => p.status === 'active');
     }, 20_000, 'all projects active');
+  });
+
+  it("counts the tenant's jobs by kind and status, and how long the oldest due one has waited", async () => {
+    const t = await createTenant(sys, 'queue-stats');
+    for (let i = 0; i < 2; i++) expect((await t.api('POST', '/v1/projects', { body: { name: `stats ${i}` } })).status).toBe(202);
+    await waitFor(async () => (await t.api('GET', '/v1/jobs?status=succeeded&kind=project.provision')).body.data.length === 2 || null, 20_000, 'provisioned');
+    // A running job holds a concurrency key for an hour, so a queued job on the same key, due a
+    // minute ago, waits: the one the runner can't take yet.
+    await sys.db.sql`insert into jobs (id, tenant_id, kind, status, concurrency_key, lease_expires_at, locked_by)
+                     values ('job_01kstatsrunning0000000000', ${t.tenantId}, 'store.provision', 'running', ${`stats:${t.tenantId}`}, now() + interval '1 hour', 'elsewhere')`;
+    await sys.db.sql`insert into jobs (id, tenant_id, kind, status, concurrency_key, run_at)
+                     values ('job_01kstatsqueued00000000000', ${t.tenantId}, 'store.provision', 'queued', ${`stats:${t.tenantId}`}, now() - interval '60 seconds')`;
+    const stats = await t.api('GET', '/v1/jobs/stats');
+    expect(stats.status, JSON.stringify(stats.body)).toBe(200);
+    expect(stats.body.counts).toEqual(expect.arrayContaining([
+      { kind: 'project.provision', status: 'succeeded', count: 2 },
+      { kind: 'store.provision', status: 'running', count: 1 },
+      { kind: 'store.provision', status: 'queued', count: 1 },
+    ]));
+    expect(stats.body.due).toHaveLength(1);
+    expect(stats.body.due[0]).toMatchObject({ kind: 'store.provision', count: 1 });
+    expect(stats.body.due[0].oldest_age_seconds).toBeGreaterThanOrEqual(59);
+    expect(stats.body.due[0].oldest_age_seconds).toBeLessThan(120);
+    // Finished jobs count from `since`; queued and running ones always.
+    const later = await t.api('GET', `/v1/jobs/stats?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    expect(later.body.counts.map((c: { status: string }) => c.status).sort()).toEqual(['queued', 'running']);
+    // Another tenant sees none of it.
+    expect((await sys.api('GET', '/v1/jobs/stats')).body.due).toEqual([]);
+    expect((await t.api('GET', '/v1/jobs?kind=Not-A-Kind')).status).toBe(400);
+    await sys.db.sql`delete from jobs where id in ('job_01kstatsrunning0000000000', 'job_01kstatsqueued00000000000')`;
   });
 
   it('serves an OpenAPI 3.1 document generated from the route schemas', async () => {

@@ -53,7 +53,7 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/v1/events'].get.security).toEqual([{ bearer: [] }, { eventToken: [] }]);
     expect(doc.paths['/v1/events'].get.parameters.map((p: any) => p.name)).toContain('Last-Event-ID');
     const frames = doc.paths['/v1/events'].get.responses['200'].content['text/event-stream'].schema.oneOf;
-    expect(frames.map((f: any) => f.properties.event.const).sort()).toEqual(['audit', 'decision', 'job', 'status']);
+    expect(frames.map((f: any) => f.properties.event.const).sort()).toEqual(['audit', 'decision', 'job', 'log', 'status']);
     expect(Object.keys(doc.webhooks).sort()).toEqual(['alert.fired', 'rollout.decision']);
     expect(doc.paths['/v1/projects'].post.responses['202'].headers.Location).toBeDefined();
   });

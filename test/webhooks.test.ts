@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { createTenant, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
+import { openSse } from './helpers/sse.ts';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -141,6 +142,33 @@ describe('monitoring webhooks', () => {
     }, 15_000, 'render event ingested');
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ kind: 'deploy', level: 'error', service: 'api', message: 'api: deploy ended (build_failed)', provider: 'render' });
+  });
+
+  it('announces each stored batch once on the live stream (a `log` event), not a replayed one', async () => {
+    const { api, key } = await createTenant(sys, 'watcher-live');
+    const { project, render } = await setup(api);
+    const url = render.body.log_source.webhook_url as string;
+    const stream = openSse(`${sys.url}/v1/events?topic=project:${project.id}`, { Authorization: `Bearer ${key}` });
+    try {
+      await stream.ready;
+      const at = new Date().toISOString();
+      const body = { type: 'deploy_ended', timestamp: at, data: { id: 'evj-live', serviceId: 'srv-abc', serviceName: 'api', status: 'build_failed' } };
+      expect((await renderDelivery(url, body, { id: 'msg_live' })).status).toBe(202);
+      const e = await stream.waitFor((x) => x.event === 'log' && x.data.type === 'events', 15_000);
+      expect(e.data).toMatchObject({
+        type: 'events', project_id: project.id, source_id: render.body.log_source.id, provider: 'render', count: 1, levels: { error: 1 },
+      });
+      expect(Date.parse(e.data.newest_ts)).toBe(Date.parse(at));
+      // A replay of the same delivery stores nothing new, so it announces nothing.
+      const [delivery] = (await api('GET', `/v1/projects/${project.id}/log-sources/${render.body.log_source.id}/deliveries`)).body.data;
+      const replay = await api('POST', `/v1/projects/${project.id}/log-sources/${render.body.log_source.id}/deliveries/${delivery.id}/replay`);
+      expect(replay.status).toBe(202);
+      await waitFor(async () => (await api('GET', `/v1/jobs/${replay.body.job.id}`)).body.job.status === 'succeeded' || null, 15_000, 'replay done');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(stream.events.filter((x) => x.event === 'log')).toHaveLength(1);
+    } finally {
+      stream.close();
+    }
   });
 
   it('accepts signed Sentry deliveries, masks what they carry, and keeps tenants apart', async () => {

@@ -24,11 +24,12 @@ export type LiveEvent =
   | { event: 'job'; id: string; data: Framed<S['SseJobEvent']> }
   | { event: 'decision'; id: string; data: Framed<S['SseDecisionEvent']> }
   | { event: 'audit'; id: string; data: Framed<S['SseAuditEvent']> }
+  | { event: 'log'; id: string; data: Framed<S['SseLogEvent']> }
   /** The transport rejoined after a gap it can't replay: refetch what is shown. */
   | { event: 'resync'; id: ''; data: null };
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
-export const EVENT_NAMES = ['status', 'job', 'decision', 'audit'] as const;
+export const EVENT_NAMES = ['status', 'job', 'decision', 'audit', 'log'] as const;
 
 export interface SubscribeOptions {
   onState?: (s: LiveState) => void;

@@ -493,6 +493,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's queue at a glance: jobs by kind and status, and the oldest due job per kind */
+        get: operations["jobStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{id}": {
         parameters: {
             query?: never;
@@ -1166,6 +1183,8 @@ export interface components {
             /** @description null: never pulled on a schedule (no API key) */
             next_pull_at: string | null;
             last_pulled_at: string | null;
+            /** @description pulls have read everything up to this time (null before the first pull, and for sources that are only pushed to) */
+            high_water_mark: string | null;
             /** @description why the last pull stopped short, if it did */
             last_error: string | null;
             created_at: string;
@@ -1344,6 +1363,20 @@ export interface components {
             type: "pagerduty";
             /** @description the Events API v2 integration's routing key (sealed; never shown again) */
             routing_key: string;
+        };
+        JobKindCount: {
+            kind: string;
+            /** @enum {string} */
+            status: "queued" | "running" | "succeeded" | "dead" | "canceled";
+            count: number;
+        };
+        JobKindDue: {
+            kind: string;
+            /** @description queued jobs whose time has come */
+            count: number;
+            oldest_run_at: string;
+            /** @description how long the oldest of them has waited past its run_at */
+            oldest_age_seconds: number;
         };
         JobEvent: {
             id: string;
@@ -1607,6 +1640,29 @@ export interface components {
             shadow: boolean;
             window_start: string;
             window_end: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description the events store changed: `events` when a batch of events was stored (how many, from which source, the newest one's time and the count per level: fetch the lines through GET /v1/logs), `alert` and `alert_resolved` when an alert rule fired or resolved */
+        SseLogEvent: {
+            /** @enum {string} */
+            type: "events" | "alert" | "alert_resolved";
+            project_id: string;
+            source_id?: string;
+            provider?: string;
+            count?: number;
+            newest_ts?: string;
+            levels?: {
+                [key: string]: number;
+            };
+            alert?: {
+                rule_id: string;
+                rule_name: string;
+                firing: number;
+                message: string;
+            } & {
+                [key: string]: unknown;
+            };
         } & {
             [key: string]: unknown;
         };
@@ -7849,6 +7905,132 @@ export interface operations {
             };
         };
     };
+    jobStats: {
+        parameters: {
+            query?: {
+                /** @description count finished jobs created since then (default: 24 h ago); queued and running jobs are always counted */
+                since?: string;
+            };
+            header?: {
+                /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
+                "API-Version"?: "2026-12-02" | "2026-06-01";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description counts by kind and status, and what is waiting */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        since: string;
+                        counts: components["schemas"]["JobKindCount"][];
+                        due: components["schemas"]["JobKindDue"][];
+                    };
+                };
+            };
+            /** @description invalid input: a field, the query, text Postgres can't store (NUL, lone surrogates, invalid UTF-8), or an unknown API-Version */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a rate limit was reached (the plan's, a route class's, a webhook source's, or a caller address's after 401s) */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description an unexpected failure; it is reported with this request id */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unavailable, the server is shedding load, the rate limiter is unreachable (SWITCHYARD_RATE_LIMIT_FAIL=closed), or the request ran past its deadline */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "API-Version": components["headers"]["API-Version"];
+                    Deprecation: components["headers"]["Deprecation"];
+                    Sunset: components["headers"]["Sunset"];
+                    Link: components["headers"]["Link"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getJob: {
         parameters: {
             query?: never;
@@ -8000,6 +8182,7 @@ export interface operations {
                 cursor?: string;
                 subject?: string;
                 status?: "queued" | "running" | "succeeded" | "dead" | "canceled";
+                kind?: string;
             };
             header?: {
                 /** @description the dated version to answer in; the tenant's pin when left out. An unknown one is a 400 listing the supported ones */
@@ -8475,6 +8658,14 @@ export interface operations {
                         /** @constant */
                         event: "decision";
                         data: components["schemas"]["SseDecisionEvent"] & {
+                            topics: string[];
+                            event_id: string;
+                        };
+                    } | {
+                        id: string;
+                        /** @constant */
+                        event: "log";
+                        data: components["schemas"]["SseLogEvent"] & {
                             topics: string[];
                             event_id: string;
                         };

@@ -11,13 +11,14 @@
  * rule may fire again after its cooldown while it holds.
  */
 import { z } from 'zod';
-import { claimFiring, claimResolve, getAlertRule, publishRealtime, recordChannelOutcome, type AlertFilter, type AlertRule, type MetricCondition } from '../../db/alerts.repo.ts';
+import { claimFiring, claimResolve, getAlertRule, recordChannelOutcome, type AlertFilter, type AlertRule, type MetricCondition } from '../../db/alerts.repo.ts';
 import { metricValue } from '../../db/project-metrics.repo.ts';
 import { redactText } from '../../functions/lib/log.ts';
 import { countEvents, insertEvents } from '../../db/events.repo.ts';
 import { insertJob } from '../../db/jobs.repo.ts';
 import { newId } from '../../functions/lib/ids.ts';
 import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
+import { publishRealtime } from '../../db/realtime.repo.ts';
 import { defineTask } from '../registry.ts';
 import { done, type StepOutcome } from '../step.ts';
 import { CircuitOpenError } from '../../core/breakers.ts';
@@ -83,7 +84,7 @@ export const evaluateRule = defineTask({
           service: null, environment: null, level: 'info', kind: 'alert', message: c.cleared, fingerprint: `alert:${rule.id}`,
           attrs: alert, sourceEventId: `resolve:${resolved.firing}`,
         }]);
-        await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert_resolved', alert });
+        await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert_resolved', project_id: rule.projectId, alert });
         return [await notifyJob(tx, ctx.traceparent, rule, resolved.firing, alert, 'resolve')];
       });
     }
@@ -102,7 +103,7 @@ export const evaluateRule = defineTask({
         service: null, environment: null, level: 'error', kind: 'alert', message: c.message, fingerprint: `alert:${rule.id}`,
         attrs: alert, sourceEventId: `firing:${firing}`,
       }]);
-      await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert', alert });
+      await publishRealtime(tx, rule.tenantId, [`project:${rule.projectId}`, `tenant:${rule.tenantId}`], 'log', { type: 'alert', project_id: rule.projectId, alert });
       return [await notifyJob(tx, ctx.traceparent, rule, firing, alert, 'trigger')];
     });
   },

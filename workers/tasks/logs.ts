@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Sql } from '../../db/client.ts';
-import { insertEvents, type NewEvent } from '../../db/events.repo.ts';
+import { announceEvents, insertEvents, type NewEvent } from '../../db/events.repo.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { CircuitOpenError } from '../../core/breakers.ts';
 import { getDelivery, getLogSourceById, getLogSourceForWebhook, markDeliveryProcessed, recordPull } from '../../db/log-sources.repo.ts';
@@ -40,6 +40,7 @@ export const ingestDelivery = defineTask({
     const events = normalized.map((e) => ({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider }));
     return done({ delivery_id: delivery.id, events: events.length }, async (tx) => {
       const inserted = await insertEvents(tx, events);
+      await announceEvents(tx, events, inserted);
       await markDeliveryProcessed(tx, delivery.tenantId, delivery.id, inserted);
       recordIngest(ctx.deps.metrics, source.provider, 'webhook', events);
     });
@@ -81,6 +82,7 @@ export const pullSource = defineTask({
     let pages = 0;
     const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
       const inserted = await insertEvents(tx, events);
+      await announceEvents(tx, events, inserted);
       await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
       ctx.deps.metrics?.inc('log_events_pulled_total', { provider: source.provider }, inserted);
       recordIngest(ctx.deps.metrics, source.provider, 'pull', events);

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { cancelJob, getJob, listJobEvents, listJobs } from '../../../db/jobs.repo.ts';
+import { cancelJob, getJob, jobStats, listJobEvents, listJobs } from '../../../db/jobs.repo.ts';
 import { EVENTS_CHANNEL } from '../../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound } from '../../errors.ts';
@@ -11,6 +11,18 @@ import * as routes from './jobs.routes.ts';
 export function jobsRouter(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.on('POST', '/v1/jobs/*', requireRole('member'));
+
+  // Before /v1/jobs/{id}, which would read "stats" as an id.
+  app.openapi(routes.jobStats, async (c) => {
+    const q = c.req.valid('query');
+    const since = q.since ? new Date(q.since) : new Date(Date.now() - 86_400_000);
+    const stats = await jobStats(deps.db.sql, c.get('principal').tenantId, since);
+    return c.json({
+      since: since.toISOString(),
+      counts: stats.counts,
+      due: stats.due.map((d) => ({ kind: d.kind, count: d.count, oldest_run_at: new Date(d.oldestRunAt).toISOString(), oldest_age_seconds: Math.max(0, d.oldestAgeSeconds) })),
+    }, 200);
+  });
 
   app.openapi(routes.getJob, async (c) => {
     const { id } = c.req.valid('param');
@@ -25,7 +37,7 @@ export function jobsRouter(deps: AppDeps) {
     const q = c.req.valid('query');
     const [subjectType, subjectId] = q.subject ? q.subject.split(':') : [];
     const rows = await listJobs(deps.db.sql, c.get('principal').tenantId, {
-      subjectType, subjectId, status: q.status, after: decodeCursor(q.cursor), limit: q.limit + 1,
+      subjectType, subjectId, status: q.status, kind: q.kind, after: decodeCursor(q.cursor), limit: q.limit + 1,
     });
     const p = page(c, rows, q.limit);
     return c.json({ data: p.rows.map(toJob), pagination: p.pagination }, 200);

@@ -33,7 +33,8 @@ function toLogSource(s: LogSource, origin: string) {
     credentials: { api_key: s.hasApiKey, webhook_secret: s.hasWebhookSecret },
     webhook_url: s.provider === 'supabase' ? null : `${origin}/v1/webhooks/${s.provider}/${s.id}`,
     pull_interval_s: s.pullIntervalS, next_pull_at: s.nextPullAt && new Date(s.nextPullAt).toISOString(),
-    last_pulled_at: s.lastPulledAt && new Date(s.lastPulledAt).toISOString(), last_error: s.lastError, created_at: new Date(s.createdAt).toISOString(),
+    last_pulled_at: s.lastPulledAt && new Date(s.lastPulledAt).toISOString(),
+    high_water_mark: typeof (s.cursor as { mark?: unknown } | null)?.mark === 'string' ? (s.cursor as { mark: string }).mark : null, last_error: s.lastError, created_at: new Date(s.createdAt).toISOString(),
   };
 }
 

@@ -30,6 +30,7 @@ export const LogSourceSchema = z.object({
   pull_interval_s: z.number().int(),
   next_pull_at: z.string().nullable().openapi({ description: 'null: never pulled on a schedule (no API key)' }),
   last_pulled_at: z.string().nullable(),
+  high_water_mark: z.string().nullable().openapi({ description: 'pulls have read everything up to this time (null before the first pull, and for sources that are only pushed to)' }),
   last_error: z.string().nullable().openapi({ description: 'why the last pull stopped short, if it did' }),
   created_at: z.string(),
 }).openapi('LogSource');
