@@ -6,7 +6,12 @@ import { SessionContext, type Session } from './context';
 import { ProjectPage, ProjectsPage } from './pages/projects';
 import { StorePage, StoresPage } from './pages/stores';
 import { RolloutPage, RolloutsPage } from './pages/rollouts';
-import { useRoute } from './router';
+import { LogsPage } from './pages/logs';
+import { SourcesPage } from './pages/sources';
+import { AlertsPage } from './pages/alerts';
+import { JobPage, QueuePage } from './pages/queue';
+import { KeysPage, TenantsPage } from './pages/keys';
+import { useRoute, type Route } from './router';
 
 const KEY = 'switchyard.api_key';
 
@@ -45,29 +50,78 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
   );
 }
 
+type AlertNote = { rule_id: string; rule_name: string; message: string; project_id: string };
+
+/** A rule that fires shows here, on whatever view is open, until it resolves or is dismissed. */
+function AlertBanner({ onLive }: { onLive: Session['onLive'] }) {
+  const [firing, setFiring] = useState<AlertNote[]>([]);
+  useEffect(() => onLive((e) => {
+    if (e.event !== 'log' || !e.data.alert) return;
+    const a = e.data.alert;
+    const note = { rule_id: a.rule_id, rule_name: a.rule_name, message: a.message, project_id: e.data.project_id };
+    if (e.data.type === 'alert') setFiring((list) => [note, ...list.filter((x) => x.rule_id !== note.rule_id)]);
+    if (e.data.type === 'alert_resolved') setFiring((list) => list.filter((x) => x.rule_id !== note.rule_id));
+  }), []);
+  if (firing.length === 0) return null;
+  return (
+    <div class="alert-banners" role="alert">
+      {firing.map((a) => (
+        <div class="alert-banner" key={a.rule_id} data-rule={a.rule_id}>
+          <strong>Alert firing: {a.rule_name}</strong> <span>{a.message}</span>
+          <a href={`#/alerts?project=${a.project_id}`}>See the rule</a>
+          <button type="button" class="small" onClick={() => setFiring((list) => list.filter((x) => x.rule_id !== a.rule_id))} aria-label={`Dismiss the alert ${a.rule_name}`}>Dismiss</button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+const SECTIONS = [
+  ['projects', 'Projects'], ['stores', 'Stores'], ['rollouts', 'Rollouts'], ['logs', 'Logs'], ['sources', 'Sources'],
+  ['alerts', 'Alerts'], ['queue', 'Queue'], ['keys', 'Keys'], ['tenants', 'Tenants'],
+] as const;
+
+function sectionOf(route: Route): string {
+  switch (route.page) {
+    case 'project': return 'projects';
+    case 'store': return 'stores';
+    case 'rollout': return 'rollouts';
+    case 'job': return 'queue';
+    default: return route.page;
+  }
+}
+
 function Shell({ session, live, onSignOut }: { session: Session; live: LiveState; onSignOut: () => void }) {
   const route = useRoute();
-  const section = route.page.startsWith('store') ? 'stores' : route.page.startsWith('rollout') ? 'rollouts' : 'projects';
+  const section = sectionOf(route);
+  const shown = SECTIONS.filter(([s]) => (s !== 'tenants' || session.me.tenant.is_operator) && (s !== 'keys' || session.me.api_key.role === 'admin'));
   return (
     <SessionContext.Provider value={session}>
+      <a class="skip" href="#content" onClick={(e) => { e.preventDefault(); document.getElementById('content')?.focus(); }}>Skip to content</a>
       <header class="top">
         <a class="brand" href="#/projects">Switchyard</a>
         <nav aria-label="Main">
-          <a href="#/projects" aria-current={section === 'projects' ? 'page' : undefined}>Projects</a>
-          <a href="#/stores" aria-current={section === 'stores' ? 'page' : undefined}>Stores</a>
-          <a href="#/rollouts" aria-current={section === 'rollouts' ? 'page' : undefined}>Rollouts</a>
+          {shown.map(([s, label]) => <a href={`#/${s}`} aria-current={section === s ? 'page' : undefined}>{label}</a>)}
         </nav>
         <span class={`live live-${live}`} role="status" aria-live="polite">{live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}</span>
         <span class="who" title={session.me.tenant.id}>{session.me.tenant.name} · {session.me.api_key.role}</span>
         <button type="button" onClick={onSignOut}>Sign out</button>
       </header>
-      <main>
+      <AlertBanner onLive={session.onLive} />
+      <main id="content" tabIndex={-1}>
         {route.page === 'projects' && <ProjectsPage />}
         {route.page === 'project' && <ProjectPage id={route.id} />}
         {route.page === 'stores' && <StoresPage />}
         {route.page === 'store' && <StorePage id={route.id} />}
         {route.page === 'rollouts' && <RolloutsPage />}
         {route.page === 'rollout' && <RolloutPage id={route.id} />}
+        {route.page === 'logs' && <LogsPage query={route.query} />}
+        {route.page === 'sources' && <SourcesPage key={route.query.get('project') ?? ''} query={route.query} />}
+        {route.page === 'alerts' && <AlertsPage key={route.query.get('project') ?? ''} query={route.query} />}
+        {route.page === 'queue' && <QueuePage />}
+        {route.page === 'job' && <JobPage id={route.id} />}
+        {route.page === 'keys' && <KeysPage />}
+        {route.page === 'tenants' && <TenantsPage />}
       </main>
     </SessionContext.Provider>
   );
@@ -111,6 +165,7 @@ export function App() {
       listeners.current.add(l);
       return () => listeners.current.delete(l);
     },
+    signOut,
   };
   return <Shell session={session} live={live} onSignOut={signOut} />;
 }

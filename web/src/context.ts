@@ -8,6 +8,8 @@ export interface Session {
   me: Me;
   /** Listen to the tenant's live events; returns the unsubscribe. */
   onLive(listener: (e: LiveEvent) => void): () => void;
+  /** Forget the key and go back to sign-in. */
+  signOut(): void;
 }
 
 export const SessionContext = createContext<Session | null>(null);

@@ -8,7 +8,10 @@ import type { ComponentChildren, JSX } from 'preact';
 import type { ApiError } from '../api/client';
 import { ProblemBox } from './ui';
 
-export function useCreateForm<F extends Record<string, string>>(prefix: string, initial: F) {
+export function useCreateForm<F extends Record<string, string>>(prefix: string, initial: F, opts: {
+  /** The form field an API error path belongs to (`credentials.webhook_secret` → `webhook_secret`); the path itself by default. */
+  fieldOf?: (apiField: string) => string | undefined;
+} = {}) {
   const [fields, setFields] = useState(initial);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState<ApiError | null>(null);
@@ -26,7 +29,8 @@ export function useCreateForm<F extends Record<string, string>>(prefix: string, 
       setFields(await send(fields));
     } catch (err) {
       const apiErr = err as ApiError;
-      const fieldErrors = apiErr.fieldErrors?.() ?? {};
+      const fieldErrors: Record<string, string> = {};
+      for (const [path, message] of Object.entries(apiErr.fieldErrors?.() ?? {})) fieldErrors[opts.fieldOf?.(path) ?? path] ??= message;
       setErrors(fieldErrors);
       // Field errors show next to their fields; anything else as the problem itself.
       if (Object.keys(fieldErrors).filter((f) => f in fields).length === 0) setProblem(apiErr);

@@ -1,5 +1,5 @@
 /** Small shared pieces: problem display, status badges, confirmation dialog, time, timeline. */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import type { ApiError, JobEvent } from '../api/client';
 
@@ -85,4 +85,74 @@ export function Timeline({ events, label }: { events: Array<JobEvent & { kind?: 
       ))}
     </ol>
   );
+}
+
+/** Copies a value; says so for a moment (and in the live region, for screen readers). */
+export function CopyButton({ value, label }: { value: string; label: string }) {
+  const [copied, setCopied] = useState<'yes' | 'no' | null>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      setCopied('yes');
+    } catch {
+      setCopied('no');
+    }
+    setTimeout(() => setCopied(null), 2000);
+  };
+  return (
+    <button type="button" class="small" onClick={copy} aria-label={label}>
+      {copied === 'yes' ? 'Copied' : copied === 'no' ? 'Copy failed: select and copy' : 'Copy'}
+      <span class="sr-only" aria-live="polite">{copied === 'yes' ? 'copied to the clipboard' : ''}</span>
+    </button>
+  );
+}
+
+/** A secret the API shows only once: read-only, with a copy button and a plain warning. */
+export function SecretOnce({ label, value, onDone }: { label: string; value: string; onDone: () => void }) {
+  const id = `secret-${label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return (
+    <div class="card secret-once" role="region" aria-label={`${label}, shown once`}>
+      <p class="warning"><strong>Copy it now.</strong> This is the only time it is shown; Switchyard keeps only a hash or a sealed copy.</p>
+      <div class="field secret">
+        <label for={id}>{label}</label>
+        <div class="with-button">
+          <input id={id} readOnly value={value} onFocus={(e) => (e.target as HTMLInputElement).select()} />
+          <CopyButton value={value} label={`Copy ${label}`} />
+        </div>
+      </div>
+      <button type="button" onClick={onDone}>I have stored it</button>
+    </div>
+  );
+}
+
+/** A side panel over the page (a modal <dialog>: focus stays inside, Escape closes it). */
+export function Drawer({ open, title, onClose, children }: { open: boolean; title: string; onClose: () => void; children: ComponentChildren }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog ref={ref} class="drawer" aria-labelledby="drawer-title" onCancel={(e) => { e.preventDefault(); onClose(); }}>
+      {open && (
+        <>
+          <div class="drawer-head">
+            <h2 id="drawer-title">{title}</h2>
+            <button type="button" onClick={onClose}>Close</button>
+          </div>
+          {children}
+        </>
+      )}
+    </dialog>
+  );
+}
+
+/** How long ago, in words a person reads at a glance ("4 s", "3 min", "2 h", "5 d"). */
+export function ago(seconds: number): string {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} d`;
 }
