@@ -20,15 +20,18 @@ import { build } from 'vite';
 import { Webhook } from 'standardwebhooks';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
+import { FakeRenderApi } from './fakes/log-providers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const RENDER_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const RENDER_KEY = `rnd_${randomBytes(16).toString('hex')}`;
 
 let sys: TestSystem;
 let browser: Browser;
 let receiver: Server;
+let renderApi: FakeRenderApi;
 let receiverUrl: string;
 let notifications = 0;
 let projectId: string;
@@ -51,7 +54,8 @@ beforeAll(async () => {
   const webDir = await mkdtemp(join(tmpdir(), 'switchyard-web-'));
   await build({ configFile: new URL('../web/vite.config.ts', import.meta.url).pathname, build: { outDir: webDir, emptyOutDir: true }, logLevel: 'silent' });
   await mkdir(ARTIFACTS, { recursive: true });
-  sys = await startTestSystem({ SWITCHYARD_WEB_DIR: webDir, SWITCHYARD_ALERT_EVAL_INTERVAL_S: '1', SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true' });
+  renderApi = await new FakeRenderApi(RENDER_KEY).start();
+  sys = await startTestSystem({ SWITCHYARD_WEB_DIR: webDir, SWITCHYARD_RENDER_API_URL: `${renderApi.url}/v1`, SWITCHYARD_ALERT_EVAL_INTERVAL_S: '1', SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
@@ -68,6 +72,7 @@ afterAll(async () => {
   await browser?.close();
   await sys?.stop();
   await new Promise((r) => receiver?.close(r));
+  await renderApi?.close();
 });
 
 /** A Render delivery signed the way Render signs (Standard Webhooks), to any source's URL. */
@@ -207,15 +212,27 @@ describe('dashboard: monitoring and operations', () => {
     expect((await sys.api('GET', `/v1/projects/${projectId}/log-sources`)).body.data).toHaveLength(before);
 
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const now = Date.now();
+    renderApi.add('tea-2', [1, 2, 3].map((i) => ({ id: `rl-${i}`, message: `GET /health ${i}`, timestamp: new Date(now - i * 1000).toISOString(), labels: [{ name: 'resource', value: 'srv-api' }] })));
+    await page.getByLabel('API token (for pulls)').fill(RENDER_KEY);
     await page.getByLabel('Webhook signing secret').fill(secret);
     await page.getByRole('button', { name: 'Add source' }).click();
     await waitFor(async () => (await sys.api('GET', `/v1/projects/${projectId}/log-sources`)).body.data.length === before + 1 || null, 10_000, 'source created');
     const created = (await sys.api('GET', `/v1/projects/${projectId}/log-sources`)).body.data.find((s: { config: { owner_id: string } }) => s.config.owner_id === 'tea-2');
     const card = page.locator(`article[data-id="${created.id}"]`);
     await card.waitFor();
-    expect(await card.getByTestId('secrets').textContent()).toBe('API token not set · webhook secret set');
+    expect(await card.getByTestId('secrets').textContent()).toBe('API token set · webhook secret set');
+
+    // Pull now: the job's progress, then what it read and how far.
+    await card.getByRole('button', { name: /^Pull now from render/ }).click();
+    await card.getByTestId('pull-status').getByText(/\d+ events from \d+ pages/).waitFor({ timeout: 20_000 });
+    expect(await card.getByTestId('pull-status').locator('[data-status]').getAttribute('data-status')).toBe('succeeded');
+    await waitFor(async () => (await card.getByTestId('mark').textContent()) !== '—' || null, 10_000, 'high-water mark shown');
+    const pulled = await sys.api('GET', `/v1/logs?project=${projectId}&q=${encodeURIComponent('GET /health')}`);
+    expect(pulled.body.data).toHaveLength(3);
     expect(await card.getByTestId('webhook-url').textContent()).toBe(created.webhook_url);
     expect(await page.content()).not.toContain(secret);
+    expect(await page.content()).not.toContain(RENDER_KEY);
 
     // A delivery to it, seen in its deliveries with its count; replayed, it stores nothing twice.
     await sendRender('deploy_ended', 'api', 'live', created.webhook_url, secret);
@@ -309,11 +326,25 @@ describe('dashboard: monitoring and operations', () => {
     expect(await page.locator('tr[data-kind="store.provision"] td[data-status="dead"]').textContent()).toBe('1');
     await page.screenshot({ path: join(ARTIFACTS, 'queue-1280.png'), fullPage: true });
 
+    // A job waiting for its time is cancelled with the keyboard alone: Enter on its button, Tab to
+    // the dialog's confirmation (the dialog starts on "Cancel"), Enter.
+    const later = `job_01kq${randomBytes(11).toString('hex').slice(0, 22)}`;
+    await sys.db.sql`insert into jobs (id, tenant_id, kind, status, run_at) values (${later}, ${tenant}, 'logs.pull', 'queued', now() + interval '1 hour')`;
+    const queued = page.getByRole('table', { name: 'Queued jobs' }).locator(`tr[data-id="${later}"]`);
+    await queued.waitFor({ timeout: 15_000 });
+    await queued.getByRole('button', { name: /^Cancel logs.pull/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await queued.waitFor({ state: 'detached', timeout: 15_000 });
+    expect((await sys.db.sql`select status from jobs where id = ${later}`)[0]!.status).toBe('canceled');
+
     await dead.getByRole('link', { name: 'store.provision' }).click();
     await page.getByRole('heading', { name: /store.provision/ }).waitFor();
     expect(await page.locator('.facts').textContent()).toContain('quota exceeded');
     await page.getByRole('link', { name: '← Queue' }).waitFor();
-    await sys.db.sql`delete from jobs where id = ${id}`;
+    await sys.db.sql`delete from jobs where id in (${id}, ${later})`;
     expect(errors).toEqual([]);
     await page.context().close();
   }, 60_000);

@@ -136,7 +136,7 @@ function SourceCard({ projectId, source, tracked, track, onDelete, onError }: {
         <dt>Secrets</dt>
         <dd data-testid="secrets">API token {source.credentials.api_key ? 'set' : 'not set'} · webhook secret {source.credentials.webhook_secret ? 'set' : 'not set'}</dd>
         <dt>Last pull</dt><dd>{source.last_pulled_at ? <Time iso={source.last_pulled_at} /> : source.credentials.api_key ? 'not yet' : 'never (no API token: webhooks only)'}</dd>
-        <dt>Read up to</dt><dd>{source.high_water_mark ? <Time iso={source.high_water_mark} /> : '—'}</dd>
+        <dt>Read up to</dt><dd data-testid="mark">{source.high_water_mark ? <Time iso={source.high_water_mark} /> : '—'}</dd>
         <dt>Next pull</dt><dd>{source.next_pull_at ? <Time iso={source.next_pull_at} /> : '—'}</dd>
         <dt>Last error</dt><dd class={source.last_error ? 'error-text' : undefined}>{source.last_error ?? 'none'}</dd>
       </dl>
