@@ -11,8 +11,8 @@
  * - It must connect and answer within the timeout.
  */
 import postgres from 'postgres';
-import { isIpLiteral, isLocalName, nonPublicReason, normalizeHost } from '../functions/lib/addresses.ts';
-import { redactText } from '../functions/lib/log.ts';
+import { isIpLiteral, isLocalName, nonPublicReason, normalizeHost } from './addresses.ts';
+import { redactText } from './log.ts';
 
 export class DatabaseRefused extends Error {
   override name = 'DatabaseRefused';

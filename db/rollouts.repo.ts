@@ -96,7 +96,7 @@ export interface Rollout {
   lastError: string | null;
   /** Policies judged beside the rollout's own on every interval; never acted on. */
   shadowPolicyIds: string[];
-  /** Sealed (functions/lib/crypto.ts); the host is shown. */
+  /** Sealed (core/crypto.ts); the host is shown. */
   notifyUrl: string | null;
   notifyHost: string | null;
   notifySecret: string | null;

@@ -7,7 +7,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import type { AppDeps, AppEnv } from './deps.ts';
 import { Problem, createErrorHandler, notFound, problemResponse } from './errors.ts';
-import { newId } from './lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { validationHook } from './lib/http.ts';
 import type { MiddlewareHandler } from 'hono';
 import { auth, createAuthCache, type AuthOptions } from './middleware/auth.ts';

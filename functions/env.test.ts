@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from './env.ts';
+import { ConfigError, parseConfig } from '../core/env.ts';
 
 describe('parseConfig', () => {
   it('fills defaults for the embedded mode', () => {

@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { Logger } from './lib/log.ts';
+import type { Logger } from '../core/log.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
 import { noReports, type ErrorReporter } from '../core/errors.ts';
 import { routeTemplate } from './middleware/metrics.ts';

@@ -3,7 +3,7 @@
  * Idempotent (a fixed schedule id). Needs QSTASH_TOKEN and SWITCHYARD_WORKER_URL (and, as for any
  * QStash-mode process, the two signing keys) in the environment.
  */
-import { ConfigError, parseConfig, qstashSettings } from '../functions/env.ts';
+import { ConfigError, parseConfig, qstashSettings } from '../core/env.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_PATH } from '../workers/queue/qstash.ts';
 
 try {

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { insertEvents } from '../db/events.repo.ts';
 import { insertJobs } from '../db/jobs.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { openSse } from './helpers/sse.ts';
 import { createTenant, one, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { createBatcher } from '../functions/lib/batch.ts';
 import { writeSubjectsWithJobs } from '../db/jobs.repo.ts';
 import { insertProjectsQuery, type NewProject, type Project } from '../db/projects.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { createTenant, one, startTestSystem, type Api, type TestSystem } from './helpers/system.ts';
 
 let sys: TestSystem;

@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppEnv } from '../functions/deps.ts';
 import { createErrorHandler } from '../functions/errors.ts';
-import { createLogger } from '../functions/lib/log.ts';
+import { createLogger } from '../core/log.ts';
 import { readBody } from '../functions/middleware/body.ts';
 
 const LIMIT = 64;

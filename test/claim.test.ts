@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimDueJobs, completeJobs, insertJobs, type Job, type NewJob } from '../db/jobs.repo.ts';
 import { createCompletions } from '../workers/queue/completions.ts';
 import { createDb, type Db } from '../db/client.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { createTestDatabase, one } from './helpers/system.ts';
 
 let db: Db;

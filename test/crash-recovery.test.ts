@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertJob } from '../db/jobs.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
-import { generateSecretKey } from '../functions/lib/crypto.ts';
+import { newId } from '../core/ids.ts';
+import { generateSecretKey } from '../core/crypto.ts';
 import { startSupabaseManagementFake, type FakeManagement } from './fakes/supabase-management.ts';
 import { workerPool } from './helpers/workers.ts';
 import { dbUrl, startTestSystem, waitFor, type TestSystem, one } from './helpers/system.ts';

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { isPrivateAddress, nonPublicReason, normalizeHost } from '../functions/lib/addresses.ts';
+import { isPrivateAddress, nonPublicReason, normalizeHost } from '../core/addresses.ts';
 import { createGuardedFetch } from '../workers/providers/alerts/guarded-fetch.ts';
 import { createTenant, one, startTestSystem, type TestSystem } from './helpers/system.ts';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEvents, type NewEvent } from '../db/events.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { applyRetention, scheduleDue } from '../workers/scheduler.ts';
 import { createTenant, startTestSystem, type TestSystem } from './helpers/system.ts';
 

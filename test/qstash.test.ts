@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { insertJob } from '../db/jobs.repo.ts';
 import { defineTask } from '../workers/registry.ts';
 import { continueAfter, done } from '../workers/step.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { createQStashClient, ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../workers/queue/qstash.ts';
 import { deliveryClaims, FakeQStash, signQStashJwt } from './fakes/qstash.ts';
 import { FakeRenderApi } from './fakes/log-providers.ts';

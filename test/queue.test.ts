@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { claimDueJobs, claimJob, insertJob, type Job } from '../db/jobs.repo.ts';
 import { createDb } from '../db/client.ts';
 import { createCompletions } from '../workers/queue/completions.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { defineTask } from '../workers/registry.ts';
 import { runJob } from '../workers/run-job.ts';
 import { createLocalRunner } from '../workers/queue/local-runner.ts';

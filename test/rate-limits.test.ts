@@ -7,7 +7,7 @@
  * Redis going away (fail open or closed, counted and logged).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../functions/lib/log.ts';
+import { createLogger } from '../core/log.ts';
 import { startUpstashFake, type UpstashFake } from './fakes/upstash-redis.ts';
 import { createApi, createTestDatabase, startTestSystem, type Api, type TestSystem } from './helpers/system.ts';
 

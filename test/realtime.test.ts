@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSse, type SseClient } from './helpers/sse.ts';
 import { createSignaler, EVENTS_CHANNEL, JOBS_CHANNEL, sendSignals } from '../db/notify.repo.ts';
 import { createRealtimeHub } from '../functions/lib/realtime-hub.ts';
-import { createLogger } from '../functions/lib/log.ts';
+import { createLogger } from '../core/log.ts';
 import type { RealtimeEvent } from '../db/realtime.repo.ts';
 import { createDb } from '../db/client.ts';
 import { createTenant, createTestDatabase, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertJobs, type Job } from '../db/jobs.repo.ts';
 import { advanceRollout, transitionRollout } from '../db/rollouts.repo.ts';
 import { evaluateRollout } from '../workers/tasks/rollouts.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { workerPool } from './helpers/workers.ts';
 import { createTenant, dbUrl, one, startTestSystem, waitFor, type Api, type TestSystem } from './helpers/system.ts';
 import { untraced } from '../workers/registry.ts';

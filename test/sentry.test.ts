@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { insertJob } from '../db/jobs.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import { defineTask } from '../workers/registry.ts';
 import { startSentryFake, type SentryFake } from './fakes/sentry.ts';
 import { serverUrl, startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOtlpCollector, type CollectedSpan } from './fakes/otlp-collector.ts';
 import { startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
-import { createLogger } from '../functions/lib/log.ts';
+import { createLogger } from '../core/log.ts';
 
 const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n / 2)), (b) => b.toString(16).padStart(2, '0')).join('');
 

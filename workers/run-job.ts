@@ -19,7 +19,7 @@ import type { Queue } from './queue/queue.ts';
 import type { Completions } from './queue/completions.ts';
 import type { Registry, WorkerDeps } from './registry.ts';
 import { PermanentError, WaitError, type StepOutcome } from './step.ts';
-import { redactText } from '../functions/lib/log.ts';
+import { redactText } from '../core/log.ts';
 import { EVENTS_CHANNEL } from '../db/notify.repo.ts';
 import { isConnectionError, type Availability } from '../db/availability.ts';
 import { CircuitOpenError } from '../core/breakers.ts';

@@ -25,9 +25,9 @@ import { pruneAudit } from '../db/audit.repo.ts';
 /** How long each plan's audit log is kept, in days (rows of no tenant: the longest). */
 export const AUDIT_RETENTION_DAYS = { free: 90, pro: 365, enterprise: 730 };
 import { pruneRealtimeEvents, takeDroppedBroadcasts, type DroppedBroadcasts } from '../db/realtime.repo.ts';
-import { newId } from '../functions/lib/ids.ts';
+import { newId } from '../core/ids.ts';
 import type { DispatchableJob } from './queue/queue.ts';
-import type { Config } from '../functions/env.ts';
+import type { Config } from '../core/env.ts';
 
 export interface RetentionPolicy { free: number; pro: number; enterprise: number }
 

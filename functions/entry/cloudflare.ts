@@ -5,7 +5,7 @@
  * that is closed in waitUntil once the response's background work (the QStash publish) is done.
  */
 import type { ExecutionContext } from 'hono';
-import { ConfigError } from '../env.ts';
+import { ConfigError } from '../../core/env.ts';
 import { dashboardCsp } from '../lib/csp.ts';
 import { sweepOnce } from '../routes/workers/workers.handlers.ts';
 import { configErrorResponse, createEdgeContext, edgeTelemetry, parseEdgeConfig, recordCollectedMetrics, type EdgeConfig, type EdgeRuntime } from './edge.ts';

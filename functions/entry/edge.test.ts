@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../env.ts';
-import { generateSecretKey } from '../lib/crypto.ts';
+import { ConfigError } from '../../core/env.ts';
+import { generateSecretKey } from '../../core/crypto.ts';
 import { configErrorResponse, parseEdgeConfig } from './edge.ts';
 
 const complete = {

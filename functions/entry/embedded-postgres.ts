@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { randomToken } from '../lib/crypto.ts';
+import { randomToken } from '../../core/crypto.ts';
 
 export interface EmbeddedHandle {
   url: string;

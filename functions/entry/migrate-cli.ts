@@ -6,7 +6,7 @@
  * advisory lock as every Node start.
  */
 import { createDb } from '../../db/client.ts';
-import { ConfigError, parseConfig } from '../env.ts';
+import { ConfigError, parseConfig } from '../../core/env.ts';
 import { migrate } from './migrate.ts';
 import { bootstrapOperator } from './server.ts';
 import { resolve } from 'node:path';

@@ -8,7 +8,7 @@
  * shut down the same way. Postgres runs in a process group of its own, so a Ctrl-C reaches us and
  * we stop it last, after draining.
  */
-import { ConfigError, parseConfig } from '../env.ts';
+import { ConfigError, parseConfig } from '../../core/env.ts';
 import { startSwitchyard, type Running } from './server.ts';
 
 let config;

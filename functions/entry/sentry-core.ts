@@ -14,7 +14,7 @@
  */
 import { Scope, createStackParser, createTransport, nodeStackLineParser, type BaseTransportOptions, type Client, type ErrorEvent, type Transport } from '@sentry/core';
 import type { ErrorReporter } from '../../core/errors.ts';
-import { redactText } from '../lib/log.ts';
+import { redactText } from '../../core/log.ts';
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api_?key|connection(_string)?|cookie|dsn/i;

@@ -9,8 +9,8 @@ import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import type { DispatchableJob } from '../../workers/queue/queue.ts';
 import { badRequest, conflict, notFound, Problem, unprocessable, type FieldError } from '../errors.ts';
-import { fromBase64Url, sha256Hex, toBase64Url } from './crypto.ts';
-import { ID_PATTERN } from './ids.ts';
+import { fromBase64Url, sha256Hex, toBase64Url } from '../../core/crypto.ts';
+import { ID_PATTERN } from '../../core/ids.ts';
 
 /** The zod-openapi hook: a failed validation becomes a 400 problem naming each bad field. */
 export function validationHook(result: { success: boolean; error?: z.ZodError; target?: string }) {

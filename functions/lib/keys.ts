@@ -1,6 +1,6 @@
 /** API key minting: the secret is returned once; only its hash and a display prefix are kept. */
-import { randomToken, sha256Hex } from './crypto.ts';
-import { newId } from './ids.ts';
+import { randomToken, sha256Hex } from '../../core/crypto.ts';
+import { newId } from '../../core/ids.ts';
 
 export async function mintApiKey() {
   const secret = `sk_${randomToken(40)}`;

@@ -9,7 +9,7 @@
 import type postgres from 'postgres';
 import { EVENTS_CHANNEL } from '../../db/notify.repo.ts';
 import { readHorizon, readOutbox, type RealtimeEvent } from '../../db/realtime.repo.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../core/log.ts';
 import type { Metrics } from '../../core/metrics.ts';
 
 export interface Subscriber {

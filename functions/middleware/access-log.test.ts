@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { accessLog } from './access-log.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger } from '../../core/log.ts';
 import type { AppEnv } from '../deps.ts';
 
 describe('access log', () => {

@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../deps.ts';
-import type { Logger } from '../lib/log.ts';
+import type { Logger } from '../../core/log.ts';
 
 export function accessLog(log: Logger, opts: { slowMs?: number } = {}): MiddlewareHandler<AppEnv> {
   const slowMs = opts.slowMs ?? 1000;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { admission, createAdmission } from './admission.ts';
 import { createErrorHandler } from '../errors.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger } from '../../core/log.ts';
 import type { AppEnv } from '../deps.ts';
 
 describe('admission', () => {

@@ -16,7 +16,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { completeAudit, insertAudit, type AuditEntry } from '../../db/audit.repo.ts';
 import type { AppDeps, AppEnv } from '../deps.ts';
 import { clientAddress } from '../lib/client-address.ts';
-import { ID_PATTERN as ID, newId } from '../lib/ids.ts';
+import { ID_PATTERN as ID, newId } from '../../core/ids.ts';
 import { routeTemplate } from './metrics.ts';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import { findPrincipalByKeyHash, touchApiKey, unusableKeyIds, type Role } from '../../db/tenants.repo.ts';
 import type { AppDeps, AppEnv, Principal } from '../deps.ts';
 import { forbidden, notFound, unauthorized } from '../errors.ts';
-import { sha256Hex } from '../lib/crypto.ts';
+import { sha256Hex } from '../../core/crypto.ts';
 import { CURRENT_API_VERSION } from '../../core/api-versions.ts';
 
 export interface AuthOptions {

@@ -17,7 +17,7 @@ import { limiting, rateLimitHeaders, retryAfterSeconds, type LimitDecision, type
 import type { Metrics } from '../../core/metrics.ts';
 import type { AppConfig, AppEnv } from '../deps.ts';
 import { Problem } from '../errors.ts';
-import type { Logger } from '../lib/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { routeTemplate } from './metrics.ts';
 import { clientAddress } from '../lib/client-address.ts';
 

@@ -8,9 +8,9 @@ import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { parseConfig } from '../../functions/env.ts';
+import { parseConfig } from '../../core/env.ts';
 import { startSwitchyard, type Running, type StartOptions } from '../../functions/entry/server.ts';
-import { createLogger } from '../../functions/lib/log.ts';
+import { createLogger } from '../../core/log.ts';
 import { contract } from './contract.ts';
 
 export const TEMPLATE_DB = 'switchyard_template';

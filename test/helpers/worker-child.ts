@@ -3,7 +3,7 @@
  * plus a `test.slow` task whose first attempt hangs mid-step (so it can be killed there).
  */
 import { z } from 'zod';
-import { parseConfig } from '../../functions/env.ts';
+import { parseConfig } from '../../core/env.ts';
 import { startSwitchyard } from '../../functions/entry/server.ts';
 import { defineTask } from '../../workers/registry.ts';
 import { done } from '../../workers/step.ts';

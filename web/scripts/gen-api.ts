@@ -7,8 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { createApp } from '../../functions/app.ts';
 import type { AppDeps } from '../../functions/deps.ts';
-import { parseConfig } from '../../functions/env.ts';
-import { createLogger } from '../../functions/lib/log.ts';
+import { parseConfig } from '../../core/env.ts';
+import { createLogger } from '../../core/log.ts';
 import { CURRENT_API_VERSION } from '../../core/api-versions.ts';
 
 export const SCHEMA_FILE = new URL('../../sdk/src/schema.d.ts', import.meta.url);

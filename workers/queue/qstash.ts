@@ -10,7 +10,7 @@
 import { Client, Receiver } from '@upstash/qstash';
 import type { Sql } from '../../db/client.ts';
 import { listUndispatched, recordDispatches, requeueExpiredLeases } from '../../db/jobs.repo.ts';
-import type { Logger } from '../../functions/lib/log.ts';
+import type { Logger } from '../../core/log.ts';
 import type { DispatchableJob, Queue } from './queue.ts';
 import { SpanKind, inSpan, traceHeaders, type Tracer } from '../../core/trace.ts';
 import type { Breakers } from '../../core/breakers.ts';

@@ -13,10 +13,10 @@
 import { z } from 'zod';
 import { claimFiring, claimResolve, getAlertRule, recordChannelOutcome, type AlertFilter, type AlertRule, type MetricCondition } from '../../db/alerts.repo.ts';
 import { metricValue } from '../../db/project-metrics.repo.ts';
-import { redactText } from '../../functions/lib/log.ts';
+import { redactText } from '../../core/log.ts';
 import { countEvents, insertEvents } from '../../db/events.repo.ts';
 import { insertJob } from '../../db/jobs.repo.ts';
-import { newId } from '../../functions/lib/ids.ts';
+import { newId } from '../../core/ids.ts';
 import { deliver, type Resolver } from '../providers/alerts/outbound.ts';
 import { publishRealtime } from '../../db/realtime.repo.ts';
 import { defineTask } from '../registry.ts';

@@ -12,7 +12,7 @@
  */
 import { getProject, setProjectHealth, transitionProject, type Project } from '../../db/projects.repo.ts';
 import { insertMetricSample } from '../../db/project-metrics.repo.ts';
-import { redactText } from '../../functions/lib/log.ts';
+import { redactText } from '../../core/log.ts';
 import { sampleDatabase } from '../providers/project/db-metrics.ts';
 import { assertConnectable, DatabaseRefused, type DatabaseTarget } from '../../core/database-import.ts';
 import type { HealthReading } from '../providers/project/provisioner.ts';

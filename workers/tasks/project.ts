@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { getProject, patchProjectDetails, transitionProject, type Project } from '../../db/projects.repo.ts';
 import { insertEvents } from '../../db/events.repo.ts';
 import { insertLogSource } from '../../db/log-sources.repo.ts';
-import { newId } from '../../functions/lib/ids.ts';
+import { newId } from '../../core/ids.ts';
 import type { Job } from '../../db/jobs.repo.ts';
 import type { Sql } from '../../db/client.ts';
 import type { ProjectTransition } from '../../db/status.ts';

@@ -8,7 +8,7 @@ import { deleteAlertRule, getAlertRule, insertAlertRule, listAlertRules, type Al
 import { assertDeliverable } from '../../../workers/providers/alerts/outbound.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, notFound } from '../../errors.ts';
-import { newId } from '../../lib/ids.ts';
+import { newId } from '../../../core/ids.ts';
 import { validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import * as routes from './alerts.routes.ts';

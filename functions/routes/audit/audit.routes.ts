@@ -1,6 +1,6 @@
 /** The audit log: read-only, admins only. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { ID_PATTERN } from '../../lib/ids.ts';
+import { ID_PATTERN } from '../../../core/ids.ts';
 import { ListQuery, Timestamp, pageOf, problemContent, queryInt } from '../../lib/http.ts';
 
 export const AuditEntrySchema = z.object({

@@ -22,7 +22,7 @@ import type { AppDeps, AppEnv } from '../../deps.ts';
 import { badRequest, conflict, notFound, Problem, unprocessable } from '../../errors.ts';
 import { DatabaseRefused, verifyDatabase } from '../../../core/database-import.ts';
 import { latestTopStatements, metricBuckets } from '../../../db/project-metrics.repo.ts';
-import { newId } from '../../lib/ids.ts';
+import { newId } from '../../../core/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
 import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
@@ -31,7 +31,7 @@ import * as routes from './projects.routes.ts';
 import { traceparentOf } from '../../middleware/tracing.ts';
 import { deadlineAt } from '../../../core/deadlines.ts';
 import { supabaseRefusal } from '../../../core/supabase-rules.ts';
-import { deadlinesOf } from '../../env.ts';
+import { deadlinesOf } from '../../../core/env.ts';
 
 const ACTIONS = {
   suspend: { transition: 'suspend', kind: 'project.suspend', waitsIn: 'suspending' },

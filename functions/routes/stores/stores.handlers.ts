@@ -20,14 +20,14 @@ import {
 } from '../../../db/stores.repo.ts';
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { conflict, notFound, Problem, unprocessable } from '../../errors.ts';
-import { newId } from '../../lib/ids.ts';
+import { newId } from '../../../core/ids.ts';
 import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
 import { toJob } from '../schemas.ts';
 import * as routes from './stores.routes.ts';
 import { traceparentOf } from '../../middleware/tracing.ts';
 import { deadlineAt } from '../../../core/deadlines.ts';
-import { deadlinesOf } from '../../env.ts';
+import { deadlinesOf } from '../../../core/env.ts';
 
 export const toStore = (s: Store): z.infer<typeof routes.StoreSchema> => ({
   id: s.id,

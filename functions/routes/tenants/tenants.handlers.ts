@@ -13,7 +13,7 @@ import {
 import type { AppDeps, AppEnv } from '../../deps.ts';
 import { notFound } from '../../errors.ts';
 import { decodeCursor, page, validationHook } from '../../lib/http.ts';
-import { newId } from '../../lib/ids.ts';
+import { newId } from '../../../core/ids.ts';
 import { mintApiKey } from '../../lib/keys.ts';
 import { operatorOnly, requireRole, type AuthCache } from '../../middleware/auth.ts';
 import * as routes from './tenants.routes.ts';

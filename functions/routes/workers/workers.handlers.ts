@@ -13,7 +13,7 @@ import { getJob } from '../../../db/jobs.repo.ts';
 import { runJob, type RunnerDeps } from '../../../workers/run-job.ts';
 import { housekeep, housekeepingOptions, type HousekeepingOptions } from '../../../workers/scheduler.ts';
 import { createSignatureVerifier, JOBS_PATH, SWEEP_PATH, sweepDispatches, type SignatureVerifier } from '../../../workers/queue/qstash.ts';
-import type { Config, QStashConfig } from '../../env.ts';
+import type { Config, QStashConfig } from '../../../core/env.ts';
 import type { AppEnv } from '../../deps.ts';
 import { Problem, unauthorized } from '../../errors.ts';
 

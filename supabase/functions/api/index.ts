@@ -7,7 +7,7 @@
  * Imports resolve through ./deno.json, pinned to the versions in package.json
  * (test/runtimes/deno.test.ts fails when they drift).
  */
-import { ConfigError } from '../../../functions/env.ts';
+import { ConfigError } from '../../../core/env.ts';
 import { configErrorResponse, createEdgeContext, edgeTelemetry, parseEdgeConfig, type EdgeContext, type EdgeTelemetry } from '../../../functions/entry/edge.ts';
 import { createDenoSentryReporter } from '../../../functions/entry/sentry-deno.ts';
 

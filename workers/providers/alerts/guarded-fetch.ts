@@ -10,7 +10,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIpLiteral, nonPublicReason, normalizeHost } from '../../../functions/lib/addresses.ts';
+import { isIpLiteral, nonPublicReason, normalizeHost } from '../../../core/addresses.ts';
 
 export class BlockedAddressError extends Error {
   override name = 'BlockedAddressError';

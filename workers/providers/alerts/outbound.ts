@@ -5,13 +5,13 @@
  * `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`), and the
  * POST itself, failing as the queue expects: retryable errors, or a PermanentError when a retry can't help.
  *
- * The address check (functions/lib/addresses.ts) normalizes every form first. On Node the send
+ * The address check (core/addresses.ts) normalizes every form first. On Node the send
  * goes through guarded-fetch.ts, which checks every address the connection resolves to; Workers
  * can't reach private addresses anyway.
  */
 import { Webhook } from 'standardwebhooks';
 import { PermanentError } from '../../step.ts';
-import { isIpLiteral, isLocalName, isPrivateAddress, nonPublicReason, normalizeHost } from '../../../functions/lib/addresses.ts';
+import { isIpLiteral, isLocalName, isPrivateAddress, nonPublicReason, normalizeHost } from '../../../core/addresses.ts';
 import type { Breakers } from '../../../core/breakers.ts';
 
 export type Resolver = (host: string) => Promise<string[]>;

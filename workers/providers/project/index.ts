@@ -8,7 +8,7 @@
 import type { Breakers } from '../../../core/breakers.ts';
 import type { Sql } from '../../../db/client.ts';
 import { takeTokenBatch } from '../../../db/rate-limits.repo.ts';
-import { supabaseProviderSettings, type Config } from '../../../functions/env.ts';
+import { supabaseProviderSettings, type Config } from '../../../core/env.ts';
 import { PermanentError, WaitError } from '../../step.ts';
 import { dependencyFailed } from '../guard.ts';
 import { createPostgresProvisioner } from './postgres.ts';

@@ -15,9 +15,9 @@
  */
 import postgres from 'postgres';
 import { reconnectBackoff } from '../../../db/client.ts';
-import { randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
+import { randomToken, scramSha256Verifier } from '../../../core/crypto.ts';
 import { PermanentError } from '../../step.ts';
-import { redactText } from '../../../functions/lib/log.ts';
+import { redactText } from '../../../core/log.ts';
 import { createDatabase } from '../postgres-ddl.ts';
 import { ready, type ProjectHandle, type ProjectProvider, type ProjectStep, type ProvisionInput, type Provisioned } from './provisioner.ts';
 

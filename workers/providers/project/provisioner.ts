@@ -9,7 +9,7 @@
  * starts from such a state looks for what the interrupted call may have made before making it
  * again.
  */
-import type { SecretBox } from '../../../functions/lib/crypto.ts';
+import type { SecretBox } from '../../../core/crypto.ts';
 
 export type ProjectPlan = 'free' | 'pro' | 'enterprise';
 

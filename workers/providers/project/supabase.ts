@@ -20,7 +20,7 @@
  * Terminal statuses (INIT_FAILED, PAUSE_FAILED, RESTORE_FAILED) and Supabase's refusals end the
  * step at once with Supabase's own words.
  */
-import { randomToken } from '../../../functions/lib/crypto.ts';
+import { randomToken } from '../../../core/crypto.ts';
 import { PermanentError, WaitError } from '../../step.ts';
 import {
   ManagementApiError,

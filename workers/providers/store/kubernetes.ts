@@ -14,10 +14,10 @@
  */
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { randomToken } from '../../../functions/lib/crypto.ts';
+import { randomToken } from '../../../core/crypto.ts';
 import { PermanentError } from '../../step.ts';
 import type { ProvisionStep, StoreInput, StoreRuntime, TeardownStep } from './runtime.ts';
-import type { Config } from '../../../functions/env.ts';
+import type { Config } from '../../../core/env.ts';
 import {
   CREDENTIALS_SECRET, DEFAULT_IMAGES, CREDENTIAL_KEYS, FIELD_MANAGER, PLAN_SIZES, namespaceFor, hostFor, storeLabels, storeManifests, urlsFor,
   type ClusterSettings, type KubeObject,

@@ -7,7 +7,7 @@
  */
 import postgres from 'postgres';
 import { reconnectBackoff } from '../../../db/client.ts';
-import { hashPassword, randomToken, scramSha256Verifier } from '../../../functions/lib/crypto.ts';
+import { hashPassword, randomToken, scramSha256Verifier } from '../../../core/crypto.ts';
 import { PermanentError } from '../../step.ts';
 import { createDatabase } from '../postgres-ddl.ts';
 import type { StoreInput, StoreRuntime } from './runtime.ts';

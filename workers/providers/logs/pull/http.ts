@@ -6,7 +6,7 @@
  * echoed whole: they may quote the request, and the request carries the token.
  */
 import { PermanentError } from '../../../step.ts';
-import { redactText } from '../../../../functions/lib/log.ts';
+import { redactText } from '../../../../core/log.ts';
 
 export class RateLimited extends Error {
   override name = 'RateLimited';

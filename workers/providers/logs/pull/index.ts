@@ -1,5 +1,5 @@
 /** The log pullers a worker offers, built from configuration (every runtime: they only use fetch). */
-import type { Config } from '../../../../functions/env.ts';
+import type { Config } from '../../../../core/env.ts';
 import type { LogPuller } from './puller.ts';
 import { HOUR } from './puller.ts';
 import { createRenderLogPuller } from './render.ts';

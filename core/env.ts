@@ -4,8 +4,8 @@
  * reports every bad variable by name.
  */
 import { z } from 'zod';
-import { parsePolicies } from '../core/rate-limit.ts';
-import { DEFAULT_DEADLINES, parseDeadlines, type Deadlines } from '../core/deadlines.ts';
+import { parsePolicies } from './rate-limit.ts';
+import { DEFAULT_DEADLINES, parseDeadlines, type Deadlines } from './deadlines.ts';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalUrl = z
