@@ -196,7 +196,8 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
             <select id="logs-project" value={f.project} onChange={(e) => set({ project: (e.target as HTMLSelectElement).value })}>
               <option value="">All projects</option>
               {(projects ?? []).map((p) => <option value={p.id}>{p.name}</option>)}
-              {f.project && projects && !projects.some((p) => p.id === f.project) && <option value={f.project}>{f.project}</option>}
+              {/* Until the names arrive (or for a project not in the first 100), the id itself keeps the link's choice. */}
+              {f.project && !(projects ?? []).some((p) => p.id === f.project) && <option value={f.project}>{f.project}</option>}
             </select>
           </div>
           <div class="field">
