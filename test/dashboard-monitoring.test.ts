@@ -11,19 +11,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'vite';
 import { Webhook } from 'standardwebhooks';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, buildWeb, launchChromium } from './helpers/browser.ts';
 import { startTestSystem, waitFor, type TestSystem } from './helpers/system.ts';
 import { FakeRenderApi } from './fakes/log-providers.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const RENDER_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const RENDER_KEY = `rnd_${randomBytes(16).toString('hex')}`;
@@ -39,9 +35,6 @@ let sourceId: string;
 let webhookUrl: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
-  }
   receiver = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -51,15 +44,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
-  const webDir = await mkdtemp(join(tmpdir(), 'switchyard-web-'));
-  await build({ configFile: new URL('../web/vite.config.ts', import.meta.url).pathname, build: { outDir: webDir, emptyOutDir: true }, logLevel: 'silent' });
-  await mkdir(ARTIFACTS, { recursive: true });
+  const webDir = await buildWeb();
   renderApi = await new FakeRenderApi(RENDER_KEY).start();
   sys = await startTestSystem({ SWITCHYARD_WEB_DIR: webDir, SWITCHYARD_RENDER_API_URL: `${renderApi.url}/v1`, SWITCHYARD_ALERT_EVAL_INTERVAL_S: '1', SWITCHYARD_ALERT_ALLOW_PRIVATE_URLS: 'true' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
   projectId = (await sys.api('POST', '/v1/projects', { body: { name: 'Storefront' } })).body.project.id;
   const src = await sys.api('POST', `/v1/projects/${projectId}/log-sources`, {
     body: { provider: 'render', config: { owner_id: 'tea-1', resources: ['srv-web'] }, credentials: { webhook_secret: RENDER_SECRET } },

@@ -7,32 +7,20 @@
  * test/artifacts/ (git-ignored).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, buildWeb, launchChromium } from './helpers/browser.ts';
 import { startTestSystem, type TestSystem } from './helpers/system.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 
 let sys: TestSystem;
 let browser: Browser;
 let webDir: string;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
-  }
-  webDir = await mkdtemp(join(tmpdir(), 'switchyard-web-'));
-  await build({ configFile: new URL('../web/vite.config.ts', import.meta.url).pathname, build: { outDir: webDir, emptyOutDir: true }, logLevel: 'silent' });
-  await mkdir(ARTIFACTS, { recursive: true });
+  webDir = await buildWeb();
   sys = await startTestSystem({ SWITCHYARD_WEB_DIR: webDir });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
