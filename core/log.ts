@@ -23,7 +23,22 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/** Matches wherever any of SECRET_IN_TEXT could (a superset): most text has none, and is returned after one scan. */
+const MAY_HOLD_SECRET = /sk_|whsec_|postgres|bearer|params: /i;
+
+/** Field names seen, and whether each names a secret (names come from code, so the set is small; capped anyway). */
+const secretNames = new Map<string, boolean>();
+function isSecretName(k: string): boolean {
+  let known = secretNames.get(k);
+  if (known === undefined) {
+    known = SECRET_FIELD.test(k);
+    if (secretNames.size < 1000) secretNames.set(k, known);
+  }
+  return known;
+}
+
 export function redactText(text: string): string {
+  if (!MAY_HOLD_SECRET.test(text)) return text;
   let out = text;
   for (const re of SECRET_IN_TEXT) {
     out = out.replace(re, (_m: string, group: unknown) => {
@@ -49,14 +64,18 @@ export function redact(value: unknown, depth = 0): unknown {
   if (depth > 4 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_FIELD.test(k) ? '[redacted]' : redact(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretName(k) ? '[redacted]' : redact(v, depth + 1);
   return out;
 }
 
 export function createLogger(level: Level = 'info', base: Record<string, unknown> = {}, write = (line: string) => console.log(line)): Logger {
   const emit = (l: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[l] < ORDER[level]) return;
-    write(JSON.stringify({ ts: new Date().toISOString(), level: l, msg: redactText(msg), ...(redact({ ...base, ...fields }) as object) }));
+    // One object per line: the base's fields, then the call's (which win), each redacted as redact() would.
+    const line: Record<string, unknown> = { ts: new Date().toISOString(), level: l, msg: redactText(msg) };
+    for (const k in base) line[k] = isSecretName(k) ? '[redacted]' : redact(base[k], 1);
+    if (fields) for (const k in fields) line[k] = isSecretName(k) ? '[redacted]' : redact(fields[k], 1);
+    write(JSON.stringify(line));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -154,50 +154,72 @@ const sqlstateClass = (err: unknown): string => {
  * transaction's own handle. `db_pool_waiting` counts queries and transactions beyond the pool's
  * size: each of those waits for a connection or is pipelined behind another query on one.
  */
+const NONE = {} as const;
+
+/** The parts of a postgres.js Query the timing below touches (src/query.js). */
+type PgHandler = ((q: PgQuery) => unknown) & { debug?: unknown };
+interface PgQuery {
+  handler: PgHandler;
+  resolve(x: unknown): void;
+  reject(err: unknown): void;
+  strings: readonly string[];
+}
+
 function instrument(root: postgres.Sql, metrics: Metrics, max: number): postgres.Sql {
   let holders = 0;
   // A failure inside a transaction also rejects the transaction: it is counted once.
   const counted = new WeakSet<object>();
   const hold = (d: number) => {
     holders += d;
-    metrics.set('db_pool_waiting', {}, Math.max(0, holders - max));
+    metrics.set('db_pool_waiting', NONE, Math.max(0, holders - max));
   };
-  const track = (q: unknown, text: unknown, topLevel: boolean) => {
-    if (!q || typeof (q as PromiseLike<unknown>).then !== 'function') return q; // an identifier or a helper, not a query
-    const query = q as PromiseLike<unknown> & { then: PromiseLike<unknown>['then'] };
-    const original = query.then;
-    let started = false;
-    query.then = function then(onFulfilled, onRejected) {
-      if (!started) {
-        started = true;
+  const settle = (operation: string, t0: number, topLevel: boolean, err: unknown) => {
+    metrics.add('db_queries_in_flight', NONE, -1);
+    if (topLevel) hold(-1);
+    metrics.observe('db_query_duration_seconds', { operation }, (performance.now() - t0) / 1000);
+    if (err !== undefined) {
+      metrics.inc('db_query_errors_total', { sqlstate_class: sqlstateClass(err) });
+      if (typeof err === 'object' && err) counted.add(err);
+    }
+  };
+  // postgres.js calls a query's `handler` once, when the query is sent (on its first await; a
+  // fragment nested in another query never is), and settles it through its own `resolve` and
+  // `reject`. Those three are replaced on the query (each is an own property already, so the
+  // query keeps its shape); the handler's stand-in is made once per handler, not per query.
+  const standIns = [new WeakMap<PgHandler, PgHandler>(), new WeakMap<PgHandler, PgHandler>()] as const;
+  const timed = (original: PgHandler, topLevel: boolean): PgHandler => {
+    const cache = standIns[topLevel ? 0 : 1];
+    let standIn = cache.get(original);
+    if (!standIn) {
+      standIn = Object.assign((q: PgQuery) => {
         const t0 = performance.now();
-        const operation = operationOf(text);
-        metrics.add('db_queries_in_flight', {}, 1);
+        const operation = operationOf(q.strings[0]);
+        metrics.add('db_queries_in_flight', NONE, 1);
         if (topLevel) hold(1);
-        const settle = (err: unknown) => {
-          metrics.add('db_queries_in_flight', {}, -1);
-          if (topLevel) hold(-1);
-          metrics.observe('db_query_duration_seconds', { operation }, (performance.now() - t0) / 1000);
-          if (err !== undefined) {
-            metrics.inc('db_query_errors_total', { sqlstate_class: sqlstateClass(err) });
-            if (typeof err === 'object' && err) counted.add(err);
-          }
-        };
-        original.call(query, () => settle(undefined), (err: unknown) => settle(err ?? new Error('query failed')));
-      }
-      return original.call(query, onFulfilled, onRejected);
-    } as typeof query.then;
+        const resolve = q.resolve;
+        const reject = q.reject;
+        q.resolve = (x) => (settle(operation, t0, topLevel, undefined), resolve(x));
+        q.reject = (err) => (settle(operation, t0, topLevel, err ?? new Error('query failed')), reject(err));
+        return original(q);
+      }, { debug: original.debug });
+      cache.set(original, standIn);
+    }
+    return standIn;
+  };
+  const track = (q: unknown, topLevel: boolean) => {
+    const query = q as Partial<PgQuery> | null;
+    if (query && typeof query.handler === 'function' && typeof query.resolve === 'function') query.handler = timed(query.handler, topLevel);
     return q;
   };
   const wrap = <S extends postgres.Sql | postgres.TransactionSql>(target: S, topLevel: boolean): S => new Proxy(target, {
     apply(fn, thisArg, args: unknown[]) {
       const q = Reflect.apply(fn as unknown as (...a: unknown[]) => unknown, thisArg, args);
       const strings = args[0] as { raw?: unknown; 0?: unknown } | undefined;
-      return Array.isArray(strings?.raw) ? track(q, strings[0], topLevel) : q;
+      return Array.isArray(strings?.raw) ? track(q, topLevel) : q;
     },
     get(fn, prop, receiver) {
       const value = Reflect.get(fn, prop, receiver);
-      if (prop === 'unsafe') return (text: string, ...rest: unknown[]) => track((value as (...a: unknown[]) => unknown)(text, ...rest), text, topLevel);
+      if (prop === 'unsafe') return (text: string, ...rest: unknown[]) => track((value as (...a: unknown[]) => unknown)(text, ...rest), topLevel);
       if (prop === 'begin' && topLevel) {
         return (...args: unknown[]) => {
           const fnIndex = typeof args[0] === 'function' ? 0 : 1;

@@ -1,12 +1,18 @@
 /**
- * The Node backing of the metrics port: a prom-client registry of its own (never the library's
- * global one) with every metric of core/metrics.ts, plus collectors that read state from the
- * database when scraped. Served at `/metrics` (with SWITCHYARD_METRICS_TOKEN) or on a listener of
- * its own (METRICS_PORT); see functions/routes/metrics.
+ * The Node backing of the metrics port, served at `/metrics` (with SWITCHYARD_METRICS_TOKEN) or on
+ * a listener of its own (METRICS_PORT); see functions/routes/metrics. Two parts:
  *
- * Why prom-client: it is the Prometheus client for Node (histogram buckets, label escaping, the
- * exposition format and process metrics are easy to get subtly wrong by hand), and its default
- * metrics give the process figures (CPU, memory, event-loop lag, handles) for free.
+ * - The catalog's event metrics (core/metrics.ts: counters, histograms and up-down gauges moved
+ *   where something happens) are kept here, each label combination a cell found by its values,
+ *   and rendered in the text format at scrape time. A request moves about twenty of them (its
+ *   own, and four or five per query); prom-client validates and hashes a label object and
+ *   allocates on every one of those calls, which the observability bench measured at ~10 µs a
+ *   request (BENCH_ONLY=observability; README, "Observability's cost").
+ * - prom-client keeps what is read at scrape time: its default process metrics (CPU, memory,
+ *   event-loop lag, handles: easy to get subtly wrong by hand) and the collected gauges, which
+ *   collectors read from the database when scraped.
+ *
+ * One exposition holds both, each metric once; `promtool check metrics` checks it in the tests.
  */
 import client from 'prom-client';
 import { METRICS, type CollectedName, type MetricName, type Metrics, type Sample } from '../../core/metrics.ts';
@@ -20,6 +26,83 @@ export interface Prometheus {
   contentType: string;
 }
 
+interface Def {
+  type: 'counter' | 'histogram' | 'gauge';
+  help: string;
+  labels: readonly string[];
+  buckets?: readonly number[];
+  collected?: true;
+}
+
+/** One label combination of an event metric: a value, or a histogram's buckets (not cumulative), sum and count. */
+interface Cell {
+  labels: string;
+  value: number;
+  buckets: Float64Array | null;
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+const num = (v: number) => (v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : Number.isNaN(v) ? 'NaN' : String(v));
+
+class EventMetric {
+  /** Cells by their label values joined with \u0001, in the catalog's label order. */
+  readonly cells = new Map<string, Cell>();
+  readonly bounds: readonly number[];
+  /** The cell of a metric without labels (always shown, as 0 until moved). */
+  readonly only: Cell | null;
+
+  constructor(readonly name: string, readonly def: Def, private readonly constLabels: string) {
+    this.bounds = def.buckets ?? [];
+    this.only = def.labels.length === 0 ? this.cellOf({}) : null;
+  }
+
+  cellOf(labels: Record<string, string>): Cell {
+    if (this.only) return this.only;
+    const names = this.def.labels;
+    let key = '';
+    for (let i = 0; i < names.length; i++) key += `${labels[names[i]!]}\u0001`;
+    let cell = this.cells.get(key);
+    if (!cell) {
+      let text = this.constLabels;
+      for (const l of names) text += `${text ? ',' : ''}${l}="${escapeLabel(String(labels[l] ?? ''))}"`;
+      cell = { labels: text, value: 0, buckets: this.def.type === 'histogram' ? new Float64Array(this.bounds.length + 1) : null };
+      this.cells.set(key, cell);
+    }
+    return cell;
+  }
+
+  observe(cell: Cell, v: number): void {
+    if (!Number.isFinite(v)) return;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    cell.buckets![i]!++;
+    cell.value += v;
+  }
+
+  render(): string {
+    const kind = this.def.type;
+    let out = `# HELP ${this.name} ${escapeHelp(this.def.help)}\n# TYPE ${this.name} ${kind}\n`;
+    const cells = this.only ? [this.only] : this.cells.values();
+    for (const c of cells) {
+      if (!c.buckets) {
+        out += `${this.name}${c.labels ? `{${c.labels}}` : ''} ${num(c.value)}\n`;
+        continue;
+      }
+      const sep = c.labels ? ',' : '';
+      let cumulative = 0;
+      for (let i = 0; i <= this.bounds.length; i++) {
+        cumulative += c.buckets[i]!;
+        out += `${this.name}_bucket{${c.labels}${sep}le="${i < this.bounds.length ? num(this.bounds[i]!) : '+Inf'}"} ${cumulative}\n`;
+      }
+      const labels = c.labels ? `{${c.labels}}` : '';
+      out += `${this.name}_sum${labels} ${num(c.value)}\n${this.name}_count${labels} ${cumulative}\n`;
+    }
+    return out;
+  }
+}
+
 export function createPrometheus(opts: { onCollectorError?: (err: unknown) => void; defaultLabels?: Record<string, string> } = {}): Prometheus {
   const registry = new client.Registry();
   if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
@@ -28,49 +111,34 @@ export function createPrometheus(opts: { onCollectorError?: (err: unknown) => vo
   // _total suffix means a counter). Their figures stay, by type, in nodejs_active_handles,
   // nodejs_active_requests and nodejs_active_resources.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
-  const instruments = new Map<MetricName, client.Counter | client.Histogram | client.Gauge>();
-  for (const [name, def] of Object.entries(METRICS) as Array<[MetricName, (typeof METRICS)[MetricName]]>) {
-    const common = { name, help: def.help, labelNames: [...def.labels], registers: [registry] };
-    const m = def.type === 'counter' ? new client.Counter(common)
-      : def.type === 'histogram' ? new client.Histogram({ ...common, buckets: [...(def as { buckets: readonly number[] }).buckets] })
-        : new client.Gauge(common);
-    instruments.set(name, m);
-  }
-  const collectors: Array<{ names: readonly CollectedName[]; read: () => Promise<Sample[]> }> = [];
 
-  // prom-client hashes a label object (sorting its keys) on every call; each label combination's
-  // child is looked up here by its values instead, in the catalog's label order.
-  const children = new Map<MetricName, Map<string, { inc?(v: number): void; observe?(v: number): void; set?(v: number): void }>>();
-  const child = (name: MetricName, labels: Record<string, string>) => {
-    const names = METRICS[name].labels as readonly string[];
-    if (names.length === 0) return instruments.get(name) as unknown as { inc(v: number): void; observe(v: number): void; set(v: number): void };
-    let byKey = children.get(name);
-    if (!byKey) children.set(name, (byKey = new Map()));
-    let key = '';
-    for (const l of names) key += `${labels[l]}\u0001`;
-    let c = byKey.get(key);
-    if (!c) {
-      c = (instruments.get(name) as client.Counter<string>).labels(labels as client.LabelValues<string>) as never;
-      byKey.set(key, c!);
-    }
-    return c as { inc(v: number): void; observe(v: number): void; set(v: number): void };
-  };
+  const constLabels = Object.entries(opts.defaultLabels ?? {}).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+  const events = new Map<MetricName, EventMetric>();
+  const collected = new Map<MetricName, client.Gauge>();
+  for (const [name, def] of Object.entries(METRICS) as Array<[MetricName, Def]>) {
+    if (def.collected) collected.set(name, new client.Gauge({ name, help: def.help, labelNames: [...def.labels], registers: [registry] }));
+    else events.set(name, new EventMetric(name, def, constLabels));
+  }
+  const event = (name: MetricName) => events.get(name)!;
 
   const metrics: Metrics = {
     inc(name, labels, by = 1) {
-      child(name, labels as Record<string, string>).inc(by);
+      const m = event(name);
+      m.cellOf(labels as Record<string, string>).value += by;
     },
     observe(name, labels, value) {
-      child(name, labels as Record<string, string>).observe(value);
+      const m = event(name);
+      m.observe(m.cellOf(labels as Record<string, string>), value);
     },
     add(name, labels, delta) {
-      child(name, labels as Record<string, string>).inc(delta);
+      event(name).cellOf(labels as Record<string, string>).value += delta;
     },
     set(name, labels, value) {
-      child(name, labels as Record<string, string>).set(value);
+      event(name).cellOf(labels as Record<string, string>).value = value;
     },
   };
 
+  const collectors: Array<{ names: readonly CollectedName[]; read: () => Promise<Sample[]> }> = [];
   return {
     metrics,
     addCollector(names, read) {
@@ -86,13 +154,13 @@ export function createPrometheus(opts: { onCollectorError?: (err: unknown) => vo
           opts.onCollectorError?.(err);
           return;
         }
-        for (const n of c.names) {
-          (instruments.get(n) as client.Gauge).reset();
-          children.delete(n);
-        }
-        for (const s of samples) (instruments.get(s.name) as client.Gauge).set(s.labels as client.LabelValues<string>, s.value);
+        for (const n of c.names) collected.get(n)!.reset();
+        for (const s of samples) collected.get(s.name)!.set(s.labels as client.LabelValues<string>, s.value);
       }));
-      return registry.metrics();
+      let text = await registry.metrics();
+      if (text && !text.endsWith('\n')) text += '\n';
+      for (const m of events.values()) text += m.render();
+      return text;
     },
     contentType: registry.contentType,
   };
