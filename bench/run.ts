@@ -24,7 +24,8 @@
  *        BENCH_ONLY=intent,observability,limiter,queue,realtime,ingestion,queries,canary,load (soak: add it by name),
  *        BENCH_CANARY_AA_RUNS (100), BENCH_CANARY_RUNS (40), BENCH_CANARY_ROLLOUTS (1000),
  *        BENCH_LOAD_S (60), BENCH_SPIKE_S (20), BENCH_SOAK_MIN (20), BENCH_THINK_MS (100),
- *        BENCH_ROLE=api (load and soak against the API alone, without the runner provisioning)
+ *        BENCH_ROLE=api (load and soak against the API alone, without the runner provisioning),
+ *        BENCH_OBS_PARTS=metrics,traces,logs, BENCH_OBS_PAIRS (2), BENCH_OBS_ROUNDS (3), BENCH_OBS_SCRAPE_MS (1000)
  */
 import autocannon from 'autocannon';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -46,29 +46,40 @@ const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
 const num = (v: number) => (v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : Number.isNaN(v) ? 'NaN' : String(v));
 
 class EventMetric {
-  /** Cells by their label values joined with \u0001, in the catalog's label order. */
-  readonly cells = new Map<string, Cell>();
+  /** Every cell, in the order first moved. */
+  readonly cells: Cell[] = [];
+  /** Cells found by their label values, one Map level per label in the catalog's order (no key to build). */
+  private readonly index = new Map<unknown, unknown>();
   readonly bounds: readonly number[];
   /** The cell of a metric without labels (always shown, as 0 until moved). */
   readonly only: Cell | null;
 
   constructor(readonly name: string, readonly def: Def, private readonly constLabels: string) {
     this.bounds = def.buckets ?? [];
-    this.only = def.labels.length === 0 ? this.cellOf({}) : null;
+    this.only = def.labels.length === 0 ? this.newCell({}) : null;
+  }
+
+  private newCell(labels: Record<string, string>): Cell {
+    let text = this.constLabels;
+    for (const l of this.def.labels) text += `${text ? ',' : ''}${l}="${escapeLabel(String(labels[l] ?? ''))}"`;
+    const cell = { labels: text, value: 0, buckets: this.def.type === 'histogram' ? new Float64Array(this.bounds.length + 1) : null };
+    this.cells.push(cell);
+    return cell;
   }
 
   cellOf(labels: Record<string, string>): Cell {
     if (this.only) return this.only;
     const names = this.def.labels;
-    let key = '';
-    for (let i = 0; i < names.length; i++) key += `${labels[names[i]!]}\u0001`;
-    let cell = this.cells.get(key);
-    if (!cell) {
-      let text = this.constLabels;
-      for (const l of names) text += `${text ? ',' : ''}${l}="${escapeLabel(String(labels[l] ?? ''))}"`;
-      cell = { labels: text, value: 0, buckets: this.def.type === 'histogram' ? new Float64Array(this.bounds.length + 1) : null };
-      this.cells.set(key, cell);
+    let level = this.index;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = labels[names[i]!];
+      let next = level.get(v) as Map<unknown, unknown> | undefined;
+      if (!next) level.set(v, (next = new Map()));
+      level = next;
     }
+    let cell = level.get(labels[names[last]!]) as Cell | undefined;
+    if (!cell) level.set(labels[names[last]!], (cell = this.newCell(labels)));
     return cell;
   }
 
@@ -84,7 +95,7 @@ class EventMetric {
   render(): string {
     const kind = this.def.type;
     let out = `# HELP ${this.name} ${escapeHelp(this.def.help)}\n# TYPE ${this.name} ${kind}\n`;
-    const cells = this.only ? [this.only] : this.cells.values();
+    const cells = this.only ? [this.only] : this.cells;
     for (const c of cells) {
       if (!c.buckets) {
         out += `${this.name}${c.labels ? `{${c.labels}}` : ''} ${num(c.value)}\n`;

@@ -11,7 +11,7 @@ import type { AppEnv } from '../deps.ts';
 
 /** The part of Node's ServerResponse read here (structural, so this file runs on every runtime). */
 interface NodeOutgoing {
-  once(event: 'finish', fn: () => void): unknown;
+  on(event: 'finish', fn: () => void): unknown;
   socket: { bytesWritten: number } | null;
 }
 
@@ -53,10 +53,11 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler<AppEnv> {
       // Hono's responses carry no Content-Length (the Node adapter adds it as it writes): on Node,
       // the bytes the response put on its socket; elsewhere, the header where a response has one.
       const outgoing = (c.env as { outgoing?: NodeOutgoing } | undefined)?.outgoing;
-      if (outgoing?.socket && typeof outgoing.once === 'function') {
+      if (outgoing?.socket && typeof outgoing.on === 'function') {
         const socket = outgoing.socket;
         const startBytes = socket.bytesWritten;
-        outgoing.once('finish', () => metrics.observe('http_response_size_bytes', { method, route }, socket.bytesWritten - startBytes));
+        // `on`, not `once`: a response finishes once and is dropped, so nothing needs removing.
+        outgoing.on('finish', () => metrics.observe('http_response_size_bytes', { method, route }, socket.bytesWritten - startBytes));
       } else if (c.res.headers.has('content-length')) {
         metrics.observe('http_response_size_bytes', { method, route }, Number(c.res.headers.get('content-length')));
       }
