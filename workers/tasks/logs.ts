@@ -59,11 +59,14 @@ const outageBackoffMs = (n: number) => Math.min(300_000, 5_000 * 2 ** (n - 1));
 interface PullState { pages: number; events: number; outages: number }
 
 /**
- * A scheduled (or requested) pull: a few pages per step, committed with the source's new
- * high-water mark, until the source is caught up. The mark is read from the source at every step,
- * never from the job, so a step re-run after a crash starts from what was committed. Rate limits
- * and outages are continuations (no attempt used); a refused key or a bad config ends the pull
- * with the reason on the source, and the next schedule tries again.
+ * A scheduled (or requested) pull: a few pages per step, then the source's new high-water mark,
+ * until the source is caught up. Each page is stored while the next one is fetched (the database
+ * and the provider work at once); the mark commits in the step's outcome only after every page
+ * before it is stored. The mark is read from the source at every step, never from the job, so a
+ * step re-run after a crash starts from what was committed, and the pages it reads again add
+ * nothing (events are unique per source). Rate limits and outages are continuations (no attempt
+ * used); a refused key or a bad config ends the pull with the reason on the source, and the next
+ * schedule tries again.
  */
 export const pullSource = defineTask({
   kind: 'logs.pull',
@@ -80,8 +83,16 @@ export const pullSource = defineTask({
     const events: NewEvent[] = [];
     let cursor = source.cursor as Record<string, unknown>;
     let pages = 0;
+    // Pages are stored one after another, each while the next is fetched.
+    let inserted = 0;
+    let storing: Promise<void> = Promise.resolve();
+    const store = (batch: NewEvent[]) => {
+      storing = storing.then(async () => {
+        inserted += await insertEvents(sql, batch);
+      });
+      storing.catch(() => {}); // awaited below, before any outcome; never unhandled meanwhile
+    };
     const commit = (finished: boolean, lastError?: string | null) => async (tx: Sql) => {
-      const inserted = await insertEvents(tx, events);
       await announceEvents(tx, events, inserted);
       await recordPull(tx, source.tenantId, source.id, { cursor, finished, ...(lastError !== undefined ? { lastError } : {}) });
       ctx.deps.metrics?.inc('log_events_pulled_total', { provider: source.provider }, inserted);
@@ -108,9 +119,13 @@ export const pullSource = defineTask({
         });
         pages++;
         cursor = page.cursor;
-        for (const e of page.events) events.push({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider });
+        const batch = page.events.map((e) => ({ ...e, tenantId: source.tenantId, projectId: source.projectId, sourceId: source.id, provider: source.provider }));
+        for (const e of batch) events.push(e);
+        store(batch);
       } while (page.more && page.minDelayMs === 0 && pages < PAGES_PER_STEP && Date.now() - started < STEP_BUDGET_MS);
     } catch (err) {
+      // What was read is stored before the outcome commits its mark (a failed store fails the step).
+      await storing;
       if (ctx.signal.aborted) throw err; // the lease ran out: an ordinary retry
       // Keep the pages already read: they commit with their mark, whatever comes next.
       if (err instanceof RateLimited) {
@@ -133,6 +148,7 @@ export const pullSource = defineTask({
       if (err instanceof Error) return stop(err.message);
       throw err;
     }
+    await storing;
     if (page.more) return continueAfter(page.minDelayMs, progress(), page.note, commit(false));
     return done(progress(), commit(true, null));
   },
