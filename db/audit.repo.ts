@@ -61,6 +61,34 @@ export async function insertAudit(sql: Sql, e: AuditEntry, status: number | null
       from r where r.status is not null and r.tenant_id is not null`;
 }
 
+/** An audit row written by the statement that makes the change (db/jobs.repo.ts writeSubjectsWithJobs): complete, with its status. */
+export interface StatementAudit extends AuditEntry {
+  status: number;
+}
+
+/**
+ * The CTEs that write complete audit rows for the subjects a statement wrote (`s`, joined by
+ * `subjectId`), each row's resource being its subject, and publish them: the change and its
+ * record are then one transaction, and a subject the statement didn't write (a taken slug) gets
+ * no row here. Starts with a comma, for the end of a WITH list.
+ */
+export function auditRowsCte(sql: Sql, list: Array<StatementAudit & { subjectId: string }>) {
+  const col = <T>(f: (e: StatementAudit & { subjectId: string }) => T) => list.map(f);
+  return sql`, audited as (
+      insert into audit_log (id, tenant_id, key_id, key_role, key_prefix, method, route, resource_id, status, request_id, client_address, user_agent, outcome_at)
+      select ai.id, s.tenant_id, ai.key_id, ai.key_role, ai.key_prefix, ai.method, ai.route, s.id, ai.status, ai.request_id, ai.client_address, ai.user_agent, now()
+        from unnest(${col((e) => e.subjectId)}::text[], ${col((e) => e.id)}::text[], ${col((e) => e.keyId)}::text[], ${col((e) => e.keyRole)}::text[],
+                    ${col((e) => e.keyPrefix)}::text[], ${col((e) => e.method)}::text[], ${col((e) => e.route)}::text[], ${col((e) => e.status)}::int[],
+                    ${col((e) => e.requestId)}::text[], ${col((e) => e.clientAddress)}::text[], ${col((e) => e.userAgent)}::text[])
+             as ai(subject_id, id, key_id, key_role, key_prefix, method, route, status, request_id, client_address, user_agent)
+        join s on s.id = ai.subject_id
+      returning *
+    ), audit_events as (
+      insert into realtime_events (tenant_id, topics, event, payload)
+      select r.tenant_id, array['tenant:' || r.tenant_id], 'audit', ${payload(sql)} from audited r where r.tenant_id is not null
+    )`;
+}
+
 /** Fills in a pending row's outcome (once; the table's trigger refuses anything else) and publishes it. */
 export async function completeAudit(sql: Sql, id: string, status: number, resourceId: string | null): Promise<void> {
   await sql`

@@ -9,6 +9,7 @@
  */
 import type postgres from 'postgres';
 import { rowFromJson, type Sql } from './client.ts';
+import { auditRowsCte, type StatementAudit } from './audit.repo.ts';
 import type { jobs } from './schema.ts';
 import type { JobStatus } from './status.ts';
 
@@ -66,6 +67,8 @@ export type SubjectJob = Omit<NewJob, 'tenantId' | 'subjectType' | 'subjectId' |
    * a unique violation on idempotency_keys' key (isStoredKeyConflict), and nothing is written.
    */
   idempotency?: { key: string; fingerprint: string; status: number; headers: Record<string, string> };
+  /** The request's audit row, written complete by the same statement when the subject is (functions/middleware/audit.ts, IN_STATEMENT). */
+  audit?: StatementAudit;
 };
 
 /**
@@ -93,6 +96,8 @@ export async function writeSubjectsWithJobs<S>(
              as ki(subject_id, key, fingerprint, status, headers)
         join s on s.id = ki.subject_id join j on j.subject_id = s.id
     )`;
+  const audited = list.flatMap((j) => (j.audit ? [{ ...j.audit, subjectId: j.subjectId }] : []));
+  const audit = audited.length === 0 ? sql`` : auditRowsCte(sql, audited);
   const rows = await sql<{ subject: Record<string, unknown>; job: Record<string, unknown> }[]>`
     with s as (${subjectsWrite}),
     i as (
@@ -109,7 +114,7 @@ export async function writeSubjectsWithJobs<S>(
     ), e as (
       insert into job_events (job_id, tenant_id, type, data)
       select id, tenant_id, 'created', jsonb_build_object('kind', kind) from j
-    )${keys}
+    )${keys}${audit}
     select to_jsonb(s) as subject, to_jsonb(j) as job from s join j on j.subject_id = s.id`;
   const out = new Map<string, { subject: S; job: Job }>();
   for (const row of rows) {

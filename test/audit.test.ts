@@ -157,14 +157,15 @@ describe('the audit log', () => {
 
   it('commits the record before the change: no record, no change; a lost outcome leaves the record pending', async () => {
     const t = await tenant('ordering');
-    const countProjects = async () => (await one(sys.db.sql`select count(*)::int as n from projects where tenant_id = ${t.id}`)).n;
+    const countKeys = async () => (await one(sys.db.sql`select count(*)::int as n from api_keys where tenant_id = ${t.id}`)).n;
+    const keysBefore = await countKeys();
     // The pending row can't be written: the request fails and changes nothing.
     await sys.db.sql.unsafe(`create or replace function audit_test_refuse() returns trigger language plpgsql as $$ begin raise exception 'audit store refused'; end $$`);
     await sys.db.sql.unsafe(`create trigger audit_test_refuse before insert on audit_log for each row when (new.tenant_id = '${t.id}' and new.status is null) execute function audit_test_refuse()`);
     try {
-      const refused = await t.api('POST', '/v1/projects', { body: { name: 'never made' } });
+      const refused = await t.api('POST', '/v1/api-keys', { body: { name: 'never made', role: 'viewer' } });
       expect(refused.status).toBeGreaterThanOrEqual(500);
-      expect(await countProjects()).toBe(0);
+      expect(await countKeys()).toBe(keysBefore);
     } finally {
       await sys.db.sql.unsafe('drop trigger audit_test_refuse on audit_log');
     }
@@ -172,10 +173,10 @@ describe('the audit log', () => {
     // and so does its record, pending.
     await sys.db.sql.unsafe(`create trigger audit_test_refuse before update on audit_log for each row when (old.tenant_id = '${t.id}') execute function audit_test_refuse()`);
     try {
-      const made = await t.api('POST', '/v1/projects', { body: { name: 'made' } });
-      expect(made.status).toBe(202);
-      expect(await countProjects()).toBe(1);
-      const pending = (await auditRows(t.id)).filter((r) => r.route === '/v1/projects' && r.method === 'POST');
+      const made = await t.api('POST', '/v1/api-keys', { body: { name: 'made', role: 'viewer' } });
+      expect(made.status).toBe(201);
+      expect(await countKeys()).toBe(keysBefore + 1);
+      const pending = (await auditRows(t.id)).filter((r) => r.route === '/v1/api-keys' && r.method === 'POST');
       // The first request, refused when its pending row failed, is recorded once its answer was known.
       expect(pending.map((r) => r.status)).toEqual([500, null]);
       expect(pending[1].requestId).toBe(made.headers.get('x-request-id'));
@@ -183,6 +184,40 @@ describe('the audit log', () => {
       await sys.db.sql.unsafe('drop trigger audit_test_refuse on audit_log');
       await sys.db.sql.unsafe('drop function audit_test_refuse()');
     }
+  });
+
+  it('writes a create\'s record in the statement that makes the project: one transaction, or neither', async () => {
+    const t = await tenant('in statement');
+    const countProjects = async () => (await one(sys.db.sql`select count(*)::int as n from projects where tenant_id = ${t.id}`)).n;
+    await sys.db.sql.unsafe(`create or replace function audit_test_refuse() returns trigger language plpgsql as $$ begin raise exception 'audit store refused'; end $$`);
+    await sys.db.sql.unsafe(`create trigger audit_test_refuse before insert on audit_log for each row when (new.tenant_id = '${t.id}' and new.status = 202) execute function audit_test_refuse()`);
+    try {
+      const refused = await t.api('POST', '/v1/projects', { body: { name: 'never made' } });
+      expect(refused.status).toBeGreaterThanOrEqual(500);
+      expect(await countProjects()).toBe(0);
+    } finally {
+      await sys.db.sql.unsafe('drop trigger audit_test_refuse on audit_log');
+      await sys.db.sql.unsafe('drop function audit_test_refuse()');
+    }
+    // Several at once (they share statements): each has its complete row, committed by the
+    // transaction that committed its project, and no pending row is ever written for them.
+    const made = await Promise.all(Array.from({ length: 12 }, (_, i) => t.api('POST', '/v1/projects', { body: { name: `made ${i}` } })));
+    expect(made.map((r) => r.status)).toEqual(made.map(() => 202));
+    const rows = await sys.db.sql<{ status: number; requestId: string; sameTx: boolean }[]>`
+      select a.status, a.request_id, a.xmin = p.xmin as same_tx
+        from audit_log a join projects p on p.id = a.resource_id
+       where a.tenant_id = ${t.id} and a.route = '/v1/projects' and a.method = 'POST' and a.status = 202`;
+    expect(rows).toHaveLength(12);
+    expect(rows.every((r) => r.sameTx)).toBe(true);
+    expect(new Set(rows.map((r) => r.requestId))).toEqual(new Set(made.map((r) => r.headers.get('x-request-id'))));
+    const all = (await auditRows(t.id)).filter((r) => r.route === '/v1/projects' && r.method === 'POST');
+    // The refused create is recorded with its 500, once its answer was known.
+    expect(all.map((r) => r.status).sort()).toEqual([...made.map(() => 202), 500].sort());
+    // A taken slug writes no project, and its record comes from the answer: 409.
+    const dup = await t.api('POST', '/v1/projects', { body: { name: 'dup', slug: made[0]!.body.project.slug } });
+    expect(dup.status).toBe(409);
+    const last = (await auditRows(t.id)).filter((r) => r.route === '/v1/projects').find((r) => r.requestId === dup.headers.get('x-request-id'));
+    expect(last?.status).toBe(409);
   });
 
   it('commits its own writes without waiting for the WAL flush, and leaves the connection as it was', async () => {

@@ -26,6 +26,7 @@ import { newId } from '../../../core/ids.ts';
 import { createBatcher } from '../../lib/batch.ts';
 import { decodeCursor, mutate, page, validationHook } from '../../lib/http.ts';
 import { requireRole } from '../../middleware/auth.ts';
+import { auditForStatement, auditWritten } from '../../middleware/audit.ts';
 import { toJob, toProject } from '../schemas.ts';
 import * as routes from './projects.routes.ts';
 import { traceparentOf } from '../../middleware/tracing.ts';
@@ -79,6 +80,7 @@ export function projectsRouter(deps: AppDeps) {
       throw unprocessable(`the ${provider} project provider is not configured on this deployment (available: ${deps.projectProviders.join(', ')})`
         + (provider === 'supabase' ? '; it needs SUPABASE_ACCESS_TOKEN and SUPABASE_ORGANIZATION_SLUG' : ''));
     }
+    const audit = auditForStatement(c);
     return mutate(c, deps, body, async (sql, keyed) => {
       const id = newId('prj');
       const slug = body.slug ?? slugify(body.name);
@@ -89,11 +91,14 @@ export function projectsRouter(deps: AppDeps) {
         deadlineAt: deadlineAt(deadlines, 'project', provider, 'provisioning'),
         // With a key, the create's own statement stores it with the rows it wrote.
         ...(keyed ? { idempotency: { ...keyed, status: 202, headers } } : {}),
+        // The audit row too (middleware/audit.ts, IN_STATEMENT): the change and its record commit as one.
+        ...(audit ? { audit: { ...audit, status: 202 } } : {}),
       };
       const created = (await createProject(sql, { project, job }))
         // A slug the caller chose must be theirs; one derived from the name gets a suffix instead.
         ?? (body.slug ? null : await createProject(sql, { project: { ...project, slug: `${slug}-${id.slice(-6)}` }, job }));
       if (!created) throw conflict(`the slug "${slug}" is already used by another project`, { errors: [{ field: 'slug', message: 'already in use' }] });
+      if (audit) auditWritten(c);
       return { status: 202, body: { project: toProject(created.subject), job: toJob(created.job) }, headers, jobs: [created.job] };
     }, { inStatement: { render: (rows) => ({ project: toProject(rowFromJson<Project>(rows.subject)), job: toJob(rowFromJson<Job>(rows.job)) }) } });
   });
