@@ -42,3 +42,11 @@ describe('crypto', () => {
     expect(fromBase64Url(v.split('$')[1]!.split(':')[1]!)).toHaveLength(16);
   });
 });
+
+describe('sha256Hex', () => {
+  it('gives the same digest through node:crypto and WebCrypto, for any text', async () => {
+    const { sha256Hex, sha256HexWeb } = await import('./crypto.ts');
+    expect(await sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    for (const text of ['', 'abc', 'päivää 🌍 \u0000 x'.repeat(50), '{"name":"a"}']) expect(await sha256Hex(text)).toBe(await sha256HexWeb(text));
+  });
+});
