@@ -330,9 +330,13 @@ describe('QStash transport', () => {
     expect(render.requests).toHaveLength(0); // due, but nothing runs the schedule until QStash fires it
 
     fake.fireSchedule(SWEEP_SCHEDULE_ID);
-    await waitFor(async () => (await one(sys.db.sql`select count(*)::int as n from events where source_id = ${source}`)).n === 3, 15_000, 'pulled events');
-    const [pull] = await sys.db.sql`select * from jobs where subject_id = ${source}`;
+    // A pull stores its pages before its outcome commits: the job's end is what to wait for.
+    const pull = await waitFor(async () => {
+      const [j] = await sys.db.sql`select * from jobs where subject_id = ${source}`;
+      return j?.status === 'succeeded' ? j : null;
+    }, 15_000, 'the pull to succeed');
     expect(pull).toMatchObject({ kind: 'logs.pull', status: 'succeeded' });
+    expect((await one(sys.db.sql`select count(*)::int as n from events where source_id = ${source}`)).n).toBe(3);
     expect(pull!.dispatchId).toMatch(/^msg_/);
     expect(render.requests.map((r) => r.query.get('ownerId'))).toEqual(['tea-qstash']);
   });
