@@ -18,7 +18,8 @@ export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1
 const SIZE_BUCKETS = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576];
 const STEP_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
-interface Def {
+/** One catalog entry (also what functions/entry/prometheus.ts renders from). */
+export interface MetricDef {
   type: 'counter' | 'histogram' | 'gauge';
   help: string;
   labels: readonly string[];
@@ -80,11 +81,11 @@ export const METRICS = {
   tenants: { type: 'gauge', help: 'Tenants by plan', labels: ['plan'], collected: true },
   projects: { type: 'gauge', help: 'Projects by status, plan and region', labels: ['status', 'plan', 'region'], collected: true },
   stores: { type: 'gauge', help: 'Stores by status, engine and runtime', labels: ['status', 'engine', 'runtime'], collected: true },
-} as const satisfies Record<string, Def>;
+} as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;
-type OfType<T extends Def['type']> = { [K in MetricName]: (typeof METRICS)[K]['type'] extends T ? K : never }[MetricName];
-type Recorded<T extends Def['type']> = Exclude<OfType<T>, { [K in MetricName]: (typeof METRICS)[K] extends { collected: true } ? K : never }[MetricName]>;
+type OfType<T extends MetricDef['type']> = { [K in MetricName]: (typeof METRICS)[K]['type'] extends T ? K : never }[MetricName];
+type Recorded<T extends MetricDef['type']> = Exclude<OfType<T>, { [K in MetricName]: (typeof METRICS)[K] extends { collected: true } ? K : never }[MetricName]>;
 export type CounterName = Recorded<'counter'>;
 export type HistogramName = Recorded<'histogram'>;
 export type GaugeName = Recorded<'gauge'>;

@@ -15,7 +15,7 @@
  * One exposition holds both, each metric once; `promtool check metrics` checks it in the tests.
  */
 import client from 'prom-client';
-import { METRICS, type CollectedName, type MetricName, type Metrics, type Sample } from '../../core/metrics.ts';
+import { METRICS, type MetricDef as Def, type CollectedName, type MetricName, type Metrics, type Sample } from '../../core/metrics.ts';
 
 export interface Prometheus {
   metrics: Metrics;
@@ -24,14 +24,6 @@ export interface Prometheus {
   /** The exposition text (runs the collectors; one that fails is logged by the caller and skipped). */
   render(): Promise<string>;
   contentType: string;
-}
-
-interface Def {
-  type: 'counter' | 'histogram' | 'gauge';
-  help: string;
-  labels: readonly string[];
-  buckets?: readonly number[];
-  collected?: true;
 }
 
 /** One label combination of an event metric: a value, or a histogram's buckets (not cumulative), sum and count. */
